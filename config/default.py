@@ -1,0 +1,41 @@
+"""Settings shared by every environment; each may be overridden from the environment."""
+
+import os
+from pathlib import Path
+
+INSTANCE = Path(__file__).resolve().parent.parent / "instance"
+
+#: The database; SQLite under instance/ is the embedded default, PostgreSQL is production.
+SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'schedule.db'}")
+SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = int(os.environ.get("PORT", "8000"))
+#: Redis for shared rate limits and caches; memory when unset.
+REDIS_URL = os.environ.get("REDIS_URL")
+#: Public base URL used in promo links and feeds when no request is at hand.
+PUBLIC_URL = os.environ.get("PUBLIC_URL", f"http://{HOST}:{PORT}")
+
+LANGUAGES = ("en", "ru")
+BABEL_DEFAULT_LOCALE = "en"
+BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).resolve().parent.parent / "schedule_service" / "translations")
+
+API_TITLE = "Schedule service"
+API_VERSION = "v1"
+OPENAPI_VERSION = "3.1.0"
+OPENAPI_URL_PREFIX = "/api/v1"
+OPENAPI_JSON_PATH = "openapi.json"
+JSON_SORT_KEYS = False
+
+#: How long a public read may be cached by browsers and proxies, in seconds.
+PUBLIC_MAX_AGE = int(os.environ.get("PUBLIC_MAX_AGE", "60"))
+#: How far ahead and back the schedule may be read in one request.
+MAX_RANGE_DAYS = 31
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+WTF_CSRF_TIME_LIMIT = None
+
+#: Publishing: lease on a claimed post, batch per tick, timeout per target call.
+PUBLISH_LEASE_SECONDS = int(os.environ.get("PUBLISH_LEASE_SECONDS", "60"))
+PUBLISH_BATCH = int(os.environ.get("PUBLISH_BATCH", "200"))
+TARGET_TIMEOUT_SECONDS = float(os.environ.get("TARGET_TIMEOUT_SECONDS", "10"))

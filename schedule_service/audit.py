@@ -1,0 +1,56 @@
+"""The audit trail: who changed what, when, from what to what. Rows are only ever added."""
+
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from schedule_service.models import AuditEntry
+
+
+def record(session: Session, actor: str, action: str, entity: str, entity_id: Any, changes: dict) -> AuditEntry:
+    """Add one audit entry; ``changes`` is {field: [old, new]}."""
+    entry = AuditEntry(
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        changes={k: [_plain(old), _plain(new)] for k, (old, new) in changes.items()},
+    )
+    session.add(entry)
+    return entry
+
+
+def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The values of ``fields`` on ``obj``, to diff against later."""
+    return {f: _plain(getattr(obj, f)) for f in fields}
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:
+    """{field: [old, new]} for the fields whose value changed."""
+    return {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+
+
+def created(values: dict[str, Any]) -> dict[str, list]:
+    return {k: [None, v] for k, v in values.items() if v not in (None, [], {}, "")}
+
+
+def history(entity: str | None = None, entity_id: Any = None) -> Select:
+    """The entries, newest first, optionally for one entity."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc())
+    if entity:
+        query = query.where(AuditEntry.entity == entity)
+    if entity_id is not None:
+        query = query.where(AuditEntry.entity_id == str(entity_id))
+    return query
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

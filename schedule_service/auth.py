@@ -1,0 +1,145 @@
+"""Staff users: argon2 password hashes, roles, API tokens (stored hashed), and who is asking."""
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from functools import wraps
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask, abort, g, request
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from schedule_service.clock import now
+from schedule_service.db import db
+from schedule_service.models import ApiToken, User
+from schedule_service.models.user import ROLES
+
+hasher = PasswordHasher()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+TOKEN_PREFIX = "sst_"
+
+
+def hash_password(password: str) -> str:
+    return hasher.hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    try:
+        return hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_user(session: Session, email: str, password: str, role: str) -> User:
+    """Add a staff user; raise ``ValueError`` for a bad role, a taken email or a weak password."""
+    email = email.strip().lower()
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if "@" not in email:
+        raise ValueError(f"{email!r} is not an email address")
+    if len(password) < 8:
+        raise ValueError("the password must have at least 8 characters")
+    if session.scalar(select(User).where(User.email == email)) is not None:
+        raise ValueError(f"a user {email} already exists")
+    user = User(email=email, password_hash=hash_password(password), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_token(session: Session, user: User, name: str = "api") -> tuple[ApiToken, str]:
+    """Return a new token row and the token itself, which is never stored."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, token_hash=_digest(raw), prefix=raw[:10])
+    session.add(token)
+    session.flush()
+    return token, raw
+
+
+def revoke_token(session: Session, token: ApiToken) -> None:
+    token.revoked_at = now()
+    session.flush()
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def bearer_user() -> User | None:
+    """The user whose live API token is in the Authorization header, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        return None
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _digest(raw.strip()), ApiToken.revoked_at.is_(None))
+    )
+    if token is None or not token.user.is_active:
+        return None
+    return token.user
+
+
+def current_staff() -> User | None:
+    """The staff user behind this request: a bearer token, else the login session."""
+    if "staff" not in g:
+        user = bearer_user()
+        g.via_token = user is not None
+        if user is None and current_user.is_authenticated:
+            user = current_user._get_current_object()
+        g.staff = user
+    return g.staff
+
+
+def actor() -> str:
+    """Who to name in the audit trail for this request."""
+    user = current_staff()
+    return user.email if user is not None else "system"
+
+
+def require(role: str) -> Callable:
+    """Let the view run only for staff with at least ``role``: 401 without, 403 below it.
+
+    Session-authenticated writes must carry a CSRF token; bearer-token calls need none.
+    """
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            user = current_staff()
+            if user is None:
+                abort(401)
+            if not user.has_role(role):
+                abort(403)
+            if not g.via_token and request.method not in ("GET", "HEAD", "OPTIONS"):
+                csrf.protect()
+            return view(*args, **kwargs)
+
+        # Tell the OpenAPI document (flask-smorest's _apidoc) that the operation needs a token.
+        apidoc = dict(getattr(view, "_apidoc", {}))
+        apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), "security": [{"bearer": []}]}
+        wrapper._apidoc = apidoc
+        return wrapper
+
+    return decorator
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.is_active else None
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "staff.login"
+    csrf.init_app(app)

@@ -1,0 +1,24 @@
+"""The typed models; importing this package registers every table on ``Base.metadata``."""
+
+from schedule_service.models.audit import AuditEntry
+from schedule_service.models.channel import Channel
+from schedule_service.models.programme import Programme, ProgrammeTranslation
+from schedule_service.models.promo import FeedItem, Post, PostAttempt, SchedulerHeartbeat
+from schedule_service.models.slot import Slot
+from schedule_service.models.target import Target
+from schedule_service.models.user import ApiToken, User
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Channel",
+    "FeedItem",
+    "Post",
+    "PostAttempt",
+    "Programme",
+    "ProgrammeTranslation",
+    "SchedulerHeartbeat",
+    "Slot",
+    "Target",
+    "User",
+]

@@ -1,0 +1,28 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from schedule_service.clock import now
+from schedule_service.db import Base, UtcDateTime
+
+
+class AuditEntry(Base):
+    """One change to one entity; rows are only ever inserted."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, index=True)
+    #: A user's email, or "system" / "import".
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    #: {field: [old, new]}
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.action} {self.entity} {self.entity_id} by {self.actor}>"

@@ -1,0 +1,41 @@
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import JSON, String, Time
+from sqlalchemy.orm import Mapped, mapped_column
+
+from schedule_service.clock import now
+from schedule_service.db import Base, UtcDateTime
+
+
+class Channel(Base):
+    __tablename__ = "channel"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: Localised names, {lang: name}; ``name`` is the fallback.
+    names: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: IANA zone of the channel's wall clock.
+    timezone: Mapped[str] = mapped_column(String(64))
+    #: Local time at which a broadcast day begins; earlier times belong to the day before.
+    broadcast_day_start: Mapped[time] = mapped_column(Time, default=time(6, 0))
+    xmltv_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: The channel's promo plan steps; None means the service's default plan.
+    promo_plan: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    #: Hold promos of exclusive programmes for a person's approval.
+    is_exclusive_approval_required: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def name_in(self, lang: str | None) -> str:
+        return (self.names or {}).get(lang or "", self.name)
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.slug}>"

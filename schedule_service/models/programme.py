@@ -1,0 +1,77 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from schedule_service.clock import now
+from schedule_service.db import Base, UtcDateTime
+
+TRANSLATED = ("title", "subtitle", "summary", "quote")
+
+
+class Programme(Base):
+    __tablename__ = "programme"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    subtitle: Mapped[str | None] = mapped_column(String(300))
+    summary: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(100))
+    #: [{"name": ..., "role": ...}]
+    guests: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    presenter: Mapped[str | None] = mapped_column(String(200))
+    is_exclusive: Mapped[bool] = mapped_column(default=False)
+    quote: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(String(1000))
+    image_credit: Mapped[str | None] = mapped_column(String(300))
+    duration_minutes: Mapped[int | None]
+    #: Language of the untranslated fields.
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    episode_num: Mapped[str | None] = mapped_column(String(100))
+    #: Identity of a programme from an XMLTV import, so a re-import keeps ids stable.
+    import_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: The programme's own promo plan; replaces its channel's when set.
+    promo_plan: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
+
+    translations: Mapped[dict[str, "ProgrammeTranslation"]] = relationship(
+        collection_class=lambda: _by_lang(),
+        back_populates="programme",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+
+    def text(self, field: str, lang: str | None) -> str | None:
+        """Return ``field`` in ``lang`` when translated, else in the programme's own language."""
+        tr = self.translations.get(lang or "")
+        value = getattr(tr, field, None) if tr is not None else None
+        return value or getattr(self, field)
+
+    def __repr__(self) -> str:
+        return f"<Programme {self.id} {self.title!r}>"
+
+
+def _by_lang():
+    from sqlalchemy.orm.collections import attribute_keyed_dict
+
+    return attribute_keyed_dict("lang")()
+
+
+class ProgrammeTranslation(Base):
+    __tablename__ = "programme_translation"
+    __table_args__ = (UniqueConstraint("programme_id", "lang"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programme.id", ondelete="CASCADE"))
+    lang: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str | None] = mapped_column(String(300))
+    subtitle: Mapped[str | None] = mapped_column(String(300))
+    summary: Mapped[str | None] = mapped_column(Text)
+    quote: Mapped[str | None] = mapped_column(Text)
+
+    programme: Mapped[Programme] = relationship(back_populates="translations")
+
+    def __repr__(self) -> str:
+        return f"<ProgrammeTranslation {self.programme_id} {self.lang}>"

@@ -1,0 +1,44 @@
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from schedule_service.clock import now
+from schedule_service.db import Base, UtcDateTime
+from schedule_service.models.channel import Channel
+from schedule_service.models.programme import Programme
+
+SCHEDULED = "scheduled"
+CANCELLED = "cancelled"
+
+
+class Slot(Base):
+    __tablename__ = "slot"
+    __table_args__ = (Index("ix_slot_channel_start", "channel_id", "start_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id"))
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programme.id"), index=True)
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    end_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    is_premiere: Mapped[bool] = mapped_column(default=False)
+    is_live: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default=SCHEDULED)
+    #: Grows by one on every change: the ETag, and the iCalendar SEQUENCE.
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
+
+    channel: Mapped[Channel] = relationship(lazy="joined")
+    programme: Mapped[Programme] = relationship(lazy="joined")
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == CANCELLED
+
+    @property
+    def etag(self) -> str:
+        return f'"slot-{self.id}-v{self.version}"'
+
+    def __repr__(self) -> str:
+        return f"<Slot {self.id} {self.channel_id} {self.start_at:%Y-%m-%dT%H:%MZ}>"

@@ -1,0 +1,319 @@
+"""The write side of the schedule: channels, programmes and slots, validated, never overlapping.
+
+Operations validate, change objects, flush and return; the caller commits once.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from schedule_service import audit
+from schedule_service.broadcast_time import WallTimeError, parse_day_start, to_instant, zone
+from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot
+from schedule_service.models.slot import CANCELLED, SCHEDULED
+from schedule_service.promos import plan
+
+
+class ScheduleError(Exception):
+    """A write the schedule refuses; the message says why in words."""
+
+
+class Invalid(ScheduleError):
+    """Input that is not valid; ``errors`` is {field: message}."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class Conflict(ScheduleError):
+    """The write clashes with what is there (a taken slug, slots in the way)."""
+
+    def __init__(self, message: str, slots: list[Slot] | None = None):
+        super().__init__(message)
+        self.slots = slots or []
+
+
+class StaleVersion(ScheduleError):
+    """The write was based on an older version of the slot than the current one."""
+
+    def __init__(self, slot: Slot):
+        super().__init__(f"slot {slot.id} changed since you read it: it is at version {slot.version} now")
+        self.slot = slot
+
+
+CHANNEL_FIELDS = ("slug", "name", "names", "timezone", "broadcast_day_start", "xmltv_id", "languages")
+PROGRAMME_FIELDS = (
+    "title",
+    "subtitle",
+    "summary",
+    "category",
+    "guests",
+    "presenter",
+    "is_exclusive",
+    "quote",
+    "image_url",
+    "image_credit",
+    "duration_minutes",
+    "language",
+    "episode_num",
+)
+SLOT_FIELDS = ("channel_id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "status")
+
+
+# Channels
+
+
+def create_channel(session: Session, values: dict[str, Any], actor: str) -> Channel:
+    values = _channel_values(values)
+    _unique_channel(session, values)
+    channel = Channel(**values)
+    session.add(channel)
+    session.flush()
+    audit.record(
+        session, actor, "create", "channel", channel.slug, audit.created(audit.snapshot(channel, CHANNEL_FIELDS))
+    )
+    return channel
+
+
+def update_channel(session: Session, channel: Channel, values: dict[str, Any], actor: str) -> Channel:
+    values = _channel_values(values)
+    _unique_channel(session, values, channel)
+    before = audit.snapshot(channel, CHANNEL_FIELDS)
+    for key, value in values.items():
+        setattr(channel, key, value)
+    session.flush()
+    changes = audit.diff(before, audit.snapshot(channel, CHANNEL_FIELDS))
+    if changes:
+        audit.record(session, actor, "update", "channel", channel.slug, changes)
+    return channel
+
+
+def _channel_values(values: dict[str, Any]) -> dict[str, Any]:
+    values = dict(values)
+    errors = {}
+    if "timezone" in values:
+        try:
+            zone(values["timezone"])
+        except ValueError as e:
+            errors["timezone"] = str(e)
+    if isinstance(values.get("broadcast_day_start"), str):
+        try:
+            values["broadcast_day_start"] = parse_day_start(values["broadcast_day_start"])
+        except ValueError as e:
+            errors["broadcast_day_start"] = str(e)
+    if errors:
+        raise Invalid(errors)
+    return values
+
+
+def _unique_channel(session: Session, values: dict[str, Any], channel: Channel | None = None) -> None:
+    for field in ("slug", "xmltv_id"):
+        value = values.get(field)
+        if value is None:
+            continue
+        other = session.scalar(select(Channel).where(getattr(Channel, field) == value))
+        if other is not None and other is not channel:
+            raise Conflict(f"a channel with {field} {value!r} already exists")
+
+
+# Programmes
+
+
+def create_programme(session: Session, values: dict[str, Any], actor: str) -> Programme:
+    values = dict(values)
+    translations = values.pop("translations", None) or {}
+    programme = Programme(**values)
+    _set_translations(programme, translations)
+    session.add(programme)
+    session.flush()
+    audit.record(session, actor, "create", "programme", programme.id, audit.created(_programme_state(programme)))
+    return programme
+
+
+def update_programme(session: Session, programme: Programme, values: dict[str, Any], actor: str) -> Programme:
+    values = dict(values)
+    before = _programme_state(programme)
+    if "translations" in values:
+        _set_translations(programme, values.pop("translations") or {})
+    for key, value in values.items():
+        setattr(programme, key, value)
+    session.flush()
+    changes = audit.diff(before, _programme_state(programme))
+    if changes:
+        audit.record(session, actor, "update", "programme", programme.id, changes)
+    return programme
+
+
+def delete_programme(session: Session, programme: Programme, actor: str) -> None:
+    """Delete a programme that no slot uses; one that is scheduled is refused."""
+    used = session.scalars(select(Slot).where(Slot.programme_id == programme.id).limit(20)).all()
+    if used:
+        raise Conflict(f"programme {programme.id} has slots; cancel or delete them first", used)
+    audit.record(session, actor, "delete", "programme", programme.id, {"title": [programme.title, None]})
+    session.delete(programme)
+    session.flush()
+
+
+def _set_translations(programme: Programme, translations: dict[str, dict[str, Any]]) -> None:
+    for lang in list(programme.translations):
+        if lang not in translations:
+            del programme.translations[lang]
+    for lang, fields in translations.items():
+        row = programme.translations.get(lang)
+        if row is None:
+            row = programme.translations[lang] = ProgrammeTranslation(lang=lang)
+        for key in ("title", "subtitle", "summary", "quote"):
+            setattr(row, key, fields.get(key))
+
+
+def _programme_state(programme: Programme) -> dict[str, Any]:
+    state = audit.snapshot(programme, PROGRAMME_FIELDS)
+    state["translations"] = {
+        lang: {k: getattr(t, k) for k in ("title", "subtitle", "summary", "quote") if getattr(t, k)}
+        for lang, t in sorted(programme.translations.items())
+    }
+    return state
+
+
+# Slots
+
+
+def resolve_start(channel: Channel, values: dict[str, Any]) -> datetime | None:
+    """The slot's start instant from ``start`` (aware) or ``start_local`` (+ ``fold``)."""
+    if values.get("start") is not None and values.get("start_local") is not None:
+        raise Invalid({"start": "give start or start_local, not both"})
+    if values.get("start") is not None:
+        return values["start"].astimezone(UTC)
+    if values.get("start_local") is not None:
+        wall = values["start_local"]
+        if wall.tzinfo is not None:
+            raise Invalid({"start_local": "a wall time has no offset; use start for an instant"})
+        try:
+            return to_instant(wall, channel.zone, values.get("fold"))
+        except WallTimeError as e:
+            raise Invalid({"start_local": str(e)}) from e
+    return None
+
+
+def resolve_end(start: datetime, programme: Programme, values: dict[str, Any]) -> datetime:
+    """The slot's end from ``end``, else ``duration_minutes``, else the programme's duration."""
+    if values.get("end") is not None and values.get("duration_minutes") is not None:
+        raise Invalid({"end": "give end or duration_minutes, not both"})
+    if values.get("end") is not None:
+        end = values["end"].astimezone(UTC)
+    else:
+        minutes = values.get("duration_minutes") or programme.duration_minutes
+        if not minutes:
+            raise Invalid({"end": "give end or duration_minutes (the programme has no duration)"})
+        end = start + timedelta(minutes=minutes)
+    if end <= start:
+        raise Invalid({"end": "the slot must end after it starts"})
+    return end
+
+
+def create_slot(session: Session, channel: Channel, programme: Programme, values: dict[str, Any], actor: str) -> Slot:
+    """Add a slot; plan its promos in the same transaction."""
+    start = resolve_start(channel, values)
+    if start is None:
+        raise Invalid({"start": "give start (with offset) or start_local (the channel's wall time)"})
+    end = resolve_end(start, programme, values)
+    _lock_channel(session, channel)
+    _refuse_overlap(session, channel, start, end)
+    slot = Slot(
+        channel=channel,
+        programme=programme,
+        start_at=start,
+        end_at=end,
+        is_premiere=bool(values.get("is_premiere", False)),
+        is_live=bool(values.get("is_live", False)),
+        status=SCHEDULED,
+    )
+    session.add(slot)
+    session.flush()
+    audit.record(session, actor, "create", "slot", slot.id, audit.created(audit.snapshot(slot, SLOT_FIELDS)))
+    plan.plan_slot(session, slot)
+    return slot
+
+
+def update_slot(
+    session: Session,
+    slot: Slot,
+    values: dict[str, Any],
+    actor: str,
+    expected_version: int | None = None,
+    programme: Programme | None = None,
+) -> Slot:
+    """Change a slot (move, retime, re-programme, cancel or restore); re-plan its promos."""
+    _lock_channel(session, slot.channel)
+    session.refresh(slot)
+    if expected_version is not None and expected_version != slot.version:
+        raise StaleVersion(slot)
+    before = audit.snapshot(slot, SLOT_FIELDS)
+    was_cancelled = slot.is_cancelled
+    old_start, old_end = slot.start_at, slot.end_at
+    if programme is not None:
+        slot.programme = programme
+    start = resolve_start(slot.channel, values) or slot.start_at
+    if any(values.get(k) is not None for k in ("end", "duration_minutes")):
+        end = resolve_end(start, slot.programme, values)
+    else:
+        end = start + (slot.end_at - slot.start_at)
+    status = values.get("status") or slot.status
+    if status == SCHEDULED:
+        _refuse_overlap(session, slot.channel, start, end, slot)
+    slot.start_at, slot.end_at, slot.status = start, end, status
+    for key in ("is_premiere", "is_live"):
+        if values.get(key) is not None:
+            setattr(slot, key, values[key])
+    changes = audit.diff(before, audit.snapshot(slot, SLOT_FIELDS))
+    if not changes:
+        return slot
+    slot.version += 1
+    session.flush()
+    action = "cancel" if status == CANCELLED and not was_cancelled else "update"
+    audit.record(session, actor, action, "slot", slot.id, changes)
+    if status == CANCELLED:
+        if not was_cancelled:
+            plan.revoke_slot(session, slot)
+    elif was_cancelled:
+        plan.plan_slot(session, slot)
+    elif (slot.start_at, slot.end_at) != (old_start, old_end) or "programme_id" in changes:
+        plan.replan_slot(session, slot)
+    return slot
+
+
+def cancel_slot(session: Session, slot: Slot, actor: str, expected_version: int | None = None) -> Slot:
+    """Cancel a slot: the row stays with ``status: cancelled``; its promos are revoked or withdrawn."""
+    return update_slot(session, slot, {"status": CANCELLED}, actor, expected_version)
+
+
+def overlapping(session: Session, channel: Channel, start: datetime, end: datetime, exclude: Slot | None = None):
+    """The scheduled slots on ``channel`` that share any instant with [start, end)."""
+    query = select(Slot).where(
+        Slot.channel_id == channel.id,
+        Slot.status == SCHEDULED,
+        Slot.start_at < end,
+        Slot.end_at > start,
+    )
+    if exclude is not None and exclude.id is not None:
+        query = query.where(Slot.id != exclude.id)
+    return session.scalars(query.order_by(Slot.start_at)).all()
+
+
+def _refuse_overlap(session: Session, channel: Channel, start: datetime, end: datetime, exclude: Slot | None = None):
+    clash = overlapping(session, channel, start, end, exclude)
+    if clash:
+        names = ", ".join(f"{s.id} ({s.programme.title}, {s.start_at:%Y-%m-%d %H:%M}Z)" for s in clash)
+        raise Conflict(f"the slot overlaps slot(s) {names} on {channel.slug}", clash)
+
+
+def _lock_channel(session: Session, channel: Channel) -> None:
+    """Serialise writes to one channel's slots, so two writers cannot both pass the overlap check.
+
+    PostgreSQL locks the channel row; SQLite's BEGIN IMMEDIATE already allows one writer.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Channel.id).where(Channel.id == channel.id).with_for_update())

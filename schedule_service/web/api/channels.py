@@ -1,0 +1,71 @@
+"""Channels: read by all, written by staff."""
+
+import re
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from schedule_service import schedule
+from schedule_service.auth import actor, require
+from schedule_service.db import db
+from schedule_service.models import Channel
+from schedule_service.web.api.common import DayTime, PageArgs, page_schema, paginate, write
+from schedule_service.web.errors import problem
+
+blp = Blueprint("channels", __name__, url_prefix="/api/v1/channels", description="TV channels")
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+class ChannelSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    slug = fields.String(required=True, validate=validate.Regexp(SLUG, error="lowercase letters, digits and -"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    names = fields.Dict(keys=fields.String(validate=validate.Length(min=2, max=16)), values=fields.String())
+    timezone = fields.String(required=True, metadata={"description": "IANA zone, e.g. Europe/Moscow"})
+    broadcast_day_start = DayTime(metadata={"description": 'local "HH:MM" at which a broadcast day begins'})
+    xmltv_id = fields.String(allow_none=True, validate=validate.Length(max=200))
+    languages = fields.List(fields.String(validate=validate.Length(min=2, max=16)))
+
+
+ChannelPage = page_schema(ChannelSchema, "ChannelPage")
+
+
+def channel_or_404(slug: str) -> Channel:
+    channel = db.session.scalar(select(Channel).where(Channel.slug == slug))
+    if channel is None:
+        raise problem(404, f"there is no channel {slug!r}")
+    return channel
+
+
+@blp.route("")
+class Channels(MethodView):
+    @blp.arguments(PageArgs, location="query", error_status_code=400)
+    @blp.response(200, ChannelPage)
+    def get(self, args):
+        """List channels."""
+        return paginate(select(Channel), Channel.id, args, "channels.Channels")
+
+    @require("editor")
+    @blp.arguments(ChannelSchema)
+    @blp.response(201, ChannelSchema)
+    def post(self, values):
+        """Add a channel."""
+        return write(schedule.create_channel, values, actor())
+
+
+@blp.route("/<slug>")
+class ChannelItem(MethodView):
+    @blp.response(200, ChannelSchema)
+    def get(self, slug):
+        """One channel."""
+        return channel_or_404(slug)
+
+    @require("editor")
+    @blp.arguments(ChannelSchema(partial=True))
+    @blp.response(200, ChannelSchema)
+    def patch(self, values, slug):
+        """Change a channel."""
+        return write(schedule.update_channel, channel_or_404(slug), values, actor())

@@ -1,0 +1,113 @@
+"""Listings: a channel's schedule by broadcast day or range, and now/next on every channel."""
+
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from schedule_service import listings
+from schedule_service.broadcast_time import broadcast_day, zone
+from schedule_service.clock import now
+from schedule_service.db import db
+from schedule_service.web.api.channels import ChannelSchema, channel_or_404
+from schedule_service.web.api.common import rfc3339
+from schedule_service.web.api.programmes import ProgrammeSchema
+from schedule_service.web.api.slots import SlotOut
+from schedule_service.web.errors import problem
+
+blp = Blueprint("listings", __name__, url_prefix="/api/v1", description="Schedules and now/next")
+
+#: How far from today a broadcast day may be asked for.
+MAX_DAYS_AWAY = 3660
+
+
+class ListingArgs(Schema):
+    date = fields.Date(metadata={"description": "broadcast day; default today's"})
+    from_ = fields.AwareDateTime(data_key="from")
+    to = fields.AwareDateTime()
+    tz = fields.String(metadata={"description": "IANA zone for the *_tz times; default the channel's"})
+    lang = fields.String(validate=validate.Length(min=2, max=16))
+
+
+class NowArgs(Schema):
+    at = fields.AwareDateTime(metadata={"description": "the instant; default now"})
+    tz = fields.String()
+    lang = fields.String(validate=validate.Length(min=2, max=16))
+
+
+def listed_slot(slot, tz, lang: str | None) -> dict:
+    """A slot as listed: its fields, its times in ``tz``, its programme inlined in ``lang``."""
+    out = SlotOut().dump(slot)
+    out["start_tz"] = rfc3339(slot.start_at.astimezone(tz))
+    out["end_tz"] = rfc3339(slot.end_at.astimezone(tz))
+    programme = ProgrammeSchema().dump(slot.programme)
+    if lang:
+        for field in ("title", "subtitle", "summary", "quote"):
+            programme[field] = slot.programme.text(field, lang)
+        programme["lang"] = lang if lang in slot.programme.translations else slot.programme.language
+    out["programme"] = programme
+    return out
+
+
+def _zone_arg(name: str | None, default):
+    if not name:
+        return default
+    try:
+        return zone(name)
+    except ValueError as e:
+        raise problem(400, str(e), {"tz": str(e)}) from e
+
+
+@blp.route("/channels/<slug>/schedule")
+class ChannelSchedule(MethodView):
+    @blp.arguments(ListingArgs, location="query", error_status_code=400)
+    def get(self, args, slug):
+        """A channel's schedule for a broadcast day (``date``) or a range (``from``, ``to``)."""
+        channel = channel_or_404(slug)
+        tz = _zone_arg(args.get("tz"), channel.zone)
+        if args.get("from_") or args.get("to"):
+            if args.get("date"):
+                raise problem(400, "give date or from/to, not both")
+            if not (args.get("from_") and args.get("to")):
+                raise problem(400, "a range needs both from and to")
+            start, end = args["from_"], args["to"]
+            if end <= start:
+                raise problem(400, "to must be after from", {"to": "must be after from"})
+            if end - start > timedelta(days=current_app.config["MAX_RANGE_DAYS"]):
+                raise problem(400, f"a range may span at most {current_app.config['MAX_RANGE_DAYS']} days")
+        else:
+            day = args.get("date") or broadcast_day(now(), channel.zone, channel.broadcast_day_start)
+            if abs((day - date.today()).days) > MAX_DAYS_AWAY:
+                raise problem(400, f"{day} is too far from today", {"date": "out of range"})
+            start, end = listings.day_range(channel, day)
+        slots = db.session.scalars(listings.slots_between(channel.id, start, end)).all()
+        return {
+            "channel": ChannelSchema().dump(channel),
+            "from": rfc3339(start),
+            "to": rfc3339(end),
+            "tz": tz.key,
+            "slots": [listed_slot(s, tz, args.get("lang")) for s in slots],
+        }
+
+
+@blp.route("/now")
+class NowNext(MethodView):
+    @blp.arguments(NowArgs, location="query", error_status_code=400)
+    def get(self, args):
+        """What is on air on every channel at ``at`` (default now), and what comes next."""
+        at: datetime = args.get("at") or now()
+        lang = args.get("lang")
+        rows = listings.now_next(db.session, at)
+        items = []
+        for row in rows:
+            tz = _zone_arg(args.get("tz"), row.channel.zone)
+            items.append(
+                {
+                    "channel": ChannelSchema().dump(row.channel),
+                    "now": listed_slot(row.now, tz, lang) if row.now else None,
+                    "next": listed_slot(row.next, tz, lang) if row.next else None,
+                }
+            )
+        return {"at": rfc3339(at), "channels": items}

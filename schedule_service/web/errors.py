@@ -1,0 +1,96 @@
+"""Errors as RFC 9457 problem JSON for the API, readable pages for viewers."""
+
+from http import HTTPStatus
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+PROBLEM = "application/problem+json"
+
+
+class Problem(HTTPException):
+    """An HTTP error with a detail and, for validation, per-field messages."""
+
+    def __init__(self, status: int, detail: str, errors: dict | None = None, **extra):
+        super().__init__(description=detail)
+        self.code = status
+        self.errors = errors
+        self.extra = extra
+
+
+def problem(status: int, detail: str, errors: dict | None = None, **extra) -> Problem:
+    """Make an exception that renders as problem JSON; ``raise problem(...)``."""
+    return Problem(status, detail, errors, **extra)
+
+
+def wants_json() -> bool:
+    return (
+        request.path.startswith("/api/")
+        or request.path == "/healthz"
+        or request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM]) != "text/html"
+    )
+
+
+def problem_response(status: int, detail: str | None, errors: dict | None = None, **extra) -> Response:
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.mimetype = PROBLEM
+    return resp
+
+
+def flatten_messages(messages) -> dict[str, str]:
+    """Turn webargs/marshmallow messages ({"json": {field: [msg]}}) into {field: message}."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            out[prefix or "_schema"] = " ".join(value)
+        elif isinstance(value, list):
+            for i, sub in enumerate(value):
+                walk(f"{prefix}.{i}", sub)
+        else:
+            out[prefix or "_schema"] = str(value)
+
+    for location, fields in (messages or {}).items():
+        walk("" if location in ("json", "query", "querystring", "headers", "form") else location, fields)
+    return out
+
+
+def render_error(error: HTTPException) -> Response | tuple:
+    status = error.code or 500
+    errors = getattr(error, "errors", None)
+    data = getattr(error, "data", None) or {}
+    if errors is None and "messages" in data:
+        errors = flatten_messages(data["messages"])
+    detail = error.description
+    if isinstance(error, CSRFError):
+        detail = "The form's CSRF token is missing or stale; reload the page and try again."
+    if status == 422 and errors and detail == HTTPException.description:
+        detail = "The request has fields that are not valid."
+    extra = getattr(error, "extra", None) or {}
+    if wants_json():
+        resp = problem_response(status, detail, errors, **extra)
+    else:
+        resp = render_template("error.html", status=status, title=HTTPStatus(status).phrase, detail=detail), status
+        return resp
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="schedule"'
+    for key, value in (data.get("headers") or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    # Registered after flask-smorest's own handler, so this one answers every HTTP error
+    # (unhandled exceptions arrive here as InternalServerError).
+    app.register_error_handler(HTTPException, render_error)

@@ -1,0 +1,126 @@
+"""Channels and programmes through the API: writes need staff, bad input is a problem."""
+
+import pytest
+
+from schedule_service.db import db
+from schedule_service.models import Channel, Programme
+
+MIR = {
+    "slug": "mir",
+    "name": "Mir",
+    "names": {"ru": "Мир"},
+    "timezone": "Europe/Moscow",
+    "broadcast_day_start": "05:00",
+}
+
+
+def test_staff_add_a_channel_and_everyone_reads_it(client, editor):
+    resp = client.post("/api/v1/channels", json=MIR, headers=editor)
+    assert resp.status_code == 201
+    assert resp.json["broadcast_day_start"] == "05:00"
+    got = client.get("/api/v1/channels/mir")
+    assert got.json["names"] == {"ru": "Мир"} and got.json["timezone"] == "Europe/Moscow"
+
+
+def test_a_new_channel_starts_its_broadcast_day_at_six(client, editor):
+    body = {k: v for k, v in MIR.items() if k != "broadcast_day_start"}
+    assert client.post("/api/v1/channels", json=body, headers=editor).json["broadcast_day_start"] == "06:00"
+
+
+def test_writes_without_a_token_are_401_and_change_nothing(client):
+    resp = client.post("/api/v1/channels", json=MIR)
+    assert resp.status_code == 401
+    assert resp.content_type == "application/problem+json"
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert db.session.query(Channel).count() == 0
+
+
+def test_a_revoked_or_made_up_token_is_401(client):
+    assert client.post("/api/v1/channels", json=MIR, headers={"Authorization": "Bearer sst_nope"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**MIR, "timezone": "Nowhere/Else"}, "timezone"),
+        ({**MIR, "broadcast_day_start": "25:00"}, "broadcast_day_start"),
+        ({**MIR, "slug": "Not A Slug"}, "slug"),
+        ({**MIR, "colour": "red"}, "colour"),
+        ({k: v for k, v in MIR.items() if k != "name"}, "name"),
+    ],
+)
+def test_bad_channels_are_422_with_the_field_named(client, editor, body, field):
+    resp = client.post("/api/v1/channels", json=body, headers=editor)
+    assert resp.status_code == 422
+    assert resp.content_type == "application/problem+json"
+    assert field in resp.json["errors"]
+    assert resp.json["status"] == 422 and resp.json["title"]
+    assert db.session.query(Channel).count() == 0
+
+
+def test_a_body_that_is_not_json_is_refused(client, editor):
+    resp = client.post("/api/v1/channels", data="{not json", headers={**editor, "Content-Type": "application/json"})
+    assert resp.status_code == 400
+    assert resp.content_type == "application/problem+json"
+
+
+def test_a_taken_slug_is_409(client, editor):
+    client.post("/api/v1/channels", json=MIR, headers=editor)
+    assert client.post("/api/v1/channels", json=MIR, headers=editor).status_code == 409
+
+
+def test_patch_changes_only_what_it_names(client, editor):
+    client.post("/api/v1/channels", json=MIR, headers=editor)
+    resp = client.patch("/api/v1/channels/mir", json={"broadcast_day_start": "06:00"}, headers=editor)
+    assert resp.status_code == 200
+    assert resp.json["broadcast_day_start"] == "06:00" and resp.json["timezone"] == "Europe/Moscow"
+
+
+def test_unknown_channel_is_404(client):
+    resp = client.get("/api/v1/channels/nope")
+    assert resp.status_code == 404 and resp.content_type == "application/problem+json"
+
+
+def test_collections_page_with_next_links(client, make_channel):
+    for slug in ("a", "b", "c"):
+        make_channel(slug)
+    first = client.get("/api/v1/channels?limit=2").json
+    assert [c["slug"] for c in first["items"]] == ["a", "b"]
+    second = client.get(first["next"]).json
+    assert [c["slug"] for c in second["items"]] == ["c"] and second["next"] is None
+    assert client.get("/api/v1/channels?limit=5000").status_code == 400
+
+
+PROGRAMME = {
+    "title": "Serzh Sargsyan: the exclusive interview",
+    "exclusive": True,
+    "category": "interview",
+    "guests": [{"name": "Serzh Sargsyan", "role": "President of Armenia"}],
+    "duration_minutes": 60,
+    "quote": "The collective security agreement is not directed against anyone.",
+    "image_credit": "Press Service of the President of Russia",
+    "translations": {"ru": {"title": "Серж Саргсян: эксклюзивное интервью"}},
+}
+
+
+def test_programmes_keep_guests_translations_and_the_exclusive_flag(client, editor):
+    made = client.post("/api/v1/programmes", json=PROGRAMME, headers=editor)
+    assert made.status_code == 201
+    got = client.get(f"/api/v1/programmes/{made.json['id']}").json
+    assert got["exclusive"] is True
+    assert got["guests"] == [{"name": "Serzh Sargsyan", "role": "President of Armenia"}]
+    assert got["translations"]["ru"]["title"] == "Серж Саргсян: эксклюзивное интервью"
+    patched = client.patch(
+        f"/api/v1/programmes/{made.json['id']}", json={"translations": {"ru": {"title": "Новое"}}}, headers=editor
+    )
+    assert patched.json["translations"] == {"ru": {"title": "Новое", "subtitle": None, "summary": None, "quote": None}}
+
+
+def test_a_programme_in_use_cannot_be_deleted(client, editor, make_slot):
+    from tests.conftest import utc
+
+    slot = make_slot(utc(2031, 1, 1, 20))
+    assert client.delete(f"/api/v1/programmes/{slot.programme_id}", headers=editor).status_code == 409
+    spare = client.post("/api/v1/programmes", json={"title": "Spare"}, headers=editor).json
+    assert client.delete(f"/api/v1/programmes/{spare['id']}", headers=editor).status_code == 204
+    assert db.session.get(Programme, spare["id"]) is None

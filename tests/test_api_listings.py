@@ -1,0 +1,88 @@
+"""Schedules by broadcast day or range, and now/next."""
+
+from datetime import timedelta
+
+from tests.conftest import utc
+
+
+def test_a_broadcast_day_holds_the_night_after_it(client, make_channel, make_programme, make_slot):
+    mir = make_channel("mir", broadcast_day_start="05:00")
+    p = make_programme()
+    evening = make_slot(utc(2031, 11, 21, 18), channel=mir, programme=p)  # 21:00 Moscow
+    night = make_slot(utc(2031, 11, 21, 21, 5), channel=mir, programme=p)  # 00:05 on the 22nd
+    morning = make_slot(utc(2031, 11, 22, 2, 0), channel=mir, programme=p)  # 05:00 on the 22nd: next day
+    day = client.get("/api/v1/channels/mir/schedule?date=2031-11-21").json
+    assert [s["id"] for s in day["slots"]] == [evening.id, night.id]
+    assert day["from"] == "2031-11-21T02:00:00+00:00" and day["to"] == "2031-11-22T02:00:00+00:00"
+    assert day["slots"][1]["programme"]["title"] == p.title
+    nxt = client.get("/api/v1/channels/mir/schedule?date=2031-11-22").json
+    assert [s["id"] for s in nxt["slots"]] == [morning.id]
+
+
+def test_a_day_starting_at_six_in_berlin(client, make_channel, make_programme, make_slot):
+    ard = make_channel("ard", timezone="Europe/Berlin", broadcast_day_start="06:00")
+    p = make_programme(duration_minutes=30)
+    late = make_slot(utc(2031, 6, 2, 3, 30), channel=ard, programme=p)  # 05:30 CEST on the 2nd
+    early = make_slot(utc(2031, 6, 2, 4, 0), channel=ard, programme=p)  # 06:00 CEST
+    assert [s["id"] for s in client.get("/api/v1/channels/ard/schedule?date=2031-06-01").json["slots"]] == [late.id]
+    assert [s["id"] for s in client.get("/api/v1/channels/ard/schedule?date=2031-06-02").json["slots"]] == [early.id]
+
+
+def test_times_also_in_the_asked_zone_and_titles_in_the_asked_language(client, make_channel, make_programme, make_slot):
+    mir = make_channel("mir")
+    p = make_programme(translations={"ru": {"title": "Серж Саргсян: эксклюзивное интервью"}})
+    make_slot(utc(2031, 11, 21, 21, 5), channel=mir, programme=p)
+    day = client.get("/api/v1/channels/mir/schedule?date=2031-11-21&tz=America/New_York&lang=ru").json
+    slot = day["slots"][0]
+    assert slot["start_tz"] == "2031-11-21T16:05:00-05:00"
+    assert slot["start_local"] == "2031-11-22T00:05:00+03:00"
+    assert slot["programme"]["title"] == "Серж Саргсян: эксклюзивное интервью"
+
+
+def test_a_range_reads_across_days_up_to_31(client, make_channel, make_programme, make_slot):
+    mir = make_channel("mir")
+    p = make_programme()
+    a = make_slot(utc(2031, 11, 21, 18), channel=mir, programme=p)
+    b = make_slot(utc(2031, 11, 25, 18), channel=mir, programme=p)
+    got = client.get("/api/v1/channels/mir/schedule?from=2031-11-21T00:00:00Z&to=2031-11-26T00:00:00Z").json
+    assert [s["id"] for s in got["slots"]] == [a.id, b.id]
+    too_long = client.get("/api/v1/channels/mir/schedule?from=2031-11-01T00:00:00Z&to=2031-12-03T00:00:00Z")
+    assert too_long.status_code == 400 and too_long.content_type == "application/problem+json"
+
+
+def test_bad_listing_queries_are_400_or_404(client, make_channel):
+    make_channel("mir")
+    assert client.get("/api/v1/channels/mir/schedule?tz=Mars/Olympus").status_code == 400
+    assert client.get("/api/v1/channels/mir/schedule?date=not-a-date").status_code == 400
+    assert client.get("/api/v1/channels/mir/schedule?date=9999-01-01").status_code == 400
+    assert client.get("/api/v1/channels/mir/schedule?from=2031-11-21T00:00:00Z").status_code == 400
+    assert client.get("/api/v1/channels/nope/schedule").status_code == 404
+
+
+def test_cancelled_slots_are_not_listed(client, session, make_slot):
+    from schedule_service import schedule
+
+    slot = make_slot(utc(2031, 11, 21, 18))
+    schedule.cancel_slot(session, slot, "test")
+    session.commit()
+    assert client.get("/api/v1/channels/mir/schedule?date=2031-11-21").json["slots"] == []
+
+
+def test_now_and_next_on_every_channel(client, make_channel, make_programme, make_slot):
+    mir, ard, empty = make_channel("mir"), make_channel("ard", timezone="Europe/Berlin"), make_channel("zzz")
+    p = make_programme(duration_minutes=60)
+    on_air = make_slot(utc(2031, 11, 21, 20), channel=mir, programme=p)
+    after = make_slot(utc(2031, 11, 21, 22), channel=mir, programme=p)
+    later = make_slot(utc(2031, 11, 21, 23), channel=ard, programme=p)
+    at = utc(2031, 11, 21, 20, 30)
+    got = {
+        c["channel"]["slug"]: c for c in client.get("/api/v1/now", query_string={"at": at.isoformat()}).json["channels"]
+    }
+    assert got["mir"]["now"]["id"] == on_air.id and got["mir"]["next"]["id"] == after.id
+    assert got["ard"]["now"] is None and got["ard"]["next"]["id"] == later.id
+    assert got["zzz"]["now"] is None and got["zzz"]["next"] is None
+    # at the end instant the show is over
+    end = (on_air.end_at + timedelta(0)).isoformat()
+    ended = {c["channel"]["slug"]: c for c in client.get("/api/v1/now", query_string={"at": end}).json["channels"]}
+    assert ended["mir"]["now"] is None
+    assert empty.slug == "zzz"

@@ -1,0 +1,56 @@
+"""The service as a whole: health, the OpenAPI document, the CLI and the demo."""
+
+from openapi_spec_validator import validate
+
+from schedule_service.db import db
+from schedule_service.models import Channel, Slot
+
+
+def test_healthz_is_ok_with_nothing_due(client):
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.json["status"] == "ok" and "last_tick_at" in resp.json["scheduler"]
+
+
+def test_the_openapi_document_is_valid_3_1_and_covers_the_api(client):
+    doc = client.get("/api/v1/openapi.json").json
+    validate(doc)
+    assert doc["openapi"].startswith("3.1")
+    for path in ("/api/v1/channels", "/api/v1/slots/{slot_id}", "/api/v1/channels/{slug}/schedule", "/api/v1/now"):
+        assert path in doc["paths"], path
+    assert doc["paths"]["/api/v1/slots"]["post"]["security"] == [{"bearer": []}]
+
+
+def test_demo_loads_once(runner):
+    first = runner.invoke(args=["demo", "load"])
+    assert first.exit_code == 0, first.output
+    count = db.session.query(Slot).count()
+    second = runner.invoke(args=["demo", "load"])
+    assert "nothing changed" in second.output
+    assert db.session.query(Slot).count() == count
+    mir = db.session.query(Channel).filter_by(slug="mir").one()
+    assert mir.names["ru"] == "Мир" and mir.timezone == "Europe/Moscow"
+
+
+def test_demo_airs_the_exclusive_right_after_midnight_moscow(runner, client):
+    runner.invoke(args=["demo", "load"])
+    slots = client.get("/api/v1/slots?limit=1000").json["items"]
+    exclusive = [s for s in slots if client.get(f"/api/v1/programmes/{s['programme_id']}").json["exclusive"]]
+    assert len(exclusive) == 1
+    assert exclusive[0]["start_local"][11:16] == "00:05"
+
+
+def test_users_and_tokens_from_the_cli(runner, client):
+    made = runner.invoke(
+        args=["users", "create", "Boss@Example.test", "--role", "admin"], input="long enough\nlong enough\n"
+    )
+    assert made.exit_code == 0, made.output
+    token = runner.invoke(args=["tokens", "create", "boss@example.test", "--name", "ci"]).output.strip().split()[-1]
+    resp = client.post(
+        "/api/v1/channels",
+        json={"slug": "x", "name": "X", "timezone": "UTC"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert resp.status_code == 201
+    weak = runner.invoke(args=["users", "create", "w@example.test", "--role", "editor"], input="short\nshort\n")
+    assert weak.exit_code != 0 and "8 characters" in weak.output
