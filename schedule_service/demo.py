@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from schedule_service import schedule
 from schedule_service.broadcast_time import to_instant
 from schedule_service.clock import now
-from schedule_service.models import Channel, Target
+from schedule_service.models import Channel
 
 ACTOR = "system"
 
@@ -60,8 +60,6 @@ def load_demo(session: Session) -> bool:
     """Add the demo channel, programmes and slots; return False when the demo is already there."""
     if session.scalar(select(Channel).where(Channel.slug == "mir")) is not None:
         return False
-    if session.scalar(select(Target).where(Target.name == "web")) is None:
-        session.add(Target(name="web", kind="web"))
     channel = schedule.create_channel(
         session,
         {

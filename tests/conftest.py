@@ -103,14 +103,21 @@ def app(database_url):
 
 
 def _empty(app) -> None:
-    """Remove every row, so the next test starts from an empty schema."""
-    tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
+    """Remove every row but the built-in web target, so the next test starts as after migrating."""
+    tables = [t.name for t in reversed(_db.metadata.sorted_tables) if t.name != "target"]
     with _db.engine.begin() as c:
         if c.dialect.name == "postgresql":
             c.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
         else:
             for t in tables:
                 c.execute(text(f'DELETE FROM "{t}"'))
+        c.execute(text("DELETE FROM target WHERE name <> 'web'"))
+        c.execute(
+            text(
+                "UPDATE target SET kind = 'web', url = NULL, secret = NULL, token = NULL, chat_id = NULL, "
+                "lang = NULL, timezone = NULL, max_length = NULL, is_approval_required = false, is_enabled = true"
+            )
+        )
 
 
 @pytest.fixture
