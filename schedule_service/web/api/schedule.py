@@ -37,12 +37,18 @@ class NowArgs(Schema):
     lang = fields.String(validate=validate.Length(min=2, max=16))
 
 
+# Schemas are built once: building one costs more than dumping a slot with it.
+SLOT_OUT = SlotOut()
+PROGRAMME_OUT = ProgrammeSchema()
+CHANNEL_OUT = ChannelSchema()
+
+
 def listed_slot(slot, tz, lang: str | None) -> dict:
     """A slot as listed: its fields, its times in ``tz``, its programme inlined in ``lang``."""
-    out = SlotOut().dump(slot)
+    out = SLOT_OUT.dump(slot)
     out["start_tz"] = rfc3339(slot.start_at.astimezone(tz))
     out["end_tz"] = rfc3339(slot.end_at.astimezone(tz))
-    programme = ProgrammeSchema().dump(slot.programme)
+    programme = PROGRAMME_OUT.dump(slot.programme)
     if lang:
         for field in ("title", "subtitle", "summary", "quote"):
             programme[field] = slot.programme.text(field, lang)
@@ -84,7 +90,7 @@ class ChannelSchedule(MethodView):
             start, end = listings.day_range(channel, day)
         slots = db.session.scalars(listings.slots_between(channel.id, start, end)).all()
         return {
-            "channel": ChannelSchema().dump(channel),
+            "channel": CHANNEL_OUT.dump(channel),
             "from": rfc3339(start),
             "to": rfc3339(end),
             "tz": tz.key,
@@ -105,7 +111,7 @@ class NowNext(MethodView):
             tz = _zone_arg(args.get("tz"), row.channel.zone)
             items.append(
                 {
-                    "channel": ChannelSchema().dump(row.channel),
+                    "channel": CHANNEL_OUT.dump(row.channel),
                     "now": listed_slot(row.now, tz, lang) if row.now else None,
                     "next": listed_slot(row.next, tz, lang) if row.next else None,
                 }
