@@ -1,5 +1,6 @@
 """Staff users: argon2 password hashes, roles, API tokens (stored hashed), and who is asking."""
 
+import copy
 import hashlib
 import secrets
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from schedule_service import audit
 from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import ApiToken, User
@@ -36,35 +38,87 @@ def check_password(user: User, password: str) -> bool:
         return False
 
 
-def create_user(session: Session, email: str, password: str, role: str) -> User:
+def create_user(session: Session, email: str, password: str, role: str, actor: str = "system") -> User:
     """Add a staff user; raise ``ValueError`` for a bad role, a taken email or a weak password."""
     email = email.strip().lower()
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if "@" not in email:
         raise ValueError(f"{email!r} is not an email address")
-    if len(password) < 8:
-        raise ValueError("the password must have at least 8 characters")
+    _check_password_strength(password)
     if session.scalar(select(User).where(User.email == email)) is not None:
         raise ValueError(f"a user {email} already exists")
     user = User(email=email, password_hash=hash_password(password), role=role)
     session.add(user)
     session.flush()
+    audit.record(session, actor, "create", "user", user.id, {"email": [None, email], "role": [None, role]})
     return user
 
 
-def create_token(session: Session, user: User, name: str = "api") -> tuple[ApiToken, str]:
+def update_user(session: Session, user: User, actor: str, **values) -> User:
+    """Change a user's ``role``, ``is_active`` or ``password``; raise ``ValueError`` when refused.
+
+    The last active admin can neither be demoted nor deactivated: someone must be able to
+    manage users and targets.
+    """
+    if "role" in values and values["role"] not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if values.get("password") is not None:
+        _check_password_strength(values["password"])
+    loses_admin = (
+        user.role == "admin"
+        and user.is_active
+        and (values.get("role", "admin") != "admin" or values.get("is_active", True) is False)
+    )
+    if loses_admin:
+        others = session.scalar(
+            select(User.id).where(User.role == "admin", User.is_active.is_(True), User.id != user.id).limit(1)
+        )
+        if others is None:
+            raise ValueError(f"{user.email} is the last active admin; make another admin first")
+    changes = {}
+    for field in ("role", "is_active"):
+        if field in values and values[field] != getattr(user, field):
+            changes[field] = [getattr(user, field), values[field]]
+            setattr(user, field, values[field])
+    if values.get("password") is not None:
+        user.password_hash = hash_password(values["password"])
+        changes["password"] = ["(hidden)", "(changed)"]  # never the hash, not even in the trail
+    session.flush()
+    if changes:
+        audit.record(session, actor, "update", "user", user.id, changes)
+    return user
+
+
+def _check_password_strength(password: str) -> None:
+    if len(password) < 8:
+        raise ValueError("the password must have at least 8 characters")
+
+
+def create_token(session: Session, user: User, name: str = "api", actor: str = "system") -> tuple[ApiToken, str]:
     """Return a new token row and the token itself, which is never stored."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user=user, name=name, token_hash=_digest(raw), prefix=raw[:10])
     session.add(token)
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "create",
+        "token",
+        token.id,
+        {"user": [None, user.email], "name": [None, name], "prefix": [None, token.prefix]},
+    )
     return token, raw
 
 
-def revoke_token(session: Session, token: ApiToken) -> None:
+def revoke_token(session: Session, token: ApiToken, actor: str = "system") -> None:
+    """Make a token useless from now on; revoking a revoked token changes nothing."""
+    if token.revoked_at is not None:
+        return
     token.revoked_at = now()
     session.flush()
+    audit.record(session, actor, "revoke", "token", token.id, {"revoked_at": [None, token.revoked_at]})
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -124,10 +178,16 @@ def require(role: str) -> Callable:
                 csrf.protect()
             return view(*args, **kwargs)
 
-        # Tell the OpenAPI document (flask-smorest's _apidoc) that the operation needs a token.
-        apidoc = dict(getattr(view, "_apidoc", {}))
+        # Tell the OpenAPI document (flask-smorest's _apidoc) that the operation needs a token
+        # and may answer 401 and 403 (problem responses registered by the Api).
+        apidoc = copy.deepcopy(getattr(view, "_apidoc", {}))
         apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), "security": [{"bearer": []}]}
+        responses = apidoc.setdefault("response", {}).setdefault("responses", {})
+        responses.setdefault(401, []).append("UNAUTHORIZED")
+        responses.setdefault(403, []).append("FORBIDDEN")
         wrapper._apidoc = apidoc
+        #: Read by the security matrix test, which checks every write route has a gate.
+        wrapper.required_role = role
         return wrapper
 
     return decorator
@@ -143,3 +203,6 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "staff.login"
     csrf.init_app(app)
+    from schedule_service.web import security  # cookies, login rate limits, security headers
+
+    security.init_app(app)

@@ -1,11 +1,11 @@
 """The JSON API under /api/v1, one module per resource, documented by flask-smorest."""
 
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask_smorest import Api
 
-from schedule_service.web.api import channels, programmes, schedule, slots
+from schedule_service.web.api import audit, channels, posts, programmes, promos, schedule, slots, tokens
+from schedule_service.web.api.problems import ProblemApi
 
-BLUEPRINTS = [channels.blp, programmes.blp, slots.blp, schedule.blp]
+BLUEPRINTS = [channels.blp, programmes.blp, slots.blp, schedule.blp, audit.blp, tokens.blp, promos.blp, posts.blp]
 
 
 def schema_name(schema) -> str:
@@ -17,4 +17,4 @@ def schema_name(schema) -> str:
     return name
 
 
-api = Api(spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+api = ProblemApi(spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})

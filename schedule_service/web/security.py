@@ -1,0 +1,169 @@
+"""Safe on the internet: staff login, rate limits, cookie settings and security headers."""
+
+import contextlib
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from functools import cache, wraps
+from urllib.parse import urlsplit
+
+from argon2.exceptions import VerificationError
+from flask import Flask, Response, abort, g, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+
+from schedule_service.auth import check_password, hash_password, hasher, login_manager, user_by_email
+from schedule_service.db import db
+from schedule_service.models import User
+
+#: Login attempts that failed, per client address and per account (Flask-Limiter notation).
+LOGIN_LIMIT_PER_ADDRESS = "10 per minute; 100 per hour"
+LOGIN_LIMIT_PER_ACCOUNT = "20 per hour"
+
+# No inline script anywhere; images may come from programmes' own https URLs.
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' https: data:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+limiter = Limiter(key_func=get_remote_address)
+
+
+@cache
+def _dummy_hash() -> str:
+    # A real hash to verify against when no such user exists, so a wrong email takes as long
+    # as a wrong password and the login form does not tell which emails are staff.
+    return hasher.hash(secrets.token_urlsafe(16))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, else None (in about the same time either way)."""
+    user = user_by_email(db.session, email or "")
+    if user is None:
+        with contextlib.suppress(VerificationError):
+            hasher.verify(_dummy_hash(), password or "")
+        return None
+    if not check_password(user, password) or not user.is_active:
+        return None
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        db.session.commit()
+    return user
+
+
+def login_failed() -> None:
+    """Count this login attempt against the rate limits (only failures count)."""
+    g.login_failed = True
+
+
+def _count_failures(response: Response) -> bool:
+    return bool(g.get("login_failed"))
+
+
+def _account_key() -> str:
+    return "login:" + (request.form.get("email") or "").strip().lower()
+
+
+def limit_logins(view: Callable) -> Callable:
+    """Rate-limit failed logins per client address and per account."""
+    view = limiter.limit(LOGIN_LIMIT_PER_ACCOUNT, key_func=_account_key, methods=["POST"], deduct_when=_count_failures)(
+        view
+    )
+    return limiter.limit(LOGIN_LIMIT_PER_ADDRESS, methods=["POST"], deduct_when=_count_failures)(view)
+
+
+def staff_page(role: str = "editor") -> Callable:
+    """Let a staff page run for a logged-in user with at least ``role``; others go to the login page or get 403.
+
+    CSRF on the form posts is checked for every request by Flask-WTF's CSRFProtect.
+    """
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not current_user.has_role(role):
+                abort(403)
+            return view(*args, **kwargs)
+
+        #: Read by the security matrix test, which checks every write route has a gate.
+        wrapper.required_role = role
+        return wrapper
+
+    return decorator
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """``target`` when it is a path on this site, else ``default``: no open redirects after login."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Cookie settings, the login rate limiter (Redis when REDIS_URL is set) and security headers."""
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    # Flask-Login's remember-me cookie, should anyone turn it on, follows the session cookie.
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config.get("SESSION_COOKIE_SECURE", False))
+    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    redis_url = app.config.get("REDIS_URL")
+    # Limits are shared between workers and machines through Redis; one process keeps them in memory.
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    # A Redis outage must not lock staff out: fall back to per-process limits meanwhile.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", bool(redis_url))
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+    login_manager.login_message = "Log in to see staff pages."
+    login_manager.login_message_category = "info"
+    # First of all before-request functions: nothing may see the previous request's user.
+    app.before_request_funcs.setdefault(None, []).insert(0, _forget_previous_request)
+    app.after_request(_security_headers)
+
+
+#: What Flask-Login, auth.current_staff and the login limiter keep on ``g`` for one request.
+_PER_REQUEST = ("_login_user", "staff", "via_token", "login_failed")
+
+
+def _forget_previous_request() -> None:
+    # ``g`` belongs to the app context, and an app context pushed around several requests (as
+    # in tests, or a script driving the app) would otherwise carry one request's user into the next.
+    for name in _PER_REQUEST:
+        g.pop(name, None)
+
+
+def current_actor_email() -> str:
+    """The logged-in user's email, to name in the audit trail."""
+    return current_user.email if current_user.is_authenticated else "system"
