@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from schedule_service.broadcast_time import day_bounds
 from schedule_service.models import Channel, Slot
@@ -58,7 +58,9 @@ def now_next(session: Session, at: datetime, channel_ids: list[int] | None = Non
         query = query.where(Channel.id.in_(channel_ids))
     rows = session.execute(query).all()
     wanted = {i for row in rows for i in (row.last_id, row.next_id) if i is not None}
-    slots = {s.id: s for s in session.scalars(select(Slot).where(Slot.id.in_(wanted)))} if wanted else {}
+    # The channels are in the identity map already: let each slot find its own there, not in a join.
+    by_id = select(Slot).where(Slot.id.in_(wanted)).options(lazyload(Slot.channel))
+    slots = {s.id: s for s in session.scalars(by_id)} if wanted else {}
     out = []
     for channel, last_id, next_id in rows:
         current = slots.get(last_id)
