@@ -2,15 +2,18 @@
 
 ``flask --app wsgi scheduler run`` runs them in a BlockingScheduler of its own process;
 ``serve`` runs the same jobs in a BackgroundScheduler beside the web server. Web workers
-never start a scheduler.
+never start a scheduler. Any number of schedulers may run against one PostgreSQL database:
+the outbox's claims keep them from sending a post twice.
 """
 
-import contextlib
+import logging
 import os
+import secrets
 import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,25 +21,43 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import delete
 
+from schedule_service.clock import now
 from schedule_service.db import db
+from schedule_service.publishing import outbox
+
+log = logging.getLogger(__name__)
+
+#: Heartbeats of schedulers silent this long are forgotten by housekeeping.
+FORGET_WORKERS_AFTER = timedelta(days=7)
+#: How much of its second a tick may spend waiting for posts that fall due within it.
+TICK_BUDGET = timedelta(seconds=0.9)
+
+
+@dataclass
+class Runtime:
+    """What the jobs of one scheduler process share."""
+
+    app: Flask
+    worker: str
+    publisher: outbox.Publisher
 
 
 @dataclass(frozen=True)
 class Job:
     id: str
-    func: Callable[[str], None]
+    func: Callable[[Runtime], None]
     seconds: float
 
 
 def worker_name() -> str:
-    """This process, as named in leases and heartbeats."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, as named in leases and heartbeats (a suffix tells a restarted pid apart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
 
 
 def heartbeat(worker: str) -> None:
     """Record that this scheduler is alive: the dead-man's switch read by /healthz."""
-    from schedule_service.clock import now
     from schedule_service.models import SchedulerHeartbeat
 
     beat = db.session.get(SchedulerHeartbeat, worker)
@@ -47,44 +68,101 @@ def heartbeat(worker: str) -> None:
     db.session.commit()
 
 
+def publish_tick(rt: Runtime) -> None:
+    """Beat the heart, then send every due post, and those falling due before the next tick."""
+    heartbeat(rt.worker)
+    rt.publisher.run(until=now() + TICK_BUDGET, beat=lambda: heartbeat(rt.worker))
+
+
+def recover_leases(rt: Runtime) -> None:
+    """Claim again (or leave to a person) posts whose scheduler died holding them."""
+    outbox.recover_leases(db.session)
+
+
+def expire_passed(rt: Runtime) -> None:
+    """Expire posts whose moment passed unsent; they are never sent late."""
+    count = outbox.expire_passed(db.session)
+    if count:
+        log.warning("%d post(s) expired unsent: their moment passed", count)
+
+
+def housekeeping(rt: Runtime) -> None:
+    """Forget the heartbeats of schedulers long gone."""
+    from schedule_service.models import SchedulerHeartbeat
+
+    db.session.execute(delete(SchedulerHeartbeat).where(SchedulerHeartbeat.last_tick_at < now() - FORGET_WORKERS_AFTER))
+    db.session.commit()
+
+
 def jobs() -> list[Job]:
     """The scheduler's jobs; each runs alone (max_instances=1) and late runs coalesce."""
-    return [Job("heartbeat", heartbeat, 1.0)]
+    return [
+        Job("publish", publish_tick, 1.0),
+        Job("recover-leases", recover_leases, 10.0),
+        Job("expire", expire_passed, 5.0),
+        Job("housekeeping", housekeeping, 3600.0),
+    ]
 
 
-def _run_in_app(app: Flask, func: Callable[[str], None], worker: str) -> Callable[[], None]:
+def _run_in_app(rt: Runtime, func: Callable[[Runtime], None]) -> Callable[[], None]:
     def run() -> None:
-        with app.app_context():
+        with rt.app.app_context():
             try:
-                func(worker)
+                func(rt)
             except Exception:
                 db.session.rollback()
-                app.logger.exception("scheduler job %s failed", func.__name__)
+                rt.app.logger.exception("scheduler job %s failed", func.__name__)
             finally:
                 db.session.remove()
 
     return run
 
 
-def configure(scheduler: BaseScheduler, app: Flask, worker: str) -> BaseScheduler:
+def configure(scheduler: BaseScheduler, app: Flask, worker: str | None = None) -> Runtime:
+    """Add the jobs to ``scheduler``; return what they share."""
+    worker = worker or worker_name()
+    rt = Runtime(app, worker, outbox.Publisher(app, worker))
     for job in jobs():
         scheduler.add_job(
-            _run_in_app(app, job.func, worker),
+            _run_in_app(rt, job.func),
             "interval",
             seconds=job.seconds,
             id=job.id,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
+            next_run_time=None if job.seconds > 60 else _soon(),
         )
-    return scheduler
+    return rt
 
 
-def start_background(app: Flask) -> BackgroundScheduler:
+def _soon():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+class EmbeddedScheduler:
+    """The jobs in a thread beside the web server (``serve``)."""
+
+    def __init__(self, app: Flask):
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.runtime = configure(self.scheduler, app)
+
+    def start(self) -> "EmbeddedScheduler":
+        self.scheduler.start()
+        return self
+
+    def shutdown(self) -> None:
+        """Stop claiming, let calls under way finish, release the rest."""
+        self.runtime.publisher.stop()
+        self.scheduler.shutdown(wait=True)
+        self.runtime.publisher.close()
+
+
+def start_background(app: Flask) -> EmbeddedScheduler:
     """Start the jobs in a thread beside the web server (``serve``)."""
-    scheduler = configure(BackgroundScheduler(timezone="UTC"), app, worker_name())
-    scheduler.start()
-    return scheduler
+    return EmbeddedScheduler(app).start()
 
 
 scheduler_cli = AppGroup("scheduler", help="The scheduler and publisher.")
@@ -94,15 +172,18 @@ scheduler_cli = AppGroup("scheduler", help="The scheduler and publisher.")
 def run() -> None:
     """Run the scheduler/publisher alone, until SIGTERM or Ctrl-C."""
     app = current_app._get_current_object()
-    worker = worker_name()
-    scheduler = configure(BlockingScheduler(timezone="UTC"), app, worker)
+    scheduler = BlockingScheduler(timezone="UTC")
+    rt = configure(scheduler, app)
 
     def stop(signum, _frame) -> None:
-        click.echo(f"scheduler {worker}: stopping on signal {signum}")
-        # wait=True lets a running tick finish sending what it claimed.
-        scheduler.shutdown(wait=True)
+        click.echo(f"scheduler {rt.worker}: stopping on signal {signum}")
+        # No new claims; posts claimed and not started are released; calls under way finish.
+        rt.publisher.stop()
+        scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
-    click.echo(f"scheduler {worker}: running")
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        scheduler.start()
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"scheduler {rt.worker}: running")
+    scheduler.start()
+    rt.publisher.close()
+    click.echo(f"scheduler {rt.worker}: stopped")

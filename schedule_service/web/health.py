@@ -1,14 +1,20 @@
-"""GET /healthz: the service answers, and the scheduler's dead-man's switch."""
+"""GET /healthz: the service answers, and the scheduler's dead-man's switch.
+
+``overdue_posts`` counts posts that should have gone out more than two minutes ago and have
+not: planned ones past their due time, retries past their retry time, claims whose lease ran
+out. The answer is 503 ``degraded`` when there is one, or when posts are due and no scheduler
+has ticked for a minute, so a monitor notices a stopped scheduler before viewers do.
+"""
 
 from datetime import timedelta
 
 from flask import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import Post, SchedulerHeartbeat
-from schedule_service.models.promo import FAILED, PLANNED, PUBLISHING
+from schedule_service.models.promo import EXPIRED, FAILED, HELD, PLANNED, PUBLISHING, UNKNOWN
 
 bp = Blueprint("health", __name__)
 
@@ -18,20 +24,33 @@ OVERDUE_AFTER = timedelta(minutes=2)
 SILENT_AFTER = timedelta(minutes=1)
 
 
+def _late_by(at, cutoff):
+    """Posts that should have gone out by ``cutoff`` (and may still be true at ``at``)."""
+    return or_(
+        and_(Post.status == PLANNED, Post.due_at <= cutoff),
+        and_(Post.status == FAILED, Post.retry_at <= cutoff),
+        and_(Post.status == PUBLISHING, Post.lease_until <= cutoff),
+    )
+
+
 @bp.get("/healthz")
 def healthz():
     at = now()
     try:
         last_tick = db.session.scalar(select(func.max(SchedulerHeartbeat.last_tick_at)))
-        due = db.session.scalar(
-            select(func.count(Post.id)).where(Post.status.in_((PLANNED, PUBLISHING, FAILED)), Post.due_at <= at)
-        )
-        overdue = db.session.scalar(
-            select(func.count(Post.id)).where(Post.status.in_((PLANNED, PUBLISHING)), Post.due_at <= at - OVERDUE_AFTER)
+        due = db.session.scalar(select(func.count(Post.id)).where(_late_by(at, at)))
+        overdue = db.session.scalar(select(func.count(Post.id)).where(_late_by(at, at - OVERDUE_AFTER)))
+        counts = dict(
+            db.session.execute(
+                select(Post.status, func.count(Post.id))
+                .where(Post.status.in_((HELD, FAILED, UNKNOWN, EXPIRED)))
+                .group_by(Post.status)
+            ).all()
         )
     except Exception as e:  # the database is down: say so rather than answer 500
         db.session.rollback()
-        return {"status": "degraded", "detail": f"the database does not answer: {type(e).__name__}"}, 503
+        body = {"status": "degraded", "detail": f"the database does not answer: {type(e).__name__}"}
+        return body, 503, {"Cache-Control": "no-store"}
     silent = due > 0 and (last_tick is None or at - last_tick > SILENT_AFTER)
     status = "degraded" if overdue or silent else "ok"
     body = {
@@ -41,5 +60,16 @@ def healthz():
             "overdue_posts": overdue,
             "due_posts": due,
         },
+        # Nothing fails silently: the posts a person should look at.
+        "posts": {
+            "held": counts.get(HELD, 0),
+            "failed": counts.get(FAILED, 0),
+            "unknown": counts.get(UNKNOWN, 0),
+            "expired": counts.get(EXPIRED, 0),
+        },
     }
+    if silent:
+        body["detail"] = f"{due} post(s) are due and no scheduler has ticked since {body['scheduler']['last_tick_at']}"
+    elif overdue:
+        body["detail"] = f"{overdue} post(s) are more than {OVERDUE_AFTER.seconds // 60} minutes overdue"
     return body, 503 if status == "degraded" else 200, {"Cache-Control": "no-store"}

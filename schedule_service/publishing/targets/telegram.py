@@ -1,0 +1,111 @@
+"""Telegram Bot API: ``sendMessage``, ``editMessageText``, ``deleteMessage`` at a configurable base URL.
+
+``sendMessage`` has no idempotency key: a message whose answer was lost may be in the chat,
+so it becomes ``unknown`` for a person to decide. Edits and deletes are safe to repeat.
+"""
+
+from schedule_service.models.promo import PUBLISH
+from schedule_service.publishing.targets.base import (
+    RESPONSE_CHARS,
+    Delivery,
+    Outcome,
+    call,
+    describe,
+    outcome_of_status,
+    register,
+)
+
+DEFAULT_BASE_URL = "https://api.telegram.org"
+#: Answers to a repeated edit or delete that mean it is already done.
+ALREADY_DONE = ("message is not modified", "message to delete not found")
+
+
+class Telegram:
+    kind = "telegram"
+
+    def deduplicates(self, action: str) -> bool:
+        return action != PUBLISH
+
+    def publish(self, delivery: Delivery) -> Outcome:
+        answer = self._call(delivery, "sendMessage", {"text": delivery.rendered.text})
+        if isinstance(answer, Outcome):
+            return answer
+        message = answer.get("result") or {}
+        if "message_id" not in message:
+            return Outcome.unknown("Telegram answered ok without a message_id", _short(answer))
+        return Outcome.published(message["message_id"], _link(delivery, message["message_id"]), _short(answer))
+
+    def correct(self, delivery: Delivery) -> Outcome:
+        message_id = delivery.parent.external_id
+        if not message_id:
+            return Outcome.failed("the message to correct has no Telegram message_id", retryable=False)
+        answer = self._call(
+            delivery, "editMessageText", {"message_id": int(message_id), "text": delivery.rendered.text}
+        )
+        if isinstance(answer, Outcome):
+            return answer
+        return Outcome.published(message_id, _link(delivery, message_id), _short(answer))
+
+    def withdraw(self, delivery: Delivery) -> Outcome:
+        message_id = delivery.parent.external_id
+        if not message_id:
+            return Outcome.failed("the message to withdraw has no Telegram message_id", retryable=False)
+        answer = self._call(delivery, "deleteMessage", {"message_id": int(message_id)})
+        if isinstance(answer, Outcome):
+            return answer
+        return Outcome.published(message_id, None, _short(answer))
+
+    def _call(self, delivery: Delivery, method: str, params: dict) -> dict | Outcome:
+        """One Bot API call; its decoded answer when ``ok``, else the Outcome."""
+        target = delivery.target
+        if not target.token:
+            return Outcome.failed(f"target {target.name} has no bot token", retryable=False)
+        if not target.chat_id:
+            return Outcome.failed(f"target {target.name} has no chat_id", retryable=False)
+        base = (target.url or DEFAULT_BASE_URL).rstrip("/")
+        url = f"{base}/bot{target.token}/{method}"
+        answer = call("POST", url, delivery.timeout, json={"chat_id": target.chat_id, **params})
+        if isinstance(answer, Outcome):
+            return _redact(answer, target.token)
+        try:
+            body = answer.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("ok") is True:
+            return body
+        description = str((body or {}).get("description", "")) if isinstance(body, dict) else ""
+        if method != "sendMessage" and any(done in description for done in ALREADY_DONE):
+            return {"ok": True, "result": {}, "description": description}
+        retry_after = ((body or {}).get("parameters") or {}).get("retry_after") if isinstance(body, dict) else None
+        outcome = outcome_of_status(answer, f"Telegram {method}")
+        if outcome is None:  # 2xx without ok: a broken answer to a request that arrived
+            outcome = Outcome.unknown(f"Telegram {method} answered without ok", describe(answer))
+        if retry_after is not None and outcome.kind == "failed":
+            outcome = Outcome.failed(outcome.error, outcome.response, True, float(retry_after))
+        return _redact(outcome, target.token)
+
+
+def _link(delivery: Delivery, message_id) -> str | None:
+    """A public channel's message link (t.me/NAME/ID); private chats have none."""
+    chat = delivery.target.chat_id or ""
+    return f"https://t.me/{chat[1:]}/{message_id}" if chat.startswith("@") else None
+
+
+def _short(body: dict) -> str:
+    import json
+
+    text = json.dumps(body, ensure_ascii=False)
+    return text if len(text) <= RESPONSE_CHARS else text[:RESPONSE_CHARS] + "…"
+
+
+def _redact(outcome: Outcome, token: str) -> Outcome:
+    """Keep the bot token (it is in the URL) out of errors that staff can read."""
+    from dataclasses import replace
+
+    def clean(text: str | None) -> str | None:
+        return text.replace(token, "<token>") if text and token else text
+
+    return replace(outcome, error=clean(outcome.error), response=clean(outcome.response))
+
+
+register(Telegram())

@@ -1,0 +1,266 @@
+"""What the publishing tests share: targets that speak each network's contract, post factories.
+
+The fake targets are real HTTP servers on loopback (pytest-httpserver) that check what a real
+one would check (Standard Webhooks signatures, bearer tokens, Bot API paths) and record what
+arrived, so a test asserts what the audience of each network would see.
+"""
+
+import base64
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+from pytest_httpserver import URIPattern
+from standardwebhooks import Webhook, WebhookVerificationError
+from werkzeug import Request, Response
+
+from schedule_service.models import Post, Target
+from schedule_service.models.promo import PLANNED, PUBLISH
+
+SECRET = "whsec_" + base64.b64encode(b"publishing-tests-signing-key-32b").decode()
+MASTODON_TOKEN = "mastodon-token-" + "x" * 20
+BOT_TOKEN = "123456:bot-token-for-tests"
+
+
+@dataclass
+class Arrival:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict | None
+
+
+@dataclass
+class Sink:
+    """What one fake target received; ``bad`` counts requests it refused as not genuine."""
+
+    arrivals: list[Arrival] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Set when the server has finished with the last request it got (slow servers answer late).
+    answered: threading.Event = field(default_factory=threading.Event)
+
+    def add(self, arrival: Arrival) -> None:
+        with self.lock:
+            self.arrivals.append(arrival)
+
+    def ids(self) -> list[str]:
+        return [a.headers.get("webhook-id") for a in self.arrivals]
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        return [a.body for a in self.arrivals if kind is None or (a.body or {}).get("type") == kind]
+
+
+def webhook_sink(httpserver, secret: str = SECRET, status: int = 200, delay: float = 0.0, path: str = "/hook") -> Sink:
+    """A Standard Webhooks consumer: verifies each signature, records the events."""
+    sink = Sink()
+    hook = Webhook(secret)
+
+    def handle(request: Request) -> Response:
+        body = request.get_data()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            event = hook.verify(body, headers)
+        except WebhookVerificationError as e:
+            sink.bad.append(str(e))
+            return Response("bad signature", status=400)
+        sink.add(Arrival(request.method, request.path, headers, event))
+        if delay:
+            time.sleep(delay)
+        sink.answered.set()
+        return Response("", status=status)
+
+    httpserver.expect_request(path, method="POST").respond_with_handler(handle)
+    return sink
+
+
+def mastodon_server(httpserver, token: str = MASTODON_TOKEN) -> Sink:
+    """A Mastodon server: statuses API with bearer auth; a repeated Idempotency-Key returns the same status."""
+    sink = Sink()
+    statuses: dict[str, dict] = {}
+    by_key: dict[str, str] = {}
+
+    def authorised(request: Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {token}"
+
+    def create(request: Request) -> Response:
+        if not authorised(request):
+            return Response(json.dumps({"error": "The access token is invalid"}), 401)
+        body = request.get_json()
+        sink.add(Arrival("POST", request.path, dict(request.headers), body))
+        key = request.headers.get("Idempotency-Key")
+        if key in by_key:
+            status = statuses[by_key[key]]
+        else:
+            status_id = str(100000 + len(statuses) + 1)
+            status = {"id": status_id, "url": f"http://social.test/@tv/{status_id}", "content": body["status"]}
+            statuses[status_id] = status
+            if key:
+                by_key[key] = status_id
+        return Response(json.dumps(status), 200, content_type="application/json")
+
+    def one(request: Request) -> Response:
+        if not authorised(request):
+            return Response(json.dumps({"error": "The access token is invalid"}), 401)
+        status_id = request.path.rsplit("/", 1)[-1]
+        body = request.get_json(silent=True)
+        sink.add(Arrival(request.method, request.path, dict(request.headers), body))
+        if status_id not in statuses:
+            return Response(json.dumps({"error": "Record not found"}), 404, content_type="application/json")
+        if request.method == "DELETE":
+            return Response(json.dumps(statuses.pop(status_id)), 200, content_type="application/json")
+        statuses[status_id]["content"] = body["status"]
+        return Response(json.dumps(statuses[status_id]), 200, content_type="application/json")
+
+    httpserver.expect_request("/api/v1/statuses", method="POST").respond_with_handler(create)
+    for method in ("PUT", "DELETE"):
+        httpserver.expect_request(_Prefix("/api/v1/statuses/"), method=method).respond_with_handler(one)
+    sink.statuses = statuses  # type: ignore[attr-defined]
+    return sink
+
+
+def telegram_server(httpserver, token: str = BOT_TOKEN, delay: float = 0.0) -> Sink:
+    """A Bot API: /bot<token>/METHOD with JSON; messages kept per chat."""
+    sink = Sink()
+    messages: dict[int, str] = {}
+
+    def handle(request: Request) -> Response:
+        method = request.path.rsplit("/", 1)[-1]
+        body = request.get_json()
+        sink.add(Arrival("POST", request.path, dict(request.headers), body))
+        if delay:
+            time.sleep(delay)
+        sink.answered.set()
+        if method == "sendMessage":
+            message_id = len(messages) + 1
+            messages[message_id] = body["text"]
+            result = {"message_id": message_id, "chat": {"id": -1001, "username": "tv"}, "text": body["text"]}
+            return _ok(result)
+        message_id = body.get("message_id")
+        if message_id not in messages:
+            return _error(400, f"Bad Request: message to {'edit' if 'edit' in method else 'delete'} not found")
+        if method == "editMessageText":
+            if messages[message_id] == body["text"]:
+                return _error(400, "Bad Request: message is not modified")
+            messages[message_id] = body["text"]
+            return _ok({"message_id": message_id, "text": body["text"]})
+        del messages[message_id]
+        return _ok(True)
+
+    httpserver.expect_request(_Prefix(f"/bot{token}/"), method="POST").respond_with_handler(handle)
+    sink.messages = messages  # type: ignore[attr-defined]
+    return sink
+
+
+def _ok(result) -> Response:
+    return Response(json.dumps({"ok": True, "result": result}), 200, content_type="application/json")
+
+
+def _error(code: int, description: str) -> Response:
+    body = {"ok": False, "error_code": code, "description": description}
+    return Response(json.dumps(body), code, content_type="application/json")
+
+
+class _Prefix(URIPattern):
+    """A path matcher for pytest-httpserver: every path under a prefix."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def match(self, path: str) -> bool:
+        return path.startswith(self.prefix)
+
+
+def closed_port_url(path: str = "/hook") -> str:
+    """A loopback URL on which nothing listens: connecting is refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+# Fixtures
+
+
+@pytest.fixture
+def quiet_channel(make_channel):
+    """A channel with an empty promo plan: the test makes the posts it wants itself."""
+    return make_channel("mir", timezone="Europe/Moscow", broadcast_day_start="05:00", promo_plan=[])
+
+
+@pytest.fixture
+def make_target(session):
+    def make(name: str = "hook", kind: str = "webhook", **values) -> Target:
+        if kind == "webhook":
+            values.setdefault("secret", SECRET)
+        target = Target(name=name, kind=kind, **values)
+        session.add(target)
+        session.commit()
+        return target
+
+    return make
+
+
+@pytest.fixture
+def make_post(session):
+    def make(
+        slot,
+        target: Target,
+        due_at: datetime,
+        valid_until: datetime | None = None,
+        step: str = "soon",
+        status: str = PLANNED,
+        lang: str = "en",
+        **values,
+    ) -> Post:
+        post = Post(
+            slot_id=slot.id,
+            target_id=target.id,
+            step=step,
+            action=values.pop("action", PUBLISH),
+            idempotency_key=values.pop(
+                "idempotency_key", f"slot-{slot.id}-{step}-{target.name}-{secrets.token_hex(3)}"
+            ),
+            lang=lang,
+            due_at=due_at,
+            valid_until=valid_until or slot.start_at,
+            status=status,
+            **values,
+        )
+        session.add(post)
+        session.commit()
+        return post
+
+    return make
+
+
+@pytest.fixture
+def publish(app, session):
+    """Run one scheduler's publishing pass (its real thread pool); return how many posts it handled."""
+    from schedule_service.publishing.outbox import Publisher
+
+    publishers = []
+
+    def run(worker: str = "test-worker") -> int:
+        session.commit()  # let the publisher's threads write (SQLite has one writer)
+        publisher = Publisher(app, worker)
+        publishers.append(publisher)
+        try:
+            return publisher.run()
+        finally:
+            publisher.close()
+            session.expire_all()
+
+    yield run
+    for publisher in publishers:
+        publisher.close()
+
+
+def later(at: datetime, **delta) -> datetime:
+    return at + timedelta(**delta)
