@@ -42,6 +42,7 @@ from schedule_service.promos.render import (
     render_slot,
     template_names,
 )
+from schedule_service.publishing import corrections
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +276,9 @@ def plan_slot(session: Session, slot: Slot) -> list[Post]:
 def replan_slot(session: Session, slot: Slot) -> None:
     """Move the unsent posts of a slot that moved; queue corrections for sent ones."""
     _sync_or_invalid(session, slot)
-    # ── Corrections of sent posts (publishing, published, unknown) go here: owned by the
-    # ── outbox/corrections work, called in this same transaction.
+    # Posts already out get a correction of their own; one still being sent is followed up by
+    # the outbox when its answer arrives, an unknown one when a person settles it.
+    corrections.queue_corrections(session, slot)
 
 
 def revoke_slot(session: Session, slot: Slot) -> None:
@@ -286,8 +288,8 @@ def revoke_slot(session: Session, slot: Slot) -> None:
             post.status = REVOKED
             post.retry_at = None
     session.flush()
-    # ── Withdrawals of sent posts (publishing, published, unknown) go here: owned by the
-    # ── outbox/corrections work, called in this same transaction.
+    # Posts already out get a withdrawal of their own (followed up likewise as above).
+    corrections.queue_withdrawals(session, slot)
 
 
 def needs_approval(slot: Slot, target: Target) -> bool:
