@@ -2,10 +2,22 @@
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from schedule_service.web.api import audit, channels, posts, programmes, promos, schedule, slots, tokens
+from schedule_service.web.api import (
+    audit,
+    channels,
+    post_actions,
+    posts,
+    programmes,
+    promos,
+    schedule,
+    slots,
+    targets,
+    tokens,
+)
 from schedule_service.web.api.problems import ProblemApi
 
 BLUEPRINTS = [channels.blp, programmes.blp, slots.blp, schedule.blp, audit.blp, tokens.blp, promos.blp, posts.blp]
+BLUEPRINTS += [targets.blp, post_actions.blp]
 
 
 def schema_name(schema) -> str:
