@@ -2,6 +2,7 @@
 
 from schedule_service.models.audit import AuditEntry
 from schedule_service.models.channel import Channel
+from schedule_service.models.generation import ScheduleGeneration
 from schedule_service.models.programme import Programme, ProgrammeTranslation
 from schedule_service.models.promo import FeedItem, Post, PostAttempt, SchedulerHeartbeat
 from schedule_service.models.slot import Slot
@@ -17,6 +18,7 @@ __all__ = [
     "PostAttempt",
     "Programme",
     "ProgrammeTranslation",
+    "ScheduleGeneration",
     "SchedulerHeartbeat",
     "Slot",
     "Target",
