@@ -1,29 +1,34 @@
-"""Languages and zones: Flask-Babel with the viewer's choice from ?lang=/?tz=, then a cookie."""
+"""Languages and zones: Flask-Babel, with the viewer's choice from ?lang=/?tz=, a cookie, the browser.
 
-from flask import Flask, g, request
+The language comes from ``?lang=``, else the ``lang`` cookie, else Accept-Language, else English.
+The zone comes from ``?tz=``, else the ``tz`` cookie; none means each channel's own zone.
+Pages remember a choice made in the query in a cookie (:func:`remember`); ``?tz=`` with no value
+goes back to the channels' zones. A cookie holding something unusable is ignored, while a bad
+``?lang=`` or ``?tz=`` is the viewer's mistake and is reported (:func:`query_errors`).
+"""
+
+from zoneinfo import ZoneInfo
+
+from flask import Flask, Response, current_app, request
 from flask_babel import Babel
 
 from schedule_service.broadcast_time import zone
 
 LANG_COOKIE = "lang"
 TZ_COOKIE = "tz"
+#: A choice is remembered for a year.
+COOKIE_MAX_AGE = 365 * 24 * 3600
 
 babel = Babel()
 
 
-def select_locale() -> str:
-    return chosen_lang()
-
-
-def select_timezone() -> str | None:
-    return chosen_tz()
+def languages() -> tuple[str, ...]:
+    return tuple(current_app.config["LANGUAGES"])
 
 
 def chosen_lang() -> str:
-    """The viewer's language: ?lang=, else the cookie, else the browser's, else English."""
-    from flask import current_app
-
-    langs = current_app.config["LANGUAGES"]
+    """The viewer's language: ?lang=, else the cookie, else the browser's, else the default."""
+    langs = languages()
     for candidate in (request.args.get("lang"), request.cookies.get(LANG_COOKIE)):
         if candidate in langs:
             return candidate
@@ -31,21 +36,51 @@ def chosen_lang() -> str:
 
 
 def chosen_tz() -> str | None:
-    """The viewer's zone: ?tz=, else the cookie; None means each channel's own zone."""
-    for candidate in (request.args.get("tz"), request.cookies.get(TZ_COOKIE)):
-        if candidate:
-            try:
-                zone(candidate)
-            except ValueError:
-                continue
-            return candidate
-    return None
+    """The viewer's zone name: ?tz=, else the cookie; None means each channel's own zone."""
+    # An empty ?tz= asks for the channels' zones, whatever the cookie says.
+    candidate = request.args["tz"] if "tz" in request.args else request.cookies.get(TZ_COOKIE)
+    return candidate if candidate and _is_zone(candidate) else None
+
+
+def chosen_zone() -> ZoneInfo | None:
+    name = chosen_tz()
+    return zone(name) if name else None
+
+
+def query_errors() -> dict[str, str]:
+    """{field: message} for a ?lang= or ?tz= that cannot be honoured."""
+    errors = {}
+    lang = request.args.get("lang")
+    if lang is not None and lang not in languages():
+        errors["lang"] = f"{lang!r} is not a language of this site; choose one of {', '.join(languages())}"
+    tz = request.args.get("tz")
+    if tz and not _is_zone(tz):
+        errors["tz"] = f"{tz!r} is not an IANA time zone (such as Europe/Moscow)"
+    return errors
+
+
+def remember(response: Response) -> Response:
+    """Keep a language or zone chosen in the query in a cookie, so the next page uses it too."""
+    lang = request.args.get("lang")
+    if lang in languages():
+        response.set_cookie(LANG_COOKIE, lang, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True)
+    if "tz" in request.args:
+        tz = request.args["tz"]
+        if not tz:
+            response.delete_cookie(TZ_COOKIE, samesite="Lax", httponly=True)
+        elif _is_zone(tz):
+            response.set_cookie(TZ_COOKIE, tz, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True)
+    return response
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        zone(name)
+    except ValueError:
+        return False
+    return True
 
 
 def init_app(app: Flask) -> None:
-    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
-
-    @app.before_request
-    def _remember_choice() -> None:
-        g.lang = None
-        g.tz = None
+    # The `messages` domain holds the pages' UI strings; promo phrases have a domain of their own.
+    babel.init_app(app, locale_selector=chosen_lang, timezone_selector=chosen_tz)

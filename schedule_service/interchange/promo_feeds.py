@@ -1,0 +1,120 @@
+"""The promo feed out: RSS 2.0 and Atom (feedgen), and JSON Feed 1.1, from the web target's items.
+
+Pure functions of the items they are given; they know nothing of Flask. An item's id is derived
+from its post's idempotency key, so it never changes — not when the promo is corrected, not when
+the service moves to another host — and a feed reader never shows one promo twice.
+"""
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feedgen.feed import FeedGenerator
+
+from schedule_service.models import FeedItem
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+#: Namespace of the items' UUIDs; fixed forever, or every reader sees every promo again.
+ITEM_NAMESPACE = uuid.UUID("6f0cbf3e-7c53-5d0e-9a4e-3b1c5a0c9d21")
+#: The "updated" of a feed that never had an item.
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FeedInfo:
+    title: str
+    description: str
+    home_url: str
+    #: This feed's own address, and its siblings in the other formats.
+    rss_url: str
+    atom_url: str
+    json_url: str
+    #: The language of the items, when the feed holds one language.
+    lang: str | None
+    #: When the feed last changed, items withdrawn included.
+    updated: datetime
+
+
+def item_id(item: FeedItem) -> str:
+    """The item's stable id, a URN."""
+    return uuid.uuid5(ITEM_NAMESPACE, item.idempotency_key).urn
+
+
+def _link(item: FeedItem, info: FeedInfo) -> str:
+    if item.url:
+        return item.url
+    if item.slot_id is not None:
+        return f"{info.home_url.rstrip('/')}/slots/{item.slot_id}"
+    return info.home_url
+
+
+def _generator(items: Sequence[FeedItem], info: FeedInfo) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.id(info.atom_url)
+    fg.title(info.title)
+    fg.subtitle(info.description)
+    fg.description(info.description)
+    fg.link(href=info.home_url, rel="alternate")
+    if info.lang:
+        fg.language(info.lang)
+    fg.updated(info.updated)
+    fg.generator("schedule-service")
+    for item in items:
+        entry = fg.add_entry(order="append")
+        entry.id(item_id(item))
+        entry.guid(item_id(item), permalink=False)
+        entry.title(item.title)
+        entry.link(href=_link(item, info), rel="alternate")
+        entry.description(item.text)
+        entry.content(item.text, type="text")
+        entry.published(item.published_at)
+        entry.updated(item.updated_at)
+    return fg
+
+
+def rss(items: Sequence[FeedItem], info: FeedInfo) -> bytes:
+    """RSS 2.0, newest first."""
+    fg = _generator(items, info)
+    fg.link(href=info.rss_url, rel="self", type="application/rss+xml")
+    return fg.rss_str(pretty=True)
+
+
+def atom(items: Sequence[FeedItem], info: FeedInfo) -> bytes:
+    """Atom 1.0, newest first."""
+    fg = _generator(items, info)
+    fg.link(href=info.atom_url, rel="self", type="application/atom+xml")
+    return fg.atom_str(pretty=True)
+
+
+def json_feed(items: Sequence[FeedItem], info: FeedInfo) -> bytes:
+    """JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), newest first."""
+    feed: dict = {
+        "version": JSON_FEED_VERSION,
+        "title": info.title,
+        "home_page_url": info.home_url,
+        "feed_url": info.json_url,
+        "description": info.description,
+    }
+    if info.lang:
+        feed["language"] = info.lang
+    feed["items"] = []
+    for item in items:
+        out = {
+            "id": item_id(item),
+            "url": _link(item, info),
+            "title": item.title,
+            "content_text": item.text,
+            "date_published": _rfc3339(item.published_at),
+            "date_modified": _rfc3339(item.updated_at),
+            "language": item.lang,
+        }
+        if item.image_url:
+            out["image"] = item.image_url
+        feed["items"].append(out)
+    return json.dumps(feed, ensure_ascii=False, indent=2).encode()
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,146 @@
+"""Public reads: ETag and Cache-Control, 304 on If-None-Match, and rendered bodies cached per process.
+
+A cached read costs one tiny query: the schedule's generation (models/generation.py), which grows
+with every committed change viewers can see. Bodies are kept per process, keyed by the URL, the
+viewer's language and zone, the generation and, for reads that depend on "now", the current
+minute or second. The ETag is a hash of the body, so every worker and every process agrees on it
+and it changes exactly when the bytes do.
+"""
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import wraps
+
+from flask import Flask, Response, current_app, g, request
+
+from schedule_service import clock
+from schedule_service.db import db
+from schedule_service.models import generation
+
+#: Headers a cached body keeps; the rest (cookies above all) belong to one response.
+_KEPT = ("Content-Type", "Content-Disposition", "Content-Language", "Link")
+
+
+@dataclass(frozen=True)
+class Entry:
+    body: bytes
+    etag: str
+    headers: tuple[tuple[str, str], ...]
+
+
+class BodyCache:
+    """Rendered bodies of one generation, least recently used first out, bounded in entries and bytes."""
+
+    def __init__(self, max_entries: int, max_bytes: int):
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._generation: int | None = None
+        self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, gen: int, key: Hashable) -> Entry | None:
+        with self._lock:
+            if gen != self._generation:
+                return None
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, gen: int, key: Hashable, entry: Entry) -> None:
+        size = len(entry.body)
+        if size > self.max_bytes // 4:
+            return  # one huge body would evict everything else
+        with self._lock:
+            if self._generation is None or gen > self._generation:
+                self._clear(gen)
+            elif gen < self._generation:
+                return  # rendered from an older generation than the cache now holds
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body)
+            self._entries[key] = entry
+            self._bytes += size
+            while self._entries and (len(self._entries) > self.max_entries or self._bytes > self.max_bytes):
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= len(dropped.body)
+
+    def _clear(self, gen: int) -> None:
+        self._generation = gen
+        self._entries.clear()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def body_cache(app: Flask | None = None) -> BodyCache:
+    app = app or current_app
+    cache = app.extensions.get("public_cache")
+    if cache is None:
+        cache = app.extensions["public_cache"] = BodyCache(
+            app.config.get("PUBLIC_CACHE_ENTRIES", 512), app.config.get("PUBLIC_CACHE_BYTES", 64 * 2**20)
+        )
+    return cache
+
+
+def request_now() -> datetime:
+    """The instant this read is rendered for: "now", floored to the resolution its cache key uses."""
+    return g.get("public_now") or clock.now()
+
+
+def public(
+    resolution: int | None = None,
+    vary: tuple[str, ...] = (),
+    key: Callable[[], Hashable] | None = None,
+):
+    """Serve a public GET from the body cache with ETag, Cache-Control and 304s.
+
+    :param resolution: seconds; for reads that depend on "now", which is floored to it and
+        made part of the key (60 for a page showing what is on, 1 for an API answer with ``at``).
+    :param vary: request headers the body depends on, sent as ``Vary``.
+    :param key: what else the body depends on (the viewer's language and zone), checked first so
+        a bad choice fails before anything is cached.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            extra = key() if key is not None else None
+            gen = generation.current(db.session)
+            at = None
+            if resolution:
+                instant = clock.now()
+                at = datetime.fromtimestamp(instant.timestamp() // resolution * resolution, instant.tzinfo)
+                g.public_now = at
+            cache_key = (request.path, tuple(sorted(request.args.items(multi=True))), extra, at)
+            cache = body_cache()
+            entry = cache.get(gen, cache_key)
+            if entry is None:
+                response = current_app.make_response(view(*args, **kwargs))
+                if response.status_code != 200 or response.is_streamed:
+                    return response
+                body = response.get_data()
+                headers = tuple((k, v) for k, v in response.headers.items() if k in _KEPT)
+                entry = Entry(body, hashlib.sha256(body).hexdigest()[:32], headers)
+                cache.put(gen, cache_key, entry)
+            return _respond(entry, vary)
+
+        return wrapper
+
+    return decorator
+
+
+def _respond(entry: Entry, vary: tuple[str, ...]) -> Response:
+    response = Response(entry.body, headers=list(entry.headers))
+    response.set_etag(entry.etag)
+    response.cache_control.public = True
+    response.cache_control.max_age = current_app.config["PUBLIC_MAX_AGE"]
+    for header in vary:
+        response.vary.add(header)
+    return response.make_conditional(request)
