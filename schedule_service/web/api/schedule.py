@@ -9,12 +9,12 @@ from marshmallow import Schema, fields, validate
 
 from schedule_service import listings
 from schedule_service.broadcast_time import broadcast_day, zone
-from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.web.api.channels import ChannelSchema, channel_or_404
 from schedule_service.web.api.common import rfc3339
 from schedule_service.web.api.programmes import ProgrammeSchema
 from schedule_service.web.api.slots import SlotOut
+from schedule_service.web.caching import public, request_now
 from schedule_service.web.errors import problem
 
 blp = Blueprint("listings", __name__, url_prefix="/api/v1", description="Schedules and now/next")
@@ -68,6 +68,7 @@ def _zone_arg(name: str | None, default):
 
 @blp.route("/channels/<slug>/schedule")
 class ChannelSchedule(MethodView):
+    @public(resolution=60)  # cached per schedule generation; "today" is read once a minute
     @blp.arguments(ListingArgs, location="query", error_status_code=400)
     def get(self, args, slug):
         """A channel's schedule for a broadcast day (``date``) or a range (``from``, ``to``)."""
@@ -84,7 +85,7 @@ class ChannelSchedule(MethodView):
             if end - start > timedelta(days=current_app.config["MAX_RANGE_DAYS"]):
                 raise problem(400, f"a range may span at most {current_app.config['MAX_RANGE_DAYS']} days")
         else:
-            day = args.get("date") or broadcast_day(now(), channel.zone, channel.broadcast_day_start)
+            day = args.get("date") or broadcast_day(request_now(), channel.zone, channel.broadcast_day_start)
             if abs((day - date.today()).days) > MAX_DAYS_AWAY:
                 raise problem(400, f"{day} is too far from today", {"date": "out of range"})
             start, end = listings.day_range(channel, day)
@@ -100,10 +101,11 @@ class ChannelSchedule(MethodView):
 
 @blp.route("/now")
 class NowNext(MethodView):
+    @public(resolution=1)  # cached per schedule generation and second
     @blp.arguments(NowArgs, location="query", error_status_code=400)
     def get(self, args):
         """What is on air on every channel at ``at`` (default now), and what comes next."""
-        at: datetime = args.get("at") or now()
+        at: datetime = args.get("at") or request_now()
         lang = args.get("lang")
         rows = listings.now_next(db.session, at)
         items = []
