@@ -94,11 +94,13 @@ def housekeeping(rt: Runtime) -> None:
     db.session.commit()
 
 
-def jobs() -> list[Job]:
+def jobs(config=None) -> list[Job]:
     """The scheduler's jobs; each runs alone (max_instances=1) and late runs coalesce."""
+    lease = outbox.Settings.from_config(config or {}).lease.total_seconds()
     return [
         Job("publish", publish_tick, 1.0),
-        Job("recover-leases", recover_leases, 10.0),
+        # A dead scheduler's posts wait out its lease, and at most a third of a lease more.
+        Job("recover-leases", recover_leases, min(10.0, max(1.0, lease / 3))),
         Job("expire", expire_passed, 5.0),
         Job("housekeeping", housekeeping, 3600.0),
     ]
@@ -122,7 +124,7 @@ def configure(scheduler: BaseScheduler, app: Flask, worker: str | None = None) -
     """Add the jobs to ``scheduler``; return what they share."""
     worker = worker or worker_name()
     rt = Runtime(app, worker, outbox.Publisher(app, worker))
-    for job in jobs():
+    for job in jobs(app.config):
         scheduler.add_job(
             _run_in_app(rt, job.func),
             "interval",

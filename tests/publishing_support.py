@@ -264,3 +264,62 @@ def publish(app, session):
 
 def later(at: datetime, **delta) -> datetime:
     return at + timedelta(**delta)
+
+
+class CountingSink:
+    """A threaded Standard Webhooks receiver on loopback that counts deliveries per webhook-id.
+
+    For tests with several scheduler processes: many requests at once, each verified.
+    """
+
+    def __init__(self, secret: str = SECRET, delay: float = 0.0):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        hook = Webhook(secret)
+        self.lock = threading.Lock()
+        self.seen: dict[str, int] = {}
+        self.first_at: dict[str, float] = {}
+        self.bad = 0
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    hook.verify(body, {k.lower(): v for k, v in self.headers.items()})
+                except WebhookVerificationError:
+                    with sink.lock:
+                        sink.bad += 1
+                    self._answer(400)
+                    return
+                webhook_id = self.headers["webhook-id"]
+                with sink.lock:
+                    sink.seen[webhook_id] = sink.seen.get(webhook_id, 0) + 1
+                    sink.first_at.setdefault(webhook_id, time.time())
+                if delay:
+                    time.sleep(delay)
+                self._answer(200)
+
+            def _answer(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.seen)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
