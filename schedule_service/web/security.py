@@ -13,7 +13,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
-from schedule_service.auth import check_password, hash_password, hasher, login_manager, user_by_email
+from schedule_service import auth
+from schedule_service.auth import check_password, hash_password, login_manager, user_by_email
 from schedule_service.db import db
 from schedule_service.models import User
 
@@ -51,7 +52,7 @@ limiter = Limiter(key_func=get_remote_address)
 def _dummy_hash() -> str:
     # A real hash to verify against when no such user exists, so a wrong email takes as long
     # as a wrong password and the login form does not tell which emails are staff.
-    return hasher.hash(secrets.token_urlsafe(16))
+    return auth.hasher.hash(secrets.token_urlsafe(16))
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -59,11 +60,11 @@ def authenticate(email: str, password: str) -> User | None:
     user = user_by_email(db.session, email or "")
     if user is None:
         with contextlib.suppress(VerificationError):
-            hasher.verify(_dummy_hash(), password or "")
+            auth.hasher.verify(_dummy_hash(), password or "")
         return None
     if not check_password(user, password) or not user.is_active:
         return None
-    if hasher.check_needs_rehash(user.password_hash):
+    if auth.hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         db.session.commit()
     return user
@@ -153,8 +154,9 @@ def init_app(app: Flask) -> None:
     app.after_request(_security_headers)
 
 
-#: What Flask-Login, auth.current_staff and the login limiter keep on ``g`` for one request.
-_PER_REQUEST = ("_login_user", "staff", "via_token", "login_failed")
+#: What Flask-Login, Flask-WTF (the signed CSRF token), auth.current_staff and the login
+#: limiter keep on ``g`` for one request.
+_PER_REQUEST = ("_login_user", "csrf_token", "csrf_valid", "staff", "via_token", "login_failed")
 
 
 def _forget_previous_request() -> None:

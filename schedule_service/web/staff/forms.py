@@ -1,0 +1,253 @@
+"""The staff pages' forms (Flask-WTF, so each carries its CSRF token)."""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from schedule_service.models.user import ROLES
+
+FOLD_CHOICES = [
+    SelectChoice("", "— (only when clocks go back)"),
+    SelectChoice("0", "the first time (before the clocks go back)"),
+    SelectChoice("1", "the second time (after the clocks go back)"),
+]
+ROLE_CHOICES = [SelectChoice(role) for role in ROLES]
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+class SlotForm(FlaskForm):
+    """Add or move a slot: a wall time in the channel's zone, a duration."""
+
+    programme_id = SelectField("Programme", coerce=int, validators=[InputRequired()])
+    start_local = DateTimeLocalField(
+        "Starts (channel's wall clock)",
+        format="%Y-%m-%dT%H:%M",
+        validators=[InputRequired(message="Give the start as date and time.")],
+    )
+    fold = SelectField("If that time happens twice", choices=FOLD_CHOICES, default="")
+    duration_minutes = IntegerField(
+        "Minutes",
+        validators=[Optional(), NumberRange(min=1, max=48 * 60, message="Between 1 minute and 48 hours.")],
+        description="empty: the programme's own duration",
+    )
+    premiere = BooleanField("Premiere")
+    live = BooleanField("Live")
+    #: The slot's version when the form was filled in: a stale edit is refused.
+    version = HiddenField()
+
+    def values(self) -> dict:
+        """The fields as schedule.create_slot / update_slot take them."""
+        return {
+            "start_local": self.start_local.data,
+            "fold": int(self.fold.data) if self.fold.data in ("0", "1") else None,
+            "duration_minutes": self.duration_minutes.data,
+            "is_premiere": self.premiere.data,
+            "is_live": self.live.data,
+        }
+
+
+class VersionForm(FlaskForm):
+    """A button acting on one version of a slot (cancel, restore)."""
+
+    version = HiddenField(validators=[DataRequired()])
+
+
+class ChannelForm(FlaskForm):
+    slug = StringField(
+        "Slug",
+        validators=[
+            DataRequired(),
+            Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$", message="Lowercase letters, digits and -, up to 64."),
+        ],
+    )
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    names = TextAreaField(
+        "Names in other languages", description='one per line, "ru: Мир"', validators=[Length(max=2000)]
+    )
+    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)], description="IANA, Europe/Moscow")
+    broadcast_day_start = StringField(
+        "Broadcast day starts", default="06:00", validators=[DataRequired()], description="local HH:MM"
+    )
+    xmltv_id = StringField("XMLTV id", validators=[Optional(), Length(max=200)])
+    languages = StringField("Languages", description="comma-separated, en, ru", validators=[Length(max=200)])
+
+    def values(self) -> dict:
+        return {
+            "slug": self.slug.data,
+            "name": self.name.data,
+            "names": parse_pairs(self.names.data),
+            "timezone": self.timezone.data.strip(),
+            "broadcast_day_start": self.broadcast_day_start.data.strip(),
+            "xmltv_id": self.xmltv_id.data or None,
+            "languages": [x.strip() for x in (self.languages.data or "").split(",") if x.strip()],
+        }
+
+    def validate_names(self, field) -> None:
+        for line in (field.data or "").splitlines():
+            if line.strip() and ":" not in line:
+                raise ValidationError(f'"{line.strip()}" is not "lang: name"')
+
+
+class TranslationForm(Form):
+    lang = StringField("Language", validators=[Optional(), Length(min=2, max=16)])
+    title = StringField("Title", validators=[Length(max=300)])
+    subtitle = StringField("Subtitle", validators=[Length(max=300)])
+    summary = TextAreaField("Summary")
+    quote = TextAreaField("Quote")
+
+
+class ProgrammeForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=300)])
+    subtitle = StringField("Subtitle", validators=[Length(max=300)])
+    summary = TextAreaField("Summary")
+    category = StringField("Category", validators=[Length(max=100)])
+    guests = TextAreaField("Guests", description='one per line, "Name | role"')
+    presenter = StringField("Presenter", validators=[Length(max=200)])
+    exclusive = BooleanField("World exclusive")
+    quote = TextAreaField("Pull quote")
+    image_url = StringField(
+        "Image URL",
+        validators=[Optional(), URL(require_tld=False, message="An http(s) URL."), Length(max=1000)],
+    )
+    image_credit = StringField("Image credit", validators=[Length(max=300)])
+    duration_minutes = IntegerField(
+        "Minutes", validators=[Optional(), NumberRange(min=1, max=48 * 60, message="Between 1 minute and 48 hours.")]
+    )
+    language = StringField("Language of the fields above", default="en", validators=[DataRequired(), Length(2, 16)])
+    episode_num = StringField("Episode", validators=[Length(max=100)])
+    translations = FieldList(FormField(TranslationForm), min_entries=0)
+
+    def validate_image_url(self, field) -> None:
+        if field.data and not field.data.lower().startswith(("http://", "https://")):
+            raise ValidationError("An http(s) URL.")
+
+    def validate_guests(self, field) -> None:
+        for line in (field.data or "").splitlines():
+            if len(line.split("|", 1)[0].strip()) > 200:
+                raise ValidationError("A guest's name has at most 200 characters.")
+
+    def validate_translations(self, field) -> None:
+        langs = [entry.lang.data.strip() for entry in field if entry.lang.data and entry.lang.data.strip()]
+        if len(langs) != len(set(langs)):
+            raise ValidationError("Each language once.")
+        for entry in field:
+            filled = any(entry[name].data for name in ("title", "subtitle", "summary", "quote"))
+            if filled and not (entry.lang.data or "").strip():
+                raise ValidationError("A translation needs its language.")
+
+    def values(self) -> dict:
+        text = {name: (self[name].data or "").strip() or None for name in _PROGRAMME_TEXT}
+        translations = {}
+        for entry in self.translations:
+            lang = (entry.lang.data or "").strip()
+            fields = {k: (entry[k].data or "").strip() or None for k in ("title", "subtitle", "summary", "quote")}
+            if lang and any(fields.values()):
+                translations[lang] = fields
+        return {
+            **text,
+            "guests": parse_guests(self.guests.data),
+            "is_exclusive": self.exclusive.data,
+            "duration_minutes": self.duration_minutes.data,
+            "language": self.language.data.strip(),
+            "translations": translations,
+        }
+
+
+_PROGRAMME_TEXT = (
+    "title",
+    "subtitle",
+    "summary",
+    "category",
+    "presenter",
+    "quote",
+    "image_url",
+    "image_credit",
+    "episode_num",
+)
+
+
+class UserForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+    role = SelectField("Role", choices=ROLE_CHOICES, default="editor")
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, message="At least 8 characters.")])
+
+
+class UserChangeForm(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    active = BooleanField("Active")
+    password = PasswordField(
+        "New password",
+        validators=[Optional(), Length(min=8, message="At least 8 characters.")],
+        description="empty: unchanged",
+    )
+
+
+class TokenForm(FlaskForm):
+    name = StringField("Name", default="api", validators=[DataRequired(), Length(max=100)])
+
+
+def parse_pairs(text: str | None) -> dict[str, str]:
+    """'ru: Мир' lines → {"ru": "Мир"}."""
+    out = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and value.strip():
+            out[key.strip()] = value.strip()
+    return out
+
+
+def parse_guests(text: str | None) -> list[dict[str, str | None]]:
+    """'Name | role' lines → [{"name", "role"}]."""
+    guests = []
+    for line in (text or "").splitlines():
+        name, _, role = line.partition("|")
+        if name.strip():
+            guests.append({"name": name.strip(), "role": role.strip() or None})
+    return guests
+
+
+def guests_text(guests: list[dict] | None) -> str:
+    return "\n".join(f"{g['name']} | {g['role']}" if g.get("role") else g["name"] for g in guests or [])
+
+
+def pairs_text(pairs: dict[str, str] | None) -> str:
+    return "\n".join(f"{k}: {v}" for k, v in (pairs or {}).items())
+
+
+def add_errors(form: FlaskForm, errors: dict[str, str], fields: dict[str, str] | None = None) -> list[str]:
+    """Put a domain operation's {field: message} next to the form's fields; return the ones without a field."""
+    leftover = []
+    for key, message in errors.items():
+        name = (fields or {}).get(key, key)
+        if name in form._fields:
+            form[name].errors = [*form[name].errors, message]
+        else:
+            leftover.append(f"{key}: {message}")
+    return leftover

@@ -1,0 +1,306 @@
+"""Channels, the week grid, and slots: add, move, cancel and restore, through schedule.py's operations."""
+
+from datetime import date, datetime, timedelta
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms import SelectChoice
+
+from schedule_service import audit, listings, schedule
+from schedule_service.broadcast_time import broadcast_day
+from schedule_service.clock import now
+from schedule_service.db import db
+from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot
+from schedule_service.models.slot import SCHEDULED
+from schedule_service.schedule import Conflict, Invalid, StaleVersion
+from schedule_service.web.security import staff_page
+from schedule_service.web.staff import bp
+from schedule_service.web.staff.forms import ChannelForm, SlotForm, VersionForm, add_errors, pairs_text
+
+#: Where schedule.py's field names land on the slot form.
+SLOT_FIELDS = {"start": "start_local", "end": "duration_minutes", "start_local": "start_local"}
+DAYS_SHOWN = 7
+
+
+def channel_or_404(slug: str) -> Channel:
+    channel = db.session.scalar(select(Channel).where(Channel.slug == slug))
+    if channel is None:
+        abort(404, f"There is no channel {slug!r}.")
+    return channel
+
+
+def slot_or_404(slot_id: int) -> Slot:
+    slot = db.session.get(Slot, slot_id)
+    if slot is None:
+        abort(404, f"There is no slot {slot_id}.")
+    return slot
+
+
+def programme_choices() -> list[SelectChoice]:
+    rows = db.session.execute(select(Programme.id, Programme.title).order_by(Programme.title, Programme.id)).all()
+    return [SelectChoice(pid, f"{title} (#{pid})") for pid, title in rows]
+
+
+# The week grid
+
+
+@bp.get("/channels/<slug>")
+@staff_page()
+def channel(slug: str):
+    """A channel's week, broadcast day by broadcast day, with the form to add a slot."""
+    channel = channel_or_404(slug)
+    form = SlotForm(formdata=None)
+    form.programme_id.choices = programme_choices()
+    return _week_page(channel, form)
+
+
+@bp.post("/channels/<slug>/slots")
+@staff_page()
+def add_slot(slug: str):
+    """Add a slot; a clash shows the slots in the way beside the form, a DST gap or fold in words."""
+    channel = channel_or_404(slug)
+    form = SlotForm()
+    form.programme_id.choices = programme_choices()
+    if not form.validate():
+        return _week_page(channel, form, status=422)
+    programme = db.session.get(Programme, form.programme_id.data)
+    try:
+        slot = schedule.create_slot(db.session, channel, programme, form.values(), current_user.email)
+        db.session.commit()
+    except Invalid as e:
+        db.session.rollback()
+        return _week_page(channel, form, errors=add_errors(form, e.errors, SLOT_FIELDS), status=422)
+    except Conflict as e:
+        db.session.rollback()
+        return _week_page(channel, form, conflict=e, status=409)
+    flash(f"Added {programme.title} at {_local(slot):%Y-%m-%d %H:%M %Z}.", "ok")
+    return redirect(url_for("staff.slot", slot_id=slot.id))
+
+
+def _week_page(channel: Channel, form: SlotForm, errors=(), conflict: Conflict | None = None, status: int = 200):
+    first, date_error = _first_day(channel)
+    days = []
+    for offset in range(DAYS_SHOWN):
+        day = first + timedelta(days=offset)
+        start, end = listings.day_range(channel, day)
+        slots = db.session.scalars(listings.slots_between(channel.id, start, end, include_cancelled=True)).all()
+        days.append((day, slots))
+    return (
+        render_template(
+            "staff/channel.html",
+            channel=channel,
+            days=days,
+            first=first,
+            previous=first - timedelta(days=DAYS_SHOWN),
+            following=first + timedelta(days=DAYS_SHOWN),
+            form=form,
+            errors=[*([date_error] if date_error else []), *errors],
+            conflict=conflict,
+        ),
+        status,
+    )
+
+
+def _first_day(channel: Channel) -> tuple[date, str | None]:
+    today = broadcast_day(now(), channel.zone, channel.broadcast_day_start)
+    raw = request.args.get("date")
+    if not raw:
+        return today, None
+    try:
+        return date.fromisoformat(raw), None
+    except ValueError:
+        return today, f"{raw!r} is not a date as YYYY-MM-DD; showing this week."
+
+
+# Channels
+
+
+@bp.route("/new-channel", methods=["GET", "POST"])
+@staff_page()
+def new_channel():
+    """Add a channel."""
+    form = ChannelForm()
+    if form.validate_on_submit():
+        try:
+            channel = schedule.create_channel(db.session, form.values(), current_user.email)
+            db.session.commit()
+        except (Invalid, Conflict) as e:
+            db.session.rollback()
+            return _channel_form(form, None, _channel_errors(form, e), 422)
+        flash(f"Added channel {channel.name}.", "ok")
+        return redirect(url_for("staff.channel", slug=channel.slug))
+    return _channel_form(form, None, (), 422 if request.method == "POST" else 200)
+
+
+@bp.route("/channels/<slug>/settings", methods=["GET", "POST"])
+@staff_page()
+def edit_channel(slug: str):
+    """Change a channel's names, zone or broadcast day."""
+    channel = channel_or_404(slug)
+    if request.method == "GET":
+        form = ChannelForm(
+            formdata=None,
+            obj=channel,
+            names=pairs_text(channel.names),
+            broadcast_day_start=channel.broadcast_day_start.strftime("%H:%M"),
+            languages=", ".join(channel.languages or []),
+        )
+    else:
+        form = ChannelForm()
+    if form.validate_on_submit():
+        try:
+            schedule.update_channel(db.session, channel, form.values(), current_user.email)
+            db.session.commit()
+        except (Invalid, Conflict) as e:
+            db.session.rollback()
+            return _channel_form(form, channel, _channel_errors(form, e), 422)
+        flash(f"Saved channel {channel.name}.", "ok")
+        return redirect(url_for("staff.channel", slug=channel.slug))
+    return _channel_form(form, channel, (), 422 if request.method == "POST" else 200)
+
+
+def _channel_errors(form: ChannelForm, error: Invalid | Conflict) -> list[str]:
+    if isinstance(error, Invalid):
+        return add_errors(form, error.errors)
+    field = "xmltv_id" if "xmltv_id" in str(error) else "slug"
+    form[field].errors = [*form[field].errors, str(error)]
+    return []
+
+
+def _channel_form(form: ChannelForm, channel: Channel | None, errors, status: int):
+    return render_template("staff/channel_form.html", form=form, channel=channel, errors=errors), status
+
+
+# One slot
+
+
+@bp.route("/slots/<int:slot_id>", methods=["GET", "POST"])
+@staff_page()
+def slot(slot_id: int):
+    """A slot: move or change it (refused when someone changed it meanwhile), its posts, its history."""
+    slot = slot_or_404(slot_id)
+    if request.method == "GET":
+        return _slot_page(slot, _slot_form(slot))
+    form = SlotForm()
+    form.programme_id.choices = programme_choices()
+    if not form.validate():
+        return _slot_page(slot, form, status=422)
+    programme = None
+    if form.programme_id.data != slot.programme_id:
+        programme = db.session.get(Programme, form.programme_id.data)
+    try:
+        schedule.update_slot(
+            db.session, slot, form.values(), current_user.email, _seen_version(form), programme=programme
+        )
+        db.session.commit()
+    except Invalid as e:
+        db.session.rollback()
+        return _slot_page(slot, form, errors=add_errors(form, e.errors, SLOT_FIELDS), status=422)
+    except Conflict as e:
+        db.session.rollback()
+        return _slot_page(slot, form, conflict=e, status=409)
+    except StaleVersion as e:
+        db.session.rollback()
+        return _stale(e.slot, form, _seen_version(form))
+    flash(f"Saved slot {slot.id}.", "ok")
+    return redirect(url_for("staff.slot", slot_id=slot.id))
+
+
+@bp.post("/slots/<int:slot_id>/cancel")
+@staff_page()
+def cancel_slot(slot_id: int):
+    """Cancel a slot: it stays, marked cancelled; its promos are revoked or withdrawn."""
+    slot = slot_or_404(slot_id)
+    form = VersionForm(prefix="act")
+    if not form.validate():
+        return _slot_page(slot, _slot_form(slot), errors=["The form was incomplete; nothing changed."], status=422)
+    try:
+        schedule.cancel_slot(db.session, slot, current_user.email, _seen_version(form))
+        db.session.commit()
+    except StaleVersion as e:
+        db.session.rollback()
+        return _stale(e.slot, _slot_form(e.slot), _seen_version(form))
+    flash(f"Cancelled slot {slot.id}.", "ok")
+    return redirect(url_for("staff.slot", slot_id=slot.id))
+
+
+@bp.post("/slots/<int:slot_id>/restore")
+@staff_page()
+def restore_slot(slot_id: int):
+    """Put a cancelled slot back on air, if nothing else took its time meanwhile."""
+    slot = slot_or_404(slot_id)
+    form = VersionForm(prefix="act")
+    if not form.validate():
+        return _slot_page(slot, _slot_form(slot), errors=["The form was incomplete; nothing changed."], status=422)
+    try:
+        schedule.update_slot(db.session, slot, {"status": SCHEDULED}, current_user.email, _seen_version(form))
+        db.session.commit()
+    except Conflict as e:
+        db.session.rollback()
+        return _slot_page(slot, _slot_form(slot), conflict=e, status=409)
+    except StaleVersion as e:
+        db.session.rollback()
+        return _stale(e.slot, _slot_form(e.slot), _seen_version(form))
+    flash(f"Slot {slot.id} is back on the schedule.", "ok")
+    return redirect(url_for("staff.slot", slot_id=slot.id))
+
+
+def _seen_version(form) -> int:
+    try:
+        return int(form.version.data)
+    except (TypeError, ValueError):
+        return -1  # no readable version: certainly not the current one
+
+
+def _stale(slot: Slot, form, seen: int) -> tuple:
+    """The refusal of a stale edit: the other person's changes, and the form to try again over them."""
+    db.session.refresh(slot)
+    newer = slot.version - seen if 0 < seen < slot.version else slot.version
+    entries = db.session.scalars(
+        audit.history("slot", slot.id).where(AuditEntry.action != "create").limit(max(newer, 1))
+    ).all()
+    form.version.data = str(slot.version)
+    return _slot_page(slot, form, stale=entries, status=412)
+
+
+def _local(slot: Slot) -> datetime:
+    return slot.start_at.astimezone(slot.channel.zone)
+
+
+def _slot_form(slot: Slot) -> SlotForm:
+    wall = _local(slot)
+    ambiguous = wall.replace(fold=0).utcoffset() != wall.replace(fold=1).utcoffset()
+    form = SlotForm(
+        formdata=None,
+        programme_id=slot.programme_id,
+        start_local=wall.replace(tzinfo=None),
+        fold=str(wall.fold) if ambiguous else "",
+        duration_minutes=int((slot.end_at - slot.start_at).total_seconds() // 60),
+        premiere=slot.is_premiere,
+        live=slot.is_live,
+        version=str(slot.version),
+    )
+    form.programme_id.choices = programme_choices()
+    return form
+
+
+def _slot_page(slot: Slot, form: SlotForm, errors=(), conflict=None, stale=None, status: int = 200):
+    posts = db.session.scalars(select(Post).where(Post.slot_id == slot.id).order_by(Post.due_at, Post.id)).all()
+    trail = db.session.scalars(audit.history("slot", slot.id)).all()
+    day = broadcast_day(slot.start_at, slot.channel.zone, slot.channel.broadcast_day_start)
+    return (
+        render_template(
+            "staff/slot.html",
+            slot=slot,
+            day=day,
+            form=form,
+            version_form=VersionForm(formdata=None, prefix="act", version=str(slot.version)),
+            errors=errors,
+            conflict=conflict,
+            stale=stale,
+            posts=posts,
+            trail=trail,
+        ),
+        status,
+    )

@@ -1,0 +1,127 @@
+"""Programmes: the list, and the form with guests and translations."""
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from schedule_service import audit, schedule
+from schedule_service.db import db
+from schedule_service.models import Programme, Slot
+from schedule_service.schedule import Conflict
+from schedule_service.web.security import staff_page
+from schedule_service.web.staff import bp
+from schedule_service.web.staff.forms import ProgrammeForm, guests_text
+
+PAGE = 50
+
+
+def programme_or_404(programme_id: int) -> Programme:
+    programme = db.session.get(Programme, programme_id)
+    if programme is None:
+        abort(404, f"There is no programme {programme_id}.")
+    return programme
+
+
+@bp.get("/programmes")
+@staff_page()
+def programmes():
+    """Programmes by title, searchable."""
+    q = (request.args.get("q") or "").strip()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    query = select(Programme)
+    if q:
+        query = query.where(func.lower(Programme.title).contains(q.lower(), autoescape=True))
+    rows = db.session.scalars(query.order_by(Programme.title, Programme.id).offset((page - 1) * PAGE).limit(PAGE + 1))
+    rows = rows.all()
+    return render_template("staff/programmes.html", programmes=rows[:PAGE], more=len(rows) > PAGE, page=page, q=q)
+
+
+@bp.route("/programmes/new", methods=["GET", "POST"])
+@staff_page()
+def new_programme():
+    """Add a programme."""
+    form = ProgrammeForm()
+    _translation_rows(form)
+    if form.validate_on_submit():
+        programme = schedule.create_programme(db.session, form.values(), current_user.email)
+        db.session.commit()
+        flash(f"Added {programme.title}.", "ok")
+        return redirect(url_for("staff.programme", programme_id=programme.id))
+    return _form_page(form, None, status=422 if request.method == "POST" else 200)
+
+
+@bp.route("/programmes/<int:programme_id>", methods=["GET", "POST"])
+@staff_page()
+def programme(programme_id: int):
+    """Change a programme and its translations."""
+    programme = programme_or_404(programme_id)
+    if request.method == "GET":
+        form = ProgrammeForm(
+            formdata=None,
+            obj=programme,
+            exclusive=programme.is_exclusive,
+            guests=guests_text(programme.guests),
+            translations=[
+                {"lang": lang, **{k: getattr(t, k) or "" for k in ("title", "subtitle", "summary", "quote")}}
+                for lang, t in sorted(programme.translations.items())
+            ],
+        )
+    else:
+        form = ProgrammeForm()
+    _translation_rows(form, programme)
+    if form.validate_on_submit():
+        schedule.update_programme(db.session, programme, form.values(), current_user.email)
+        db.session.commit()
+        flash(f"Saved {programme.title}.", "ok")
+        return redirect(url_for("staff.programme", programme_id=programme.id))
+    return _form_page(form, programme, status=422 if request.method == "POST" else 200)
+
+
+@bp.post("/programmes/<int:programme_id>/delete")
+@staff_page()
+def delete_programme(programme_id: int):
+    """Delete a programme no slot uses; one that is scheduled is refused, naming the slots."""
+    programme = programme_or_404(programme_id)
+    title = programme.title
+    try:
+        schedule.delete_programme(db.session, programme, current_user.email)
+        db.session.commit()
+    except Conflict as e:
+        db.session.rollback()
+        form = ProgrammeForm(formdata=None, obj=programme, guests=guests_text(programme.guests))
+        _translation_rows(form, programme)
+        return _form_page(form, programme, conflict=e, status=409)
+    flash(f"Deleted {title}.", "ok")
+    return redirect(url_for("staff.programmes"))
+
+
+def _translation_rows(form: ProgrammeForm, programme: Programme | None = None) -> None:
+    """One row per service language not yet translated, plus one spare, so adding a language needs no script."""
+    have = {(entry.lang.data or "").strip() for entry in form.translations}
+    own = form.language.data or (programme.language if programme else "en")
+    missing = [lang for lang in current_app.config["LANGUAGES"] if lang != own and lang not in have]
+    if request.method == "GET":
+        for lang in missing:
+            form.translations.append_entry({"lang": lang})
+        form.translations.append_entry()
+
+
+def _form_page(form: ProgrammeForm, programme: Programme | None, conflict: Conflict | None = None, status=200):
+    slots = []
+    trail = []
+    if programme is not None:
+        slots = db.session.scalars(
+            select(Slot).where(Slot.programme_id == programme.id).order_by(Slot.start_at.desc()).limit(20)
+        ).all()
+        trail = db.session.scalars(audit.history("programme", programme.id).limit(50)).all()
+    return (
+        render_template(
+            "staff/programme_form.html",
+            form=form,
+            programme=programme,
+            slots=slots,
+            trail=trail,
+            conflict=conflict,
+        ),
+        status,
+    )
