@@ -97,5 +97,7 @@ def _migrations_dir():
 
 def _add_optional_commands(app: Flask) -> None:
     from schedule_service import scheduler
+    from schedule_service.interchange.cli import xmltv_cli
 
     app.cli.add_command(scheduler.scheduler_cli)
+    app.cli.add_command(xmltv_cli)

@@ -5,6 +5,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from schedule_service.web.api import (
     audit,
     channels,
+    imports,
     post_actions,
     posts,
     programmes,
@@ -18,6 +19,7 @@ from schedule_service.web.api.problems import ProblemApi
 
 BLUEPRINTS = [channels.blp, programmes.blp, slots.blp, schedule.blp, audit.blp, tokens.blp, promos.blp, posts.blp]
 BLUEPRINTS += [targets.blp, post_actions.blp]
+BLUEPRINTS += [imports.blp]
 
 
 def schema_name(schema) -> str:

@@ -1,0 +1,103 @@
+"""``flask --app wsgi xmltv …``: XMLTV in and out of the service."""
+
+import os
+import sys
+
+import click
+from flask.cli import AppGroup
+
+from schedule_service.db import db
+
+xmltv_cli = AppGroup("xmltv", help="XMLTV guides: import and export.")
+
+
+@xmltv_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--channel-map",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON or CSV: XMLTV channel id → service channel slug (see README)",
+)
+@click.option("--dry-run", is_flag=True, help="check and count everything, save nothing")
+@click.option("--skip-bad", is_flag=True, help="leave bad programmes out instead of their whole channel")
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    help="IANA zone of channels the import creates (their wall times without offset)",
+)
+def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, timezone: str) -> None:
+    """Import the XMLTV guide FILE ("-" for stdin); a channel with bad items is left out whole."""
+    from schedule_service.broadcast_time import zone
+    from schedule_service.interchange import xmltv_import as xi
+
+    try:
+        zone(timezone)
+        mapping = xi.load_channel_map(channel_map) if channel_map else None
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    name = getattr(file, "name", "-")
+    size = _size(file)
+    try:
+        with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
+            guide = xi.read_guide(file, progress=bar.update)
+        with guide, click.progressbar(length=guide.programmes, label="importing", file=sys.stderr) as done:
+            report = xi.apply_guide(
+                db.session,
+                guide,
+                channel_map=mapping,
+                skip_bad=skip_bad,
+                dry_run=dry_run,
+                default_timezone=timezone,
+                progress=done.update,
+            )
+    except xi.GuideRefused as e:
+        db.session.rollback()
+        click.echo(f"{name}:{e.line or 0}: refused: {e.message}", err=True)
+        raise SystemExit(1) from e
+    except BaseException:
+        db.session.rollback()
+        raise
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    _print_report(name, report)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _size(file) -> int:
+    try:
+        return os.fstat(file.fileno()).st_size
+    except (OSError, AttributeError, ValueError):
+        return 0
+
+
+def _print_report(name: str, report) -> None:
+    """The summary on stdout; bad items and warnings on stderr as FILE:LINE: message."""
+    for item in report.bad_items:
+        verdict = "skipped" if report.skip_bad else "error"
+        click.echo(f"{name}:{item.line or 0}: {verdict}: {item.channel or '-'}: {item.message}", err=True)
+    for item in report.warnings:
+        click.echo(f"{name}:{item.line or 0}: warning: {item.channel or '-'}: {item.message}", err=True)
+    header = ("channel", "created", "updated", "unchanged", "cancelled", "skipped", "")
+    rows = []
+    for c in report.channels:
+        note = "NOT APPLIED (bad items)" if not c.applied else ("new channel" if c.created_channel else "")
+        rows.append((c.channel, c.created, c.updated, c.unchanged, c.cancelled, c.skipped, note))
+    totals = report.totals()
+    rows.append(("total", *(totals[k] for k in ("created", "updated", "unchanged", "cancelled", "skipped")), ""))
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(
+                str(v).ljust(w) if i in (0, 6) else str(v).rjust(w)
+                for i, (v, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+    click.echo(
+        f"{report.programmes} programmes read; {report.applied_channels} channels applied, "
+        f"{report.rejected_channels} left out; programmes created {report.programmes_created}, "
+        f"updated {report.programmes_updated}" + ("; dry run: nothing saved" if report.dry_run else "")
+    )

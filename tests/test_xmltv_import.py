@@ -1,0 +1,607 @@
+"""XMLTV import (SPEC §7): real-world guides in, per-channel all or nothing, idempotent, never XXE."""
+
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from schedule_service.db import db
+from schedule_service.interchange import xmltv_import as xi
+from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot
+from schedule_service.models.slot import CANCELLED, SCHEDULED
+from tests.conftest import need, utc
+
+DATA = Path(__file__).resolve().parent / "data" / "xmltv"
+# The sample guides live beside the repository: ../shared/data/epg from its root.
+SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "epg"
+GREEK = SAMPLES / "gr_xmltv_GREECE_el_2020-10-24_dst.xml"
+OMSK = SAMPLES / "ru_iptvx_12-omsk_2025-09.xml"
+
+
+def run(session, source, **kwargs) -> xi.ImportReport:
+    """Import like the CLI does: apply, then commit (or roll back a dry run)."""
+    if isinstance(source, str):
+        source = io.BytesIO(source.encode())
+    elif isinstance(source, bytes):
+        source = io.BytesIO(source)
+    report = xi.import_xmltv(session, source, **kwargs)
+    if kwargs.get("dry_run"):
+        session.rollback()
+    else:
+        session.commit()
+    return report
+
+
+def line_of(path: Path, text: str, encoding: str = "utf-8") -> int:
+    """The number of the first line of ``path`` holding ``text``."""
+    for number, line in enumerate(path.read_text(encoding=encoding).splitlines(), start=1):
+        if text in line:
+            return number
+    raise AssertionError(f"{text!r} is not in {path}")
+
+
+def slots_of(session, slug: str, status: str | None = SCHEDULED) -> list[Slot]:
+    query = select(Slot).join(Channel).where(Channel.slug == slug).order_by(Slot.start_at)
+    if status:
+        query = query.where(Slot.status == status)
+    return session.scalars(query).all()
+
+
+def state(session) -> dict:
+    """Everything an import could touch, to compare before and after."""
+    return {
+        "channels": session.execute(select(Channel.id, Channel.slug, Channel.updated_at).order_by(Channel.id)).all(),
+        "programmes": session.execute(select(Programme.id, Programme.updated_at).order_by(Programme.id)).all(),
+        "slots": session.execute(
+            select(Slot.id, Slot.version, Slot.start_at, Slot.end_at, Slot.status, Slot.programme_id).order_by(Slot.id)
+        ).all(),
+        "posts": session.execute(select(Post.id, Post.status, Post.due_at, Post.updated_at).order_by(Post.id)).all(),
+        "audit": session.scalar(select(func.count(AuditEntry.id))),
+    }
+
+
+@pytest.fixture
+def mir(make_channel):
+    return make_channel("mir", name="Mir", timezone="Europe/Moscow", xmltv_id="mir.ru", broadcast_day_start="05:00")
+
+
+# The good cases
+
+
+def test_a_guide_becomes_programmes_and_slots_at_the_right_instants(session, client, mir):
+    report = run(session, (DATA / "good.xml").read_bytes())
+
+    assert report.ok and not report.bad_items
+    assert [(c.channel, c.created, c.created_channel) for c in report.channels] == [
+        ("mir", 3, False),
+        ("first-channel", 2, True),
+    ]
+    news, interview, evening = slots_of(session, "mir")
+    assert (news.start_at, news.end_at) == (utc(2031, 11, 21, 17, 0), utc(2031, 11, 21, 18, 0))  # +0300
+    assert (interview.start_at, interview.end_at) == (utc(2031, 11, 21, 18, 5), utc(2031, 11, 21, 19, 5))  # +0000
+    # No offset: a wall time in the channel's zone, Moscow.
+    assert (evening.start_at, evening.end_at) == (utc(2031, 11, 21, 19, 5), utc(2031, 11, 21, 20, 5))
+    assert interview.is_premiere and not news.is_premiere
+
+    first = session.scalar(select(Channel).where(Channel.slug == "first-channel"))
+    assert (first.xmltv_id, first.name, first.names, first.timezone) == (
+        "First.Channel",
+        "First Channel",
+        {"en": "First Channel", "ru": "Первый канал"},
+        "UTC",
+    )
+    late, later = slots_of(session, "first-channel")
+    assert late.start_at == utc(2031, 11, 21, 20, 0)  # 15:00 -0500
+    assert later.start_at == utc(2031, 11, 21, 21, 0)  # "Z"
+    assert late.programme_id == later.programme_id  # two airings of one programme
+
+    body = client.get(f"/api/v1/programmes/{interview.programme_id}").json
+    assert body["title"] == "Серж Саргсян: эксклюзивное интервью"
+    assert body["language"] == "ru"
+    assert body["subtitle"] == "25 лет Договору о коллективной безопасности"
+    assert body["translations"]["en"] == {
+        "title": "Serzh Sargsyan: the exclusive interview",
+        "subtitle": "25 years of the Collective Security Treaty",
+        "summary": "The President of Armenia on the CSTO.",
+        "quote": None,
+    }
+    assert body["presenter"] == "Anna Presenter"
+    assert body["guests"] == [{"name": "Serzh Sargsyan"}, {"name": "Another Guest", "role": "himself"}]
+    assert body["category"] == "interview"
+    assert body["episode_num"] == "S1E5"  # the on-screen form before xmltv_ns
+    assert body["image_url"] == "https://example.test/sargsyan.jpg"
+
+    news_body = client.get(f"/api/v1/programmes/{news.programme_id}").json
+    assert (news_body["title"], news_body["summary"], news_body["category"]) == (
+        "Новости",
+        "Главное за день.",
+        "новости",
+    )
+    assert news_body["translations"]["en"]["title"] == "News"
+    assert news_body["translations"]["en"]["summary"] == "The day's news."
+
+    trail = session.scalars(select(AuditEntry).where(AuditEntry.entity == "slot")).all()
+    assert {e.actor for e in trail} == {"import"}
+
+
+@pytest.mark.parametrize(
+    ("name", "encoding", "title"),
+    [("cp1251.xml", "windows-1251", "Доброе утро"), ("koi8r.xml", "koi8-r", "Жить здорово!")],
+)
+def test_an_encoding_declared_in_the_prolog_is_honoured(session, name, encoding, title):
+    path = DATA / name
+    assert title.encode("utf-8") not in path.read_bytes()  # really not UTF-8 on disk
+    report = run(session, path.read_bytes())
+
+    assert report.ok
+    (slot,) = slots_of(session, "perviy")
+    assert slot.programme.title == title
+    assert slot.channel.names == {"ru": "Первый канал"}
+    if name == "cp1251.xml":
+        assert slot.programme.summary == "Утреннее шоу: «новости», погода и гости."
+
+
+def test_a_missing_stop_ends_at_the_next_programme(session):
+    path = DATA / "missing_stop.xml"
+    report = run(session, path.read_bytes())
+
+    first, second, third = slots_of(session, "nostop")
+    assert first.end_at == second.start_at == utc(2031, 11, 21, 10, 45)
+    assert second.end_at == third.start_at == utc(2031, 11, 21, 12, 0)
+    # The last one has nothing after it to end it: left out, said so, the rest applied.
+    assert report.ok and not report.bad_items
+    assert [(w.line, "no stop" in w.message) for w in report.warnings] == [(line_of(path, "Last, with"), True)]
+    assert report.channels[0].skipped == 1
+
+
+def test_wall_times_in_a_dst_fold_follow_air_order_and_a_gap_is_a_bad_item(session):
+    path = DATA / "dst_naive.xml"
+    report = run(session, path.read_bytes(), channel_map=xi.load_channel_map(DATA / "channels.csv"), skip_bad=True)
+
+    ard = session.scalar(select(Channel).where(Channel.slug == "ard"))
+    assert (ard.timezone, ard.name, ard.xmltv_id) == ("Europe/Berlin", "Das Erste", "ard.de")
+    spans = [(s.programme.title, s.start_at, s.end_at) for s in slots_of(session, "ard")]
+    assert spans == [
+        ("Vor der Umstellung", utc(2031, 10, 25, 23, 30), utc(2031, 10, 26, 0, 15)),  # CEST
+        ("Erste 02:15", utc(2031, 10, 26, 0, 15), utc(2031, 10, 26, 0, 45)),  # the first 02:15
+        ("Über die Umstellung", utc(2031, 10, 26, 0, 45), utc(2031, 10, 26, 1, 15)),  # ends at the second
+        ("Zweite 02:15", utc(2031, 10, 26, 1, 15), utc(2031, 10, 26, 2, 0)),  # CET
+    ]
+    (gap,) = report.bad_items
+    assert gap.line == line_of(path, "In der Lücke")
+    assert "does not exist" in gap.message and "Europe/Berlin" in gap.message
+    # The channel map left skip.me out on purpose: a warning, not an error, and no channel.
+    assert [w.channel for w in report.warnings] == ["skip.me"]
+    assert session.scalar(select(Channel).where(Channel.xmltv_id == "skip.me")) is None
+
+
+def test_clumped_programmes_share_one_slot(session):
+    guide = """<tv><channel id="c"><display-name>C</display-name></channel>
+<programme start="20311121100000" stop="20311121103000" channel="c" clumpidx="0/2"><title>News</title></programme>
+<programme start="20311121100000" stop="20311121103000" channel="c" clumpidx="1/2"><title>Weather</title></programme>
+</tv>"""
+    report = run(session, guide)
+
+    assert [s.programme.title for s in slots_of(session, "c")] == ["News"]
+    assert [(w.line, "clump" in w.message) for w in report.warnings] == [(3, True)]
+    assert report.ok
+
+
+# Idempotence and newer guides
+
+
+def test_importing_the_same_file_twice_changes_nothing(session, mir):
+    guide = (DATA / "good.xml").read_bytes()
+    run(session, guide)
+    before = state(session)
+
+    again = run(session, guide)
+
+    assert state(session) == before  # no new versions, programmes, posts or audit entries
+    assert again.totals()["unchanged"] == 5
+    assert again.totals()["created"] == again.totals()["updated"] == again.totals()["cancelled"] == 0
+    assert again.programmes_created == again.programmes_updated == 0
+
+
+def test_a_newer_file_moves_its_programmes_and_replaces_the_overlapped_slots(session, mir):
+    run(session, (DATA / "good.xml").read_bytes())
+    news, interview, evening = slots_of(session, "mir")
+    interview.programme.quote = "The collective security agreement is not directed against anyone."
+    interview.programme.is_exclusive = True
+    news.programme.is_exclusive = True
+    session.commit()
+
+    report = run(session, (DATA / "newer.xml").read_bytes())
+
+    (summary,) = report.channels
+    assert (summary.created, summary.updated, summary.unchanged, summary.cancelled) == (2, 1, 1, 1)
+    after = slots_of(session, "mir")
+    assert [(s.programme.title, s.start_at) for s in after] == [
+        ("Новости", utc(2031, 11, 21, 17, 15)),
+        ("Футбол", utc(2031, 11, 21, 18, 5)),
+        ("Вечер без смещения", utc(2031, 11, 21, 19, 5)),
+        ("Ночные новости", utc(2031, 11, 21, 20, 5)),
+    ]
+    moved = after[0]
+    assert (moved.id, moved.version, moved.end_at) == (news.id, 2, utc(2031, 11, 21, 18, 5))  # the same slot, moved
+    assert (after[2].id, after[2].version) == (evening.id, 1)  # untouched
+    session.refresh(interview)
+    assert interview.status == CANCELLED
+    # Promos follow the ordinary rules: nothing of the cancelled slot is still to be sent.
+    assert not session.scalars(
+        select(Post).where(Post.slot_id == interview.id, Post.status.in_(("planned", "held")))
+    ).all()
+    actions = session.execute(
+        select(AuditEntry.action, AuditEntry.entity_id).where(AuditEntry.entity == "slot", AuditEntry.actor == "import")
+    ).all()
+    assert ("cancel", str(interview.id)) in actions and ("update", str(news.id)) in actions
+    # Staff fields of the programmes survive: the guide says nothing about them.
+    assert news.programme.is_exclusive
+    # The older file again: the news moves back, the interview returns in a new slot.
+    back = run(session, (DATA / "good.xml").read_bytes())
+    assert back.channels[0].cancelled == 1  # football; the late news is past the older file's end
+    assert [s.programme.title for s in slots_of(session, "mir")] == [
+        "Новости",
+        "Серж Саргсян: эксклюзивное интервью",
+        "Вечер без смещения",
+        "Ночные новости",
+    ]
+    assert slots_of(session, "mir")[1].programme.quote.startswith("The collective")
+
+
+def test_a_reimport_keeps_programme_ids_and_updates_what_the_guide_changed(session, mir):
+    path = DATA / "good.xml"
+    run(session, path.read_bytes())
+    ids = {s.programme.title: s.programme_id for s in slots_of(session, "mir")}
+
+    changed = path.read_text().replace("The President of Armenia on the CSTO.", "An interview on the CSTO.")
+    report = run(session, changed)
+
+    assert {s.programme.title: s.programme_id for s in slots_of(session, "mir")} == ids
+    assert report.programmes_updated == 1 and report.totals()["updated"] == 1
+    interview = session.get(Programme, ids["Серж Саргсян: эксклюзивное интервью"])
+    assert interview.translations["en"].summary == "An interview on the CSTO."
+    (entry,) = session.scalars(
+        select(AuditEntry).where(AuditEntry.entity == "programme", AuditEntry.action == "update")
+    ).all()
+    assert entry.actor == "import" and "translations" in entry.changes
+
+
+def test_a_channel_map_points_a_guide_channel_at_an_existing_channel(session, make_channel):
+    make_channel("mir24", timezone="Europe/Moscow")
+    mapping = xi.load_channel_map(io.StringIO(json.dumps({"12-omsk": "mir24"})))
+    guide = """<tv><programme start="20311121100000 +0300" stop="20311121110000 +0300" channel="12-omsk">
+<title>Mapped</title></programme></tv>"""
+    report = run(session, guide, channel_map=mapping)
+
+    assert report.ok and [c.channel for c in report.channels] == ["mir24"]
+    assert [s.programme.title for s in slots_of(session, "mir24")] == ["Mapped"]
+
+
+# Bad input
+
+
+def test_bad_items_are_reported_by_line_and_keep_their_whole_channel_out(session):
+    path = DATA / "bad.xml"
+    report = run(session, path.read_bytes())
+
+    got = {(b.line, b.channel) for b in report.bad_items}
+    assert got == {
+        (line_of(path, "Stop before start"), "alpha"),
+        (line_of(path, "Overlapping"), "alpha"),
+        (line_of(path, "Unparsable time"), "beta"),
+        (line_of(path, "Unknown channel"), "gamma"),
+    }
+    messages = {b.line: b.message for b in report.bad_items}
+    assert "before start" in messages[line_of(path, "Stop before start")]
+    assert f"line {line_of(path, 'Alpha two')}" in messages[line_of(path, "Overlapping")]
+    assert "unparsable time" in messages[line_of(path, "Unparsable time")]
+    assert "unknown channel 'gamma'" in messages[line_of(path, "Unknown channel")]
+    # alpha and beta: all or nothing, so nothing, not even the channel; delta is fine.
+    assert {c.channel: c.applied for c in report.channels} == {"alpha": False, "beta": False, "delta": True}
+    assert session.scalars(select(Channel.slug).order_by(Channel.slug)).all() == ["delta"]
+    assert [s.programme.title for s in slots_of(session, "delta")] == ["Delta one"]
+    assert not report.ok
+
+
+def test_skip_bad_applies_the_good_items_of_a_channel_with_bad_ones(session):
+    report = run(session, (DATA / "bad.xml").read_bytes(), skip_bad=True)
+
+    assert [s.programme.title for s in slots_of(session, "alpha")] == ["Alpha one", "Alpha two"]
+    assert [s.programme.title for s in slots_of(session, "beta")] == ["Beta one"]
+    assert len(report.bad_items) == 4 and report.ok
+    assert {c.channel: (c.created, c.skipped) for c in report.channels} == {
+        "alpha": (2, 2),
+        "beta": (1, 1),
+        "delta": (1, 0),
+    }
+
+
+def test_a_programme_the_schedule_refuses_is_a_bad_item_of_its_own(session, monkeypatch):
+    from schedule_service.promos import plan
+    from schedule_service.schedule import Invalid
+
+    real_plan_slot = plan.plan_slot
+
+    def plan_slot(session, slot):
+        # As when a step's blurb cannot fit its target: the ordinary rules refuse the slot.
+        if slot.programme.title == "Unpromotable":
+            raise Invalid({"promo_plan": "step 'soon' for target 'tiny': too long"})
+        return real_plan_slot(session, slot)
+
+    monkeypatch.setattr(plan, "plan_slot", plan_slot)
+    guide = """<tv><channel id="r"><display-name>R</display-name></channel>
+<programme start="20311121100000" stop="20311121110000" channel="r"><title>Fine</title></programme>
+<programme start="20311121110000" stop="20311121120000" channel="r"><title>Unpromotable</title></programme>
+<programme start="20311121120000" stop="20311121130000" channel="r"><title>Also fine</title></programme>
+</tv>"""
+    whole = run(session, guide)
+    assert [(b.line, "too long" in b.message) for b in whole.bad_items] == [(3, True)]
+    assert not whole.channels[0].applied
+    assert session.scalar(select(func.count(Channel.id))) == 0  # the savepoint took the channel too
+
+    skipping = run(session, guide, skip_bad=True)
+    assert [s.programme.title for s in slots_of(session, "r")] == ["Fine", "Also fine"]
+    assert skipping.ok and skipping.channels[0].created == 2 and skipping.channels[0].skipped == 1
+
+
+def test_a_file_that_is_not_xml_is_refused_with_its_line_and_nothing_applied(session):
+    path = DATA / "broken.xml"
+    with pytest.raises(xi.GuideRefused) as refused:
+        run(session, path.read_bytes())
+    assert refused.value.line == line_of(path, "Unclosed") and "not well-formed" in refused.value.message
+    assert session.scalar(select(func.count(Channel.id))) == 0
+
+    with pytest.raises(xi.GuideRefused, match="empty"):
+        run(session, b"")
+    with pytest.raises(xi.GuideRefused, match="root element is <html>"):
+        run(session, "<html><body>not a guide</body></html>")
+
+
+def test_entity_tricks_are_refused_and_nothing_is_read_or_fetched(session, tmp_path, httpserver):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    httpserver.expect_request("/evil.dtd").respond_with_data('<!ENTITY leak "LEAKED">')
+    xxe_file = f"""<?xml version="1.0"?>
+<!DOCTYPE tv [ <!ENTITY xxe SYSTEM "file://{secret}"> ]>
+<tv><channel id="x"><display-name>&xxe;</display-name></channel>
+<programme start="20311121100000 +0000" stop="20311121110000 +0000" channel="x"><title>&xxe;</title></programme></tv>"""
+    xxe_http = xxe_file.replace(f"file://{secret}", httpserver.url_for("/secret"))
+    parameter = f"""<?xml version="1.0"?>
+<!DOCTYPE tv [ <!ENTITY % remote SYSTEM "{httpserver.url_for("/evil.dtd")}"> %remote; ]>
+<tv><programme start="20311121100000" stop="20311121110000" channel="x"><title>&leak;</title></programme></tv>"""
+
+    for guide in (xxe_file, xxe_http, parameter, (DATA / "billion_laughs.xml").read_text()):
+        with pytest.raises(xi.GuideRefused, match="declares entities"):
+            run(session, guide)
+
+    assert httpserver.log == []
+    assert session.scalar(select(func.count(Channel.id))) == 0
+    assert session.scalar(select(func.count(Programme.id))) == 0
+
+
+def test_a_remote_dtd_is_never_fetched(session, httpserver):
+    guide = f"""<?xml version="1.0"?>
+<!DOCTYPE tv SYSTEM "{httpserver.url_for("/xmltv.dtd")}">
+<tv><channel id="d"><display-name>D</display-name></channel>
+<programme start="20311121100000 +0000" stop="20311121110000 +0000" channel="d"><title>Fine</title></programme></tv>"""
+    report = run(session, guide)
+    assert report.ok and len(slots_of(session, "d")) == 1
+    assert httpserver.log == []
+
+
+def test_a_dry_run_counts_everything_and_saves_nothing(session, mir):
+    report = run(session, (DATA / "good.xml").read_bytes(), dry_run=True)
+
+    assert report.dry_run and report.totals()["created"] == 5
+    assert session.scalar(select(func.count(Slot.id))) == 0
+    assert session.scalars(select(Channel.slug)).all() == ["mir"]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("20201025033000 +0300", ((2020, 10, 25, 3, 30, 0), 3 * 3600)),
+        ("20201025033000 +0200", ((2020, 10, 25, 3, 30, 0), 2 * 3600)),
+        ("202010250330 -0530", ((2020, 10, 25, 3, 30, 0), -(5 * 3600 + 30 * 60))),
+        ("2020102503", ((2020, 10, 25, 3, 0, 0), None)),
+        ("20201025", ((2020, 10, 25, 0, 0, 0), None)),
+        ("200007281733 BST", ((2000, 7, 28, 17, 33, 0), 3600)),
+        ("20201025033000+03:00", ((2020, 10, 25, 3, 30, 0), 3 * 3600)),
+    ],
+)
+def test_xmltv_times(text, want):
+    parsed = xi.parse_time(text)
+    assert (parsed[:6], parsed[6]) == want
+
+
+@pytest.mark.parametrize("text", ["", "2020-10-25 03:30", "20201325000000 +0000", "20201025033000 XYZ", "tomorrow"])
+def test_xmltv_times_that_are_not(text):
+    with pytest.raises(ValueError):
+        xi.parse_time(text)
+
+
+# The sample guides from public sources
+
+
+def test_the_greek_sample_across_the_dst_switch(session):
+    need(GREEK.exists(), f"the sample guide {GREEK} is not there")
+    report = run(session, GREEK.read_bytes())
+
+    assert len(report.channels) == 96  # 110 declared, 14 without programmes
+    stop_before_start = {(b.line, b.channel) for b in report.bad_items}
+    assert stop_before_start == {(8945, "25"), (25709, "100")}
+    assert all("before start" in b.message for b in report.bad_items)
+    assert {c.channel for c in report.channels if not c.applied} == {"25", "100"}
+    assert session.scalar(select(func.count(Channel.id))) == 94
+    # "start 03:30 +0300, stop 03:30 +0200" is an hour long.
+    line = line_of(GREEK, 'start="20201025033000 +0300" stop="20201025033000 +0200"')
+    slot = session.scalar(select(Slot).where(Slot.start_at == utc(2020, 10, 25, 0, 30)).limit(1))
+    assert slot is not None and slot.end_at - slot.start_at == timedelta(hours=1), line
+
+    # With --skip-bad the two channels come in without their one bad programme each; the
+    # other 94 are as they were.
+    skipping = run(session, GREEK.read_bytes(), skip_bad=True)
+    assert skipping.ok and skipping.applied_channels == 96
+    kept_out = sum(c.skipped for c in report.channels if not c.applied)
+    assert kept_out == 7 + 14  # every programme of channels 25 and 100
+    assert skipping.totals()["created"] == kept_out - 2 and skipping.totals()["skipped"] == 2
+    assert skipping.totals()["unchanged"] == 1606 - (kept_out - 2)
+    before = state(session)
+
+    again = run(session, GREEK.read_bytes(), skip_bad=True)
+
+    assert state(session) == before
+    assert again.totals()["unchanged"] == 1606
+
+
+def test_the_omsk_sample_in_moscow_time_on_an_omsk_channel(session, client):
+    need(OMSK.exists(), f"the sample guide {OMSK} is not there")
+    mapping = {"12-omsk": {"slug": "omsk-12", "timezone": "Asia/Omsk", "languages": ["ru"]}}
+    report = run(session, OMSK.read_bytes(), channel_map=xi.load_channel_map(io.StringIO(json.dumps(mapping))))
+
+    assert report.ok and report.totals()["created"] == 230
+    channel = client.get("/api/v1/channels/omsk-12").json
+    assert (channel["name"], channel["timezone"], channel["xmltv_id"]) == ("12 канал Омск", "Asia/Omsk", "12-omsk")
+    first = slots_of(session, "omsk-12")[0]
+    # 01:45 +0300 is 22:45 UTC, 04:45 on the Omsk wall clock.
+    assert first.start_at == utc(2025, 9, 21, 22, 45)
+    assert client.get(f"/api/v1/slots/{first.id}").json["start_local"] == "2025-09-22T04:45:00+06:00"
+    assert first.programme.title == "д/с Необыкновенные люди" and first.programme.language == "ru"
+    assert first.programme.summary.startswith("В этом документальном цикле")  # <desc> before <title>
+
+
+# The command line
+
+
+def test_cli_imports_and_prints_a_summary(runner, mir):
+    result = runner.invoke(args=["xmltv", "import", str(DATA / "good.xml")])
+
+    assert result.exit_code == 0, result.output
+    assert "first-channel" in result.stdout and "new channel" in result.stdout
+    assert len(slots_of(db.session, "mir")) == 3
+
+
+def test_cli_reports_bad_items_on_stderr_and_exits_non_zero(runner):
+    path = DATA / "bad.xml"
+    result = runner.invoke(args=["xmltv", "import", str(path)])
+
+    assert result.exit_code == 1
+    assert f"{path}:{line_of(path, 'Stop before start')}: error: alpha:" in result.stderr
+    assert f"{path}:{line_of(path, 'Unknown channel')}: error: gamma:" in result.stderr
+    assert "NOT APPLIED" in result.stdout
+
+    skipped = runner.invoke(args=["xmltv", "import", str(path), "--skip-bad"])
+    assert skipped.exit_code == 0, skipped.output
+    assert f"{path}:{line_of(path, 'Overlapping')}: skipped: alpha:" in skipped.stderr
+
+
+def test_cli_dry_run_channel_map_and_refusals(runner, tmp_path):
+    mapping = tmp_path / "map.json"
+    mapping.write_text(json.dumps({"12-omsk": {"slug": "omsk", "timezone": "Asia/Omsk"}}))
+    guide = tmp_path / "guide.xml"
+    guide.write_text(
+        '<tv><programme start="20311121100000 +0300" stop="20311121110000 +0300" channel="12-omsk">'
+        "<title>T</title></programme></tv>"
+    )
+    dry = runner.invoke(args=["xmltv", "import", str(guide), "--channel-map", str(mapping), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "dry run: nothing saved" in dry.stdout
+    assert db.session.scalar(select(func.count(Channel.id))) == 0
+
+    real = runner.invoke(args=["xmltv", "import", str(guide), "--channel-map", str(mapping)])
+    assert real.exit_code == 0, real.output
+    assert db.session.scalar(select(Channel.timezone).where(Channel.slug == "omsk")) == "Asia/Omsk"
+
+    laughs = runner.invoke(args=["xmltv", "import", str(DATA / "billion_laughs.xml")])
+    assert laughs.exit_code == 1 and "refused" in laughs.stderr and "entities" in laughs.stderr
+
+    bad_map = tmp_path / "bad.csv"
+    bad_map.write_text("12-omsk,Not A Slug\n")
+    wrong = runner.invoke(args=["xmltv", "import", str(guide), "--channel-map", str(bad_map)])
+    assert wrong.exit_code == 2 and "not a slug" in wrong.stderr
+
+
+# The HTTP API
+
+
+def test_api_imports_a_posted_guide(client, editor, mir):
+    resp = client.post(
+        "/api/v1/import/xmltv",
+        data=(DATA / "good.xml").read_bytes(),
+        content_type="application/xml",
+        headers=editor,
+    )
+    assert resp.status_code == 200, resp.json
+    assert resp.json["ok"] and resp.json["totals"]["created"] == 5
+    assert [c["channel"] for c in resp.json["channels"]] == ["mir", "first-channel"]
+    assert len(slots_of(db.session, "mir")) == 3
+
+    again = client.post(
+        "/api/v1/import/xmltv", data=(DATA / "good.xml").read_bytes(), content_type="text/xml", headers=editor
+    )
+    assert again.json["totals"]["unchanged"] == 5 and again.json["totals"]["created"] == 0
+
+
+def test_api_takes_a_form_with_a_channel_map_and_a_dry_run(client, editor):
+    mapping = json.dumps({"ard.de": {"slug": "ard", "timezone": "Europe/Berlin"}, "skip.me": None})
+    form = {
+        "file": (io.BytesIO((DATA / "dst_naive.xml").read_bytes()), "guide.xml"),
+        "channel_map": (io.BytesIO(mapping.encode()), "map.json"),
+    }
+    resp = client.post(
+        "/api/v1/import/xmltv?dry_run=1&skip_bad=1", data=form, content_type="multipart/form-data", headers=editor
+    )
+    assert resp.status_code == 200, resp.json
+    assert resp.json["dry_run"] and resp.json["totals"]["created"] == 4
+    assert resp.json["bad_items"][0]["line"] == line_of(DATA / "dst_naive.xml", "In der Lücke")
+    assert db.session.scalar(select(func.count(Channel.id))) == 0
+
+
+def test_api_lists_bad_items_by_line_and_answers_422_when_nothing_applies(client, editor):
+    path = DATA / "bad.xml"
+    partly = client.post("/api/v1/import/xmltv", data=path.read_bytes(), content_type="application/xml", headers=editor)
+    assert partly.status_code == 200
+    assert not partly.json["ok"] and partly.json["rejected_channels"] == 2
+    assert {b["line"] for b in partly.json["bad_items"]} == {
+        line_of(path, t) for t in ("Stop before start", "Overlapping", "Unparsable time", "Unknown channel")
+    }
+
+    only_bad = path.read_text().replace('channel="delta"', 'channel="alpha"')
+    resp = client.post("/api/v1/import/xmltv", data=only_bad, content_type="application/xml", headers=editor)
+    assert resp.status_code == 422
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    assert f"line {line_of(path, 'Stop before start')}" in resp.json["errors"]
+    assert len(resp.json["bad_items"]) == 4
+    assert db.session.scalars(select(Channel.slug)).all() == ["delta"]  # from the first post only
+
+
+def test_api_refuses_files_that_are_not_guides(client, editor):
+    broken = client.post(
+        "/api/v1/import/xmltv", data=(DATA / "broken.xml").read_bytes(), content_type="application/xml", headers=editor
+    )
+    assert broken.status_code == 422
+    assert f"line {line_of(DATA / 'broken.xml', 'Unclosed')}" in broken.json["errors"]
+
+    laughs = client.post(
+        "/api/v1/import/xmltv",
+        data=(DATA / "billion_laughs.xml").read_bytes(),
+        content_type="application/xml",
+        headers=editor,
+    )
+    assert laughs.status_code == 422 and "entities" in laughs.json["detail"]
+
+    as_json = client.post("/api/v1/import/xmltv", json={"tv": []}, headers=editor)
+    assert as_json.status_code == 415
+
+    empty = client.post("/api/v1/import/xmltv", data=b"", content_type="application/xml", headers=editor)
+    assert empty.status_code == 422 and "empty" in empty.json["detail"]
+
+
+def test_api_import_is_for_staff(client):
+    resp = client.post("/api/v1/import/xmltv", data=(DATA / "good.xml").read_bytes(), content_type="application/xml")
+    assert resp.status_code == 401
+    assert db.session.scalar(select(func.count(Channel.id))) == 0
