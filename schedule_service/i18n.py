@@ -10,7 +10,7 @@ goes back to the channels' zones. A cookie holding something unusable is ignored
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, current_app, request
-from flask_babel import Babel
+from flask_babel import Babel, refresh
 
 from schedule_service.broadcast_time import zone
 
@@ -84,3 +84,6 @@ def _is_zone(name: str) -> bool:
 def init_app(app: Flask) -> None:
     # The `messages` domain holds the pages' UI strings; promo phrases have a domain of their own.
     babel.init_app(app, locale_selector=chosen_lang, timezone_selector=chosen_tz)
+    # Flask-Babel keeps the choice on g, which lives as long as the app context; an app context
+    # can outlast a request (tests, CLI), so choose afresh for every request.
+    app.before_request(refresh)

@@ -146,6 +146,21 @@ def _text(parent: etree._Element, tag: str, text: str, lang: str | None) -> etre
 # Reading the rows
 
 
+def document(session: Session, at: datetime, days: int, base_url: str, slug: str | None = None) -> bytes:
+    """The XMLTV of every channel (or the one with ``slug``) for ``days`` broadcast days from ``at``.
+
+    :raises LookupError: when there is no channel ``slug``.
+    """
+    query = select(Channel).order_by(Channel.slug)
+    if slug is not None:
+        query = query.where(Channel.slug == slug)
+    channels = session.scalars(query).all()
+    if slug is not None and not channels:
+        raise LookupError(f"there is no channel {slug!r}")
+    slots, first = gather(session, channels, at, days)
+    return build(channels, slots, base_url, first)
+
+
 def gather(
     session: Session, channels: Sequence[Channel], at: datetime, days: int
 ) -> tuple[list[Slot], dict[int, FirstShowing]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, has_request_context, request
 
 from schedule_service import clock
 from schedule_service.db import db
@@ -89,9 +89,13 @@ def body_cache(app: Flask | None = None) -> BodyCache:
     return cache
 
 
+_NOW = "schedule_service.public_now"
+
+
 def request_now() -> datetime:
     """The instant this read is rendered for: "now", floored to the resolution its cache key uses."""
-    return g.get("public_now") or clock.now()
+    # Kept on the request, not on g: an app context (and its g) may outlive one request.
+    return (request.environ.get(_NOW) if has_request_context() else None) or clock.now()
 
 
 def public(
@@ -117,7 +121,7 @@ def public(
             if resolution:
                 instant = clock.now()
                 at = datetime.fromtimestamp(instant.timestamp() // resolution * resolution, instant.tzinfo)
-                g.public_now = at
+                request.environ[_NOW] = at
             cache_key = (request.path, tuple(sorted(request.args.items(multi=True))), extra, at)
             cache = body_cache()
             entry = cache.get(gen, cache_key)

@@ -41,21 +41,18 @@ ICS_TYPE = "text/calendar"
 @public(resolution=60)
 def xmltv():
     """Every channel's coming broadcast days as XMLTV (``?days=``, default 7)."""
-    channels = db.session.scalars(select(Channel).order_by(Channel.slug)).all()
-    return _xmltv(channels)
+    return _xmltv()
 
 
 @bp.get("/channels/<slug>/xmltv.xml")
 @public(resolution=60)
 def channel_xmltv(slug: str):
     """One channel's coming broadcast days as XMLTV (``?days=``, default 7)."""
-    return _xmltv([_channel_or_404(slug)])
+    return _xmltv(_channel_or_404(slug).slug)
 
 
-def _xmltv(channels: list[Channel]) -> Response:
-    days = _days_arg()
-    slots, first = xmltv_export.gather(db.session, channels, request_now(), days)
-    body = xmltv_export.build(channels, slots, _base_url(), first)
+def _xmltv(slug: str | None = None) -> Response:
+    body = xmltv_export.document(db.session, request_now(), _days_arg(), _base_url(), slug)
     return Response(body, mimetype=XMLTV_TYPE)
 
 
