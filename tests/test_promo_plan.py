@@ -284,3 +284,17 @@ def test_a_bad_plan_is_refused_field_by_field(session, mir, steps, errors):
     with pytest.raises(schedule.Invalid) as refused:
         plan.validate_plan(session, steps)
     assert set(refused.value.errors) == errors
+
+
+def test_hyphenated_names_that_spell_one_key_still_get_a_post_each(session, make_slot, mir):
+    add_target(session, "x", "webhook", url="http://127.0.0.1:9/")
+    add_target(session, "web-x", "webhook", url="http://127.0.0.1:9/")
+    mir.promo_plan = [
+        {"name": "a-web", "offset": "-PT1H", "targets": ["x"]},
+        {"name": "a", "offset": "-PT2H", "targets": ["web-x"]},
+    ]
+    session.commit()
+    with clock.frozen(LONG_BEFORE):
+        slot = make_slot(START, channel=mir)
+    keys = sorted(p.idempotency_key for p in posts(session, slot))
+    assert keys == [f"slot-{slot.id}-a-web-x-publish", f"slot-{slot.id}-a-web-x-publish-2"]

@@ -349,10 +349,11 @@ def _sync_posts(session: Session, slot: Slot) -> list[Post]:
                 target=want.target,
                 step=want.step,
                 action=PUBLISH,
-                idempotency_key=_key(slot, want, len(posts)),
+                idempotency_key=_key(session, slot, want, len(posts)),
                 status=PLANNED,
             )
             session.add(post)
+        # Newly needing approval holds a post; a held one stays held until a person releases it.
         if post.status == PLANNED and needs_approval(slot, want.target):
             post.status = HELD
         post.due_at, post.valid_until = want.due_at, want.valid_until
@@ -363,7 +364,13 @@ def _sync_posts(session: Session, slot: Slot) -> list[Post]:
     return live
 
 
-def _key(slot: Slot, want: Planned, earlier: int) -> str:
+def _key(session: Session, slot: Slot, want: Planned, earlier: int) -> str:
     """Stable per (slot, step, target); a later post for the same, after one was revoked or sent, counts up."""
-    key = f"slot-{slot.id}-{want.step}-{want.target.name}-publish"
-    return key if earlier == 0 else f"{key}-{earlier + 1}"
+    base = f"slot-{slot.id}-{want.step}-{want.target.name}-publish"
+    n = earlier + 1
+    while True:
+        key = base if n == 1 else f"{base}-{n}"
+        # Hyphens in step and target names could make two pairs spell one key; skip to a free one.
+        if session.scalar(select(Post.id).where(Post.idempotency_key == key)) is None:
+            return key
+        n += 1
