@@ -67,6 +67,23 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
         raise SystemExit(1)
 
 
+@xmltv_cli.command("export")
+@click.option("--channel", "slug", metavar="SLUG", help="one channel (default: every channel)")
+@click.option("--days", type=click.IntRange(1, 31), default=7, show_default=True, help="broadcast days from today's")
+def xmltv_export(slug: str | None, days: int) -> None:
+    """Print the XMLTV of the coming broadcast days, as /xmltv.xml serves it."""
+    from flask import current_app
+
+    from schedule_service.clock import now
+    from schedule_service.interchange.xmltv_export import document
+
+    try:
+        body = document(db.session, now(), days, current_app.config["PUBLIC_URL"], slug)
+    except LookupError as e:
+        raise click.UsageError(str(e)) from e
+    click.echo(body, nl=False)
+
+
 def _size(file) -> int:
     try:
         return os.fstat(file.fileno()).st_size

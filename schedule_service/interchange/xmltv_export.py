@@ -9,6 +9,7 @@ as ``<url>`` and its programme as ``<episode-num system="schedule-service">``.
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from lxml import etree
 from sqlalchemy import and_, func, select
@@ -33,9 +34,12 @@ class FirstShowing:
     channel_id: int
 
 
-def channel_id(channel: Channel) -> str:
-    """The channel's XMLTV id: its own when set, else its slug."""
-    return channel.xmltv_id or channel.slug
+def channel_id(channel: Channel, base_url: str) -> str:
+    """The channel's XMLTV id: its own when set, else its slug under the service's host.
+
+    XMLTV wants DNS-like ids ("mir.tv.example.org"), as RFC 2838 suggests.
+    """
+    return channel.xmltv_id or f"{channel.slug}.{urlsplit(base_url).hostname or 'localhost'}"
 
 
 def xmltv_time(instant: datetime, channel: Channel) -> str:
@@ -60,25 +64,24 @@ def build(
             "generator-info-url": base_url + "/",
         },
     )
-    ids = {c.id: channel_id(c) for c in channels}
-    for channel in sorted(channels, key=channel_id):
-        _channel(tv, channel, base_url)
+    ids = {c.id: channel_id(c, base_url) for c in channels}
+    for channel in sorted(channels, key=lambda c: ids[c.id]):
+        _channel(tv, channel, base_url, ids[channel.id])
     for slot in sorted(slots, key=lambda s: (ids.get(s.channel_id, ""), s.start_at)):
         if slot.channel_id in ids and slot.status == SCHEDULED:
             _programme(tv, slot, base_url, first_shown.get(slot.programme_id), ids)
     return etree.tostring(tv, xml_declaration=True, encoding="UTF-8", pretty_print=True, doctype=DOCTYPE)
 
 
-def _channel(tv: etree._Element, channel: Channel, base_url: str) -> None:
-    el = etree.SubElement(tv, "channel", id=channel_id(channel))
-    names = [(None, channel.name)]
-    names += [(lang, name) for lang, name in sorted((channel.names or {}).items()) if name]
-    seen = set()
+def _channel(tv: etree._Element, channel: Channel, base_url: str, xmltv_id: str) -> None:
+    el = etree.SubElement(tv, "channel", id=xmltv_id)
+    # The main name first ("more canonical"), with its language when a translation says which.
+    names = sorted((channel.names or {}).items(), key=lambda kv: (kv[1] != channel.name, kv[0]))
+    if channel.name not in {name for _, name in names}:
+        _text(el, "display-name", channel.name, None)
     for lang, name in names:
-        if (lang, name) in seen:
-            continue
-        seen.add((lang, name))
-        _text(el, "display-name", name, lang)
+        if name:
+            _text(el, "display-name", name, lang)
     etree.SubElement(el, "url").text = f"{base_url}/channels/{channel.slug}"
 
 
