@@ -270,6 +270,25 @@ def test_a_reimport_keeps_programme_ids_and_updates_what_the_guide_changed(sessi
     assert entry.actor == "import" and "translations" in entry.changes
 
 
+def test_a_slot_entered_by_hand_that_the_guide_repeats_is_kept(session, mir, make_programme, make_slot):
+    news = make_programme("Новости", language="ru", is_exclusive=True)
+    by_hand = make_slot(utc(2031, 11, 21, 17, 0), channel=mir, programme=news, duration_minutes=50)
+    other = make_slot(utc(2031, 11, 21, 18, 5), channel=mir, programme=make_programme("Hand-made film"))
+
+    report = run(session, (DATA / "good.xml").read_bytes())
+
+    session.refresh(by_hand)
+    session.refresh(other)
+    # Same title at the same start: the staff's slot and programme stay, retimed to the guide.
+    assert (by_hand.status, by_hand.programme_id, by_hand.end_at) == (SCHEDULED, news.id, utc(2031, 11, 21, 18, 0))
+    assert other.status == CANCELLED  # the interview replaces it
+    assert session.scalar(select(func.count(Programme.id)).where(Programme.title == "Новости")) == 1
+    assert report.channels[0].updated == 1 and report.channels[0].cancelled == 1
+    before = state(session)
+    run(session, (DATA / "good.xml").read_bytes())
+    assert state(session) == before
+
+
 def test_a_channel_map_points_a_guide_channel_at_an_existing_channel(session, make_channel):
     make_channel("mir24", timezone="Europe/Moscow")
     mapping = xi.load_channel_map(io.StringIO(json.dumps({"12-omsk": "mir24"})))

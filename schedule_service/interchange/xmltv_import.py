@@ -839,8 +839,7 @@ def _apply_target(
         try:
             with session.begin_nested():
                 channel = target.channel or schedule.create_channel(session, target.create, ACTOR)
-                programmes, created, updated = _sync_programmes(session, channel, kept)
-                _sync_slots(session, channel, kept, programmes, updated, counts)
+                created, updated = _sync_slots(session, channel, kept, counts)
             break
         except _ItemRefused as refused:
             it = refused.item
@@ -866,7 +865,7 @@ def _apply_target(
     for name in ("created", "updated", "unchanged", "cancelled"):
         setattr(summary, name, getattr(counts, name))
     report.programmes_created += created
-    report.programmes_updated += len(updated)
+    report.programmes_updated += updated
 
 
 class _ItemRefused(Exception):
@@ -954,6 +953,8 @@ def _sync_programmes(session: Session, channel: Channel, items: list[_Item]):
     Returns ({key: programme}, number created, set of keys updated).
     """
     first: dict[str, _Item] = {}
+    if not items:
+        return {}, 0, set()
     for it in items:
         first.setdefault(it.key, it)
     keys = list(first)
@@ -1040,19 +1041,13 @@ def _programme_state(programme: Programme, translations: dict[str, dict[str, str
     return state
 
 
-def _sync_slots(
-    session: Session,
-    channel: Channel,
-    items: list[_Item],
-    programmes: dict[str, Programme],
-    updated_keys: set[str],
-    summary: ChannelReport,
-) -> None:
+def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary: ChannelReport) -> tuple[int, int]:
     """Make the channel's slots in the guide's span what the guide says, by the ordinary operations.
 
-    A slot of the same programme at the same start is kept (or retimed); one of the same
-    programme that overlaps its new place is moved; every other scheduled slot the guide
-    overlaps is cancelled, and the rest of the guide's programmes get new slots.
+    A slot of the same programme at the same start is kept (or retimed); so is one the staff
+    entered at the same start under the same title. One of the same programme that overlaps
+    its new place is moved; every other scheduled slot the guide overlaps is cancelled, and
+    the rest of the guide's programmes get new slots. Returns the programmes (created, updated).
     """
     lo = items[0].start
     hi = max(it.end for it in items)
@@ -1063,10 +1058,18 @@ def _sync_slots(
     ).all()
     starts = [s.start_at for s in existing]
     exact = {(s.programme.import_key, s.start_at): s for s in existing if s.programme.import_key}
+    # A programme entered by hand has no import key: the guide saying the same thing at the
+    # same time keeps it (the guide's copy is not made, the staff's is not touched).
+    by_hand = {(s.programme.title, s.start_at): s for s in existing if not s.programme.import_key}
     matched: dict[int, Slot] = {}
+    adopted: set[int] = set()
     used: set[int] = set()
     for i, it in enumerate(items):
         slot = exact.get((it.key, it.start))
+        if slot is None:
+            slot = by_hand.get((it.values["title"], it.start))
+            if slot is not None:
+                adopted.add(i)
         if slot is not None:
             matched[i] = slot
             used.add(slot.id)
@@ -1082,6 +1085,9 @@ def _sync_slots(
                     matched[i] = slot
                     used.add(slot.id)
             j += 1
+    programmes, created, updated_keys = _sync_programmes(
+        session, channel, [it for i, it in enumerate(items) if i not in adopted]
+    )
 
     for slot in existing:
         if slot.id in overlapped and slot.id not in used:
@@ -1095,7 +1101,7 @@ def _sync_slots(
         if (slot.start_at, slot.end_at, slot.is_premiere) != (it.start, it.end, it.is_premiere):
             moves.append((slot, it))
             summary.updated += 1
-        elif it.key in updated_keys:
+        elif i not in adopted and it.key in updated_keys:
             summary.updated += 1
         else:
             summary.unchanged += 1
@@ -1116,6 +1122,7 @@ def _sync_slots(
                 schedule.cancel_slot(session, slot, ACTOR)
                 summary.cancelled += 1
                 summary.updated -= 1
+                programmes.setdefault(it.key, slot.programme)  # a hand-made one has no guide copy
                 creates.append(it)
             break
         moves = blocked
@@ -1125,6 +1132,7 @@ def _sync_slots(
         except ScheduleError as e:
             raise _ItemRefused(it, e) from e
         summary.created += 1
+    return created, len(updated_keys)
 
 
 def _slot_values(it: _Item) -> dict[str, Any]:
