@@ -49,7 +49,9 @@ def chosen_zone() -> ZoneInfo | None:
 
 def query_errors() -> dict[str, str]:
     """{field: message} for a ?lang= or ?tz= that cannot be honoured."""
-    errors = {}
+    errors: dict[str, str] = {}
+    if "lang" not in request.args and "tz" not in request.args:
+        return errors
     lang = request.args.get("lang")
     if lang is not None and lang not in languages():
         errors["lang"] = f"{lang!r} is not a language of this site; choose one of {', '.join(languages())}"
@@ -61,6 +63,8 @@ def query_errors() -> dict[str, str]:
 
 def remember(response: Response) -> Response:
     """Keep a language or zone chosen in the query in a cookie, so the next page uses it too."""
+    if "lang" not in request.args and "tz" not in request.args:
+        return response
     lang = request.args.get("lang")
     if lang in languages():
         response.set_cookie(LANG_COOKIE, lang, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True)

@@ -3,11 +3,13 @@
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
 from lxml import html
 from sqlalchemy import event, select, update
+from sqlalchemy import text as sql
 
 from schedule_service import clock, schedule
 from schedule_service.db import db
@@ -307,27 +309,55 @@ def test_public_reads_answer_if_none_match_with_304_until_the_schedule_changes(c
     assert "Serzh Sargsyan: the interview" in changed.get_data(as_text=True)
 
 
-def test_a_warm_read_costs_one_query(client, demo):
-    get(client, "/channels/mir?date=2031-11-27")
-    statements = []
+@pytest.fixture
+def statements():
+    """The SQL statements run while the block is open (transaction control left out)."""
+    seen = []
 
     def count(conn, cursor, statement, *args):
         if not statement.lstrip().upper().startswith(("BEGIN", "ROLLBACK", "COMMIT")):
-            statements.append(statement)
+            seen.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        response = get(client, "/channels/mir?date=2031-11-27")
-        assert (
-            get(
-                client, "/channels/mir?date=2031-11-27", headers={"If-None-Match": response.headers["ETag"]}
-            ).status_code
-            == 304
-        )
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    assert response.status_code == 200
-    assert len(statements) == 2, statements  # one per request: the generation
+    yield seen
+    event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_a_warm_read_costs_one_tiny_query_at_most(app, client, demo, statements):
+    url = "/channels/mir?date=2031-11-27"
+    etag = get(client, url).headers["ETag"]
+    app.config["PUBLIC_GENERATION_TTL"] = 0  # ask the database every time
+    statements.clear()
+    assert get(client, url).status_code == 200
+    assert get(client, url, headers={"If-None-Match": etag}).status_code == 304
+    assert len(statements) == 2 and all("schedule_generation" in s for s in statements), statements
+    app.config["PUBLIC_GENERATION_TTL"] = 60  # the generation is kept: no query at all
+    get(client, url)
+    statements.clear()
+    assert get(client, url, headers={"If-None-Match": etag}).status_code == 304
+    assert statements == []
+
+
+def test_a_change_from_another_process_shows_within_the_ttl(app, client, session, demo, monkeypatch):
+    from schedule_service.web import caching
+
+    ticks = [1000.0]
+    monkeypatch.setattr(caching, "time", SimpleNamespace(monotonic=lambda: ticks[0]))  # this module's clock only
+    app.config["PUBLIC_GENERATION_TTL"] = 1.0
+    url = f"/slots/{demo.id}"
+    etag = get(client, url).headers["ETag"]
+    # A request has a session of its own; here the test shares one with the app: close it, which
+    # also ends its transaction (SQLite takes one writer at a time).
+    session.close()
+    # What another process's commit looks like from here: rows and generation change underneath.
+    with db.engine.begin() as conn:
+        conn.execute(update(Programme).where(Programme.id == demo.programme_id).values(title="Retitled elsewhere"))
+        conn.execute(sql("UPDATE schedule_generation SET value = value + 1"))
+    ticks[0] += 0.9
+    assert get(client, url, headers={"If-None-Match": etag}).status_code == 304  # kept for up to a second
+    ticks[0] += 0.2
+    fresh = get(client, url, headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and "Retitled elsewhere" in fresh.get_data(as_text=True)
 
 
 def test_a_bulk_update_changes_the_etag_too(client, session, demo):

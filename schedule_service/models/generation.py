@@ -22,7 +22,11 @@ from schedule_service.models.slot import Slot
 #: What the public pages and feeds show; a change to any of these changes the generation.
 TRACKED = (Channel, Programme, ProgrammeTranslation, Slot, FeedItem)
 _FLAG = "schedule_changed"
+_BUMPED = "schedule_generation_bumped"
 ROW = 1
+#: Commits in this process that bumped the generation; readers that keep the generation for a
+#: moment drop it when this moves, so this process sees its own writes at once.
+_local_commits = 0
 
 
 class ScheduleGeneration(Base):
@@ -40,6 +44,11 @@ class ScheduleGeneration(Base):
 def current(session: Session) -> int:
     """Return the generation as committed (0 before the first change)."""
     return session.scalar(select(ScheduleGeneration.value).where(ScheduleGeneration.id == ROW)) or 0
+
+
+def local_commits() -> int:
+    """How many commits in this process have bumped the generation so far."""
+    return _local_commits
 
 
 def mark_changed(session: Session) -> None:
@@ -94,8 +103,17 @@ def _bump_on_commit(session: Session) -> None:
     session.flush()
     if session.info.pop(_FLAG, False):
         bump(session)
+        session.info[_BUMPED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _count_local_commit(session: Session) -> None:
+    global _local_commits
+    if session.info.pop(_BUMPED, False):
+        _local_commits += 1
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_on_rollback(session: Session) -> None:
     session.info.pop(_FLAG, None)
+    session.info.pop(_BUMPED, None)

@@ -1,14 +1,20 @@
 """Public reads: ETag and Cache-Control, 304 on If-None-Match, and rendered bodies cached per process.
 
-A cached read costs one tiny query: the schedule's generation (models/generation.py), which grows
-with every committed change viewers can see. Bodies are kept per process, keyed by the URL, the
-viewer's language and zone, the generation and, for reads that depend on "now", the current
+A cached read costs at most one tiny query: the schedule's generation (models/generation.py), which
+grows with every committed change viewers can see. Bodies are kept per process, keyed by the URL,
+the viewer's language and zone, the generation and, for reads that depend on "now", the current
 minute or second. The ETag is a hash of the body, so every worker and every process agrees on it
 and it changes exactly when the bytes do.
+
+The generation itself is kept for PUBLIC_GENERATION_TTL seconds (default 1), so a busy worker asks
+the database about once a second rather than once a request. A write in this process is seen at
+once (its commit drops the kept value); a write in another process within that second. Both are
+far inside PUBLIC_MAX_AGE, the staleness every browser and proxy is allowed anyway.
 """
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -16,10 +22,13 @@ from datetime import datetime
 from functools import wraps
 
 from flask import Flask, Response, current_app, has_request_context, request
+from sqlalchemy import select
+from werkzeug.http import quote_etag
 
 from schedule_service import clock
 from schedule_service.db import db
 from schedule_service.models import generation
+from schedule_service.models.generation import ScheduleGeneration
 
 #: Headers a cached body keeps; the rest (cookies above all) belong to one response.
 _KEPT = ("Content-Type", "Content-Disposition", "Content-Language", "Link")
@@ -27,9 +36,13 @@ _KEPT = ("Content-Type", "Content-Disposition", "Content-Language", "Link")
 
 @dataclass(frozen=True)
 class Entry:
+    """A rendered body and every header it goes out with, worked out once."""
+
     body: bytes
     etag: str
+    #: The 200's headers, and the 304's (the validators and caching rules, no content headers).
     headers: tuple[tuple[str, str], ...]
+    not_modified: tuple[tuple[str, str], ...]
 
 
 class BodyCache:
@@ -90,6 +103,29 @@ def body_cache(app: Flask | None = None) -> BodyCache:
 
 
 _NOW = "schedule_service.public_now"
+_GENERATION = select(ScheduleGeneration.value).where(ScheduleGeneration.id == generation.ROW)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    value: int
+    at: float
+    local_commits: int
+
+
+def schedule_generation(app: Flask | None = None) -> int:
+    """The committed generation, asked of the database at most once per PUBLIC_GENERATION_TTL."""
+    app = app or current_app
+    kept: _Kept | None = app.extensions.get("public_generation")
+    ttl = app.config.get("PUBLIC_GENERATION_TTL", 1.0)
+    local = generation.local_commits()
+    if kept is not None and kept.local_commits == local and time.monotonic() - kept.at < ttl:
+        return kept.value
+    # A connection of its own, not the session: the cheapest round trip SQLAlchemy offers.
+    with db.engine.connect() as conn:
+        value = conn.scalar(_GENERATION) or 0
+    app.extensions["public_generation"] = _Kept(value, time.monotonic(), local)
+    return value
 
 
 def request_now() -> datetime:
@@ -116,7 +152,7 @@ def public(
         @wraps(view)
         def wrapper(*args, **kwargs):
             extra = key() if key is not None else None
-            gen = generation.current(db.session)
+            gen = schedule_generation()
             at = None
             if resolution:
                 instant = clock.now()
@@ -129,22 +165,30 @@ def public(
                 response = current_app.make_response(view(*args, **kwargs))
                 if response.status_code != 200 or response.is_streamed:
                     return response
-                body = response.get_data()
-                headers = tuple((k, v) for k, v in response.headers.items() if k in _KEPT)
-                entry = Entry(body, hashlib.sha256(body).hexdigest()[:32], headers)
+                entry = _entry(response, vary)
                 cache.put(gen, cache_key, entry)
-            return _respond(entry, vary)
+            return _respond(entry)
 
         return wrapper
 
     return decorator
 
 
-def _respond(entry: Entry, vary: tuple[str, ...]) -> Response:
-    response = Response(entry.body, headers=list(entry.headers))
-    response.set_etag(entry.etag)
-    response.cache_control.public = True
-    response.cache_control.max_age = current_app.config["PUBLIC_MAX_AGE"]
-    for header in vary:
-        response.vary.add(header)
-    return response.make_conditional(request)
+def _entry(response: Response, vary: tuple[str, ...]) -> Entry:
+    body = response.get_data()
+    etag = hashlib.sha256(body).hexdigest()[:32]
+    rules = [
+        ("ETag", quote_etag(etag)),
+        ("Cache-Control", f"public, max-age={current_app.config['PUBLIC_MAX_AGE']}"),
+    ]
+    if vary:
+        rules.append(("Vary", ", ".join(vary)))
+    content = [(k, v) for k, v in response.headers.items() if k in _KEPT]
+    return Entry(body, etag, tuple(content + rules), tuple(rules))
+
+
+def _respond(entry: Entry) -> Response:
+    # If-None-Match compares weakly (RFC 9110 13.1.2); "*" matches any current body.
+    if request.if_none_match.contains_weak(entry.etag) or request.if_none_match.star_tag:
+        return Response(status=304, headers=list(entry.not_modified))
+    return Response(entry.body, headers=list(entry.headers))
