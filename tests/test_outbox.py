@@ -295,7 +295,7 @@ def test_a_stopping_scheduler_releases_what_it_claimed_and_did_not_start(app, se
     with clock.frozen(NOON):
         (post_id,) = outbox.claim_due(session, "stopping:1", 10, timedelta(seconds=60))
         publisher.stop()
-        publisher._send_all([post_id])
+        publisher._send_all(session, [post_id])
     publisher.close()
     post = fresh(session, post)
     assert post.status == PLANNED and post.claimed_by is None and post.attempts == 0

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from schedule_service import clock, create_app
 from schedule_service.clock import now
@@ -29,7 +29,7 @@ make_post, quiet_channel = support.make_post, support.quiet_channel
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A short lease, so a killed scheduler's claims come back within the test.
-LEASE_SECONDS = 3
+LEASE_SECONDS = 5
 
 
 @pytest.fixture
@@ -151,16 +151,21 @@ def test_two_schedulers_one_killed_mid_way_deliver_every_post_once(pg_app, sched
     assert sink.bad == 0
     assert set(sink.seen) == {f"slot-{slot.id}-step-{i}-hook-publish" for i in range(count)}  # none lost
     # A request the killed process had under way may have arrived: it is sent again under the
-    # same webhook-id (receivers deduplicate on it), and only those are.
-    judged = session.scalars(
-        select(PostAttempt.post_id).where(PostAttempt.outcome == UNKNOWN, PostAttempt.response.contains("stopped"))
-    ).all()
-    repeated = {key for key, n in sink.seen.items() if n > 1}
-    assert all(n <= 2 for n in sink.seen.values())
-    assert len(repeated) <= len(judged) <= 32
-    assert {int(key.split("-")[3]) for key in repeated} <= {ids.index(i) for i in judged}
-    published_attempts = session.scalar(select(func.count()).where(PostAttempt.outcome == PUBLISHED))
-    assert published_attempts == count
+    # same webhook-id (receivers deduplicate on it). Nothing goes out without its attempt
+    # written first, so no post arrived more often than it was tried.
+    tried = dict(session.execute(select(PostAttempt.post_id, func.count()).group_by(PostAttempt.post_id)).all())
+    by_key = {f"slot-{slot.id}-step-{i}-hook-publish": post_id for i, post_id in enumerate(ids)}
+    assert all(n <= tried[by_key[key]] for key, n in sink.seen.items())
+    repeated = [key for key, n in sink.seen.items() if n > 1]
+    assert len(repeated) <= 32 and all(n <= 2 for n in sink.seen.values())
+    judged = session.scalar(
+        select(func.count()).where(
+            or_(
+                PostAttempt.response.contains("stopped during the call"), PostAttempt.response.contains("lease ran out")
+            )
+        )
+    )
+    assert judged >= len(repeated)  # each repeat was a call whose lease ran out, and the log says so
 
 
 @pytest.mark.postgresql_only

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, create_engine, delete, func, insert, or_, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from schedule_service.clock import now
 from schedule_service.db import db
-from schedule_service.models import Post, PostAttempt
+from schedule_service.models import Post, PostAttempt, Slot
 from schedule_service.models.promo import (
     CORRECT,
     CORRECTED,
@@ -40,6 +40,7 @@ from schedule_service.models.promo import (
     FAILED,
     HELD,
     PLANNED,
+    PUBLISH,
     PUBLISHED,
     PUBLISHING,
     REVOKED,
@@ -131,15 +132,31 @@ def next_due_at(session: Session) -> datetime | None:
     return min(moments) if moments else None
 
 
-def release(session: Session, post_id: int, worker: str, why: str) -> None:
-    """Give back a claimed post that was not sent, for any scheduler to claim again."""
-    session.execute(
-        update(Post)
-        .where(Post.id == post_id, Post.status == PUBLISHING, Post.claimed_by == worker)
-        .values(status=PLANNED, lease_until=None, claimed_by=None, updated_at=now())
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+def release(session: Session, post_id: int, worker: str, why: str, attempt_id: int | None = None) -> None:
+    """Give back a claimed post that was not sent, for any scheduler to claim again.
+
+    An attempt written ahead of a call that never started is taken back with it: nothing
+    was tried.
+    """
+    try:
+        released = session.execute(
+            update(Post)
+            .where(Post.id == post_id, Post.status == PUBLISHING, Post.claimed_by == worker)
+            .values(status=PLANNED, lease_until=None, claimed_by=None, updated_at=now())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if released and attempt_id is not None:
+            session.execute(delete(PostAttempt).where(PostAttempt.id == attempt_id, PostAttempt.outcome.is_(None)))
+            session.execute(
+                update(Post)
+                .where(Post.id == post_id)
+                .values(attempts=Post.attempts - 1)
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
     log.info("post %s released by %s: %s", post_id, worker, why)
 
 
@@ -148,96 +165,188 @@ def release(session: Session, post_id: int, worker: str, why: str) -> None:
 
 @dataclass
 class Prepared:
+    """A claimed post made ready to send: checked, rendered, its attempt written or to be."""
+
     post_id: int
-    attempt_id: int
     delivery: Delivery
     #: The slot's version the text was rendered from: a change after it needs a follow-up.
     slot_version: int
+    #: Whether the target deduplicates this action, so a lost answer may be sent again.
+    deduplicates: bool
+    lease_until: datetime
+    #: The attempt row; None until it is written, right before the call where the target
+    #: cannot deduplicate (so a crash before then leaves nothing that "may have gone out").
+    attempt_id: int | None = None
+    #: The post's attempts, this one included.
+    attempts: int = 0
 
 
-def _lock(session: Session, post_id: int) -> Post | None:
-    """The post, re-read, with its row locked on PostgreSQL until the commit."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(Post.id).where(Post.id == post_id).with_for_update())
-    return session.get(Post, post_id, populate_existing=True)
+def prepare_batch(session: Session, ids: list[int], worker: str, cfg: Settings) -> list[Prepared]:
+    """Check each claimed post still holds and is still true, render it, write the attempts; commit.
 
-
-def prepare(session: Session, post_id: int, worker: str, cfg: Settings) -> Prepared | None:
-    """Check the claim still holds and the post is still true; render; write the open attempt.
-
-    Returns None (having committed what happened instead) when the post is not to be sent.
+    A post not to be sent is moved to what it is instead (expired, planned again, failed,
+    revoked) and left out. One transaction for the batch: the posts' rows stay locked (on
+    PostgreSQL) only while it runs.
     """
-    from schedule_service.promos.render import PromoNotTrue, render_post
-
     try:
-        post = _lock(session, post_id)
-        if post is None or post.status != PUBLISHING or post.claimed_by != worker:
-            session.rollback()
-            return None  # the lease ran out and another scheduler has it, or a person moved it
         at = now()
-        if post.valid_until <= at:
-            _expire(post, at, "its moment passed before it could be sent; it is never sent late")
-            session.commit()
-            return None
-        if post.due_at > at:  # the slot moved while the post waited in the batch
-            _to(post, PLANNED)
-            session.commit()
-            return None
-        target = post.target
-        if not target.is_enabled:
-            _fail(post, at, f"target {target.name} is disabled; it is tried again every minute while the post is valid")
-            post.retry_at = at + timedelta(minutes=1)
-            session.commit()
-            return None
-        adapter = adapter_for(target.kind)
-        parent = post.parent
-        if post.action in (CORRECT, WITHDRAW):
-            reason = _follow_up_blocked(session, post, parent)
-            if reason == "wait":
-                _to(post, PLANNED)
-                post.due_at = at + timedelta(seconds=1)
-                session.commit()
-                return None
-            if reason:
-                _to(post, REVOKED)
-                post.last_error = reason
-                session.commit()
-                return None
-        if _dedup_forgotten(session, post, adapter, at):
-            _to(post, UNKNOWN)
-            post.last_error = (
-                f"an earlier attempt's outcome is unknown and {target.kind} forgets idempotency keys after "
-                f"{adapter.dedup_window / 60:g} minutes: a person decides (retry or mark published)"
+        if session.get_bind().dialect.name == "postgresql":
+            _synchronous(session)
+            session.execute(select(Post.id).where(Post.id.in_(ids)).with_for_update())
+        posts = (
+            session.scalars(
+                select(Post)
+                .where(Post.id.in_(ids))
+                .order_by(Post.due_at, Post.id)
+                .execution_options(populate_existing=True)
             )
-            session.commit()
-            return None
-        rendered = None
-        if post.action != WITHDRAW:
-            try:
-                rendered = render_post(post, at)
-            except PromoNotTrue as e:
-                _expire(post, at, f"its text would be false now: {e}")
-                session.commit()
-                return None
-            except ValueError as e:  # TooLong, BadTemplate: the same again would fail the same way
-                _fail(post, at, f"could not render the promo: {e}")
-                post.retry_at = None
-                session.commit()
-                return None
-            post.text = rendered.text
-        attempt = PostAttempt(post_id=post.id, started_at=at, worker=worker)
-        session.add(attempt)
-        post.attempts += 1
-        post.lease_until = at + cfg.lease
-        version = post.slot.version
+            .unique()
+            .all()
+        )
+        ready = []
+        for post in posts:
+            checked = _check(session, post, worker, at)
+            if checked is not None:
+                ready.append((post, *checked))
+        out = []
+        for post, adapter, parent, rendered in ready:
+            dedup = adapter.deduplicates(post.action)
+            post.lease_until = at + cfg.lease
+            attempt = None
+            if dedup:  # a crash from here on is harmless: the post is simply sent again
+                attempt = PostAttempt(post_id=post.id, started_at=at, worker=worker)
+                session.add(attempt)
+                post.attempts += 1
+            delivery = Delivery(post, post.target, rendered, parent, cfg.timeout, session)
+            out.append((Prepared(post.id, delivery, post.slot.version, dedup, post.lease_until), attempt))
+        session.flush()
+        for prepared, attempt in out:
+            prepared.attempt_id = attempt.id if attempt is not None else None
+            prepared.attempts = prepared.delivery.post.attempts
         session.commit()
     except Exception:
         session.rollback()
         raise
-    delivery = Delivery(
-        post=post, target=target, rendered=rendered, parent=parent, timeout=cfg.timeout, session=session
-    )
-    return Prepared(post.id, attempt.id, delivery, version)
+    return [prepared for prepared, _ in out]
+
+
+def _check(session: Session, post: Post, worker: str, at: datetime):
+    """(adapter, parent, rendered) for a post to send now; else move it to what it is and return None."""
+    from schedule_service.promos.render import PromoNotTrue, render_post
+
+    if post.status != PUBLISHING or post.claimed_by != worker:
+        return None  # the lease ran out and another scheduler has it, or a person moved it
+    if post.valid_until <= at:
+        _expire(post, at, "its moment passed before it could be sent; it is never sent late")
+        return None
+    if post.due_at > at:  # the slot moved while the post waited in the batch
+        _to(post, PLANNED)
+        return None
+    target = post.target
+    if not target.is_enabled:
+        _fail(post, at, f"target {target.name} is disabled; it is tried again every minute while the post is valid")
+        post.retry_at = at + timedelta(minutes=1)
+        return None
+    adapter = adapter_for(target.kind)
+    parent = session.get(Post, post.parent_id, populate_existing=True) if post.parent_id else None
+    if post.action in (CORRECT, WITHDRAW):
+        reason = _follow_up_blocked(session, post, parent)
+        if reason == "wait":
+            _to(post, PLANNED)
+            post.due_at = at + timedelta(seconds=1)
+            return None
+        if reason:
+            _to(post, REVOKED)
+            post.last_error = reason
+            return None
+    if _dedup_forgotten(session, post, adapter, at):
+        _to(post, UNKNOWN)
+        post.last_error = (
+            f"an earlier attempt's outcome is unknown and {target.kind} forgets idempotency keys after "
+            f"{adapter.dedup_window / 60:g} minutes: a person decides (retry or mark published)"
+        )
+        return None
+    rendered = None
+    if post.action != WITHDRAW:
+        try:
+            rendered = render_post(post, at)
+        except PromoNotTrue as e:
+            _expire(post, at, f"its text would be false now: {e}")
+            return None
+        except ValueError as e:  # TooLong, BadTemplate: the same again would fail the same way
+            _fail(post, at, f"could not render the promo: {e}")
+            post.retry_at = None
+            return None
+        post.text = rendered.text
+    return adapter, parent, rendered
+
+
+def _synchronous(session: Session) -> None:
+    """Commit this transaction durably even where the publisher's connections commit asynchronously.
+
+    Only the writes that stop a post from going out twice need it: the attempt written before
+    a call. Losing an outcome in a database crash brings back the open attempt, which lease
+    recovery reads as "may have gone out": as honest, without an fsync per post.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO on"))
+
+
+def start_attempt(session: Session, prepared: Prepared, worker: str, cfg: Settings) -> bool:
+    """Write the attempt right before the call and renew the lease; False if the post left our hands."""
+    at = now()
+    try:
+        _synchronous(session)
+        attempts = session.scalar(
+            update(Post)
+            .where(Post.id == prepared.post_id, Post.status == PUBLISHING, Post.claimed_by == worker)
+            .values(attempts=Post.attempts + 1, lease_until=at + cfg.lease, updated_at=at)
+            .returning(Post.attempts)
+            .execution_options(synchronize_session=False)
+        )
+        if attempts is None:
+            session.rollback()
+            return False
+        prepared.attempt_id = session.scalar(
+            insert(PostAttempt).values(post_id=prepared.post_id, started_at=at, worker=worker).returning(PostAttempt.id)
+        )
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    prepared.attempts, prepared.lease_until = attempts, at + cfg.lease
+    return True
+
+
+def _renew(session: Session, prepared: Prepared, worker: str, cfg: Settings) -> bool:
+    """Make sure the lease outlasts the call: renew it if it would not; False if it is lost."""
+    at = now()
+    if prepared.lease_until - at > timedelta(seconds=2 * cfg.timeout):
+        return True
+    try:
+        renewed = session.execute(
+            update(Post)
+            .where(Post.id == prepared.post_id, Post.status == PUBLISHING, Post.claimed_by == worker)
+            .values(lease_until=at + cfg.lease)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    prepared.lease_until = at + cfg.lease
+    return bool(renewed)
+
+
+def prepare(session: Session, post_id: int, worker: str, cfg: Settings) -> Prepared | None:
+    """Prepare one claimed post, its attempt written: what happens right before its call."""
+    batch = prepare_batch(session, [post_id], worker, cfg)
+    if not batch:
+        return None
+    prepared = batch[0]
+    if prepared.attempt_id is None and not start_attempt(session, prepared, worker, cfg):
+        return None
+    return prepared
 
 
 def send(prepared: Prepared) -> Outcome:
@@ -253,49 +362,84 @@ def send(prepared: Prepared) -> Outcome:
         return Outcome.unknown(f"the {delivery.target.kind} adapter broke: {type(e).__name__}: {e}")
 
 
-def record(session: Session, prepared: Prepared, outcome: Outcome, worker: str, cfg: Settings) -> Post | None:
-    """Complete the attempt and move the post by its outcome; commit."""
+def deliver(session: Session, prepared: Prepared, worker: str, cfg: Settings) -> bool:
+    """Send one prepared post from this thread's session and record the outcome; True if sent."""
+    prepared.delivery.session = session
+    if prepared.attempt_id is None:
+        if not start_attempt(session, prepared, worker, cfg):
+            return False
+    elif not _renew(session, prepared, worker, cfg):
+        return False
+    outcome = send(prepared)
+    record(session, prepared, outcome, worker, cfg)
+    return True
+
+
+def record(session: Session, prepared: Prepared, outcome: Outcome, worker: str, cfg: Settings) -> bool:
+    """Complete the attempt and move the post by its outcome; commit. False if it left our hands."""
+    at = now()
+    post = prepared.delivery.post
+    adapter = adapter_for(prepared.delivery.target.kind)
     try:
-        at = now()
-        post = _lock(session, prepared.post_id)
-        attempt = session.get(PostAttempt, prepared.attempt_id)
-        if post is None or attempt is None:
-            session.rollback()
-            return None
-        attempt.finished_at, attempt.outcome = at, outcome.kind
-        attempt.response = _attempt_text(outcome)
-        ours = post.status == PUBLISHING and post.claimed_by == worker
-        # Lease recovery may have judged the post while this call ran long; a clear answer
-        # still beats its "unknown".
-        if not ours and not (post.status == UNKNOWN and outcome.kind == PUBLISHED):
-            log.warning("post %s: outcome %s arrived after it left %s's hands", post.id, outcome.kind, worker)
-            session.commit()
-            return post
-        adapter = adapter_for(post.target.kind)
+        ours = and_(Post.status == PUBLISHING, Post.claimed_by == worker)
         if outcome.kind == PUBLISHED:
-            _published(session, post, outcome, at, prepared.slot_version)
-        elif outcome.kind == UNKNOWN and not adapter.deduplicates(post.action):
-            _to(post, UNKNOWN)
-            post.last_error = f"{outcome.error}; it may have gone out: a person decides (retry or mark published)"
-        else:
-            error = outcome.error or "failed"
-            retryable = outcome.retryable
-            if outcome.kind == UNKNOWN:
-                error += f"; sent again later: {post.target.kind} deduplicates"
-            _fail(post, at, error)
-            if retryable and post.attempts < cfg.max_attempts:
-                delay = backoff(post.attempts, cfg, outcome.retry_after)
-                window = getattr(adapter, "dedup_window", None)
-                if outcome.kind == UNKNOWN and window:
-                    delay = min(delay, window / 4)  # retry while the target still knows the key
-                post.retry_at = at + timedelta(seconds=delay)
-            else:
-                post.retry_at = None
+            # Lease recovery may have judged the post while a long call ran; a clear answer wins.
+            ours = or_(ours, Post.status == UNKNOWN)
+        version = select(Slot.version).where(Slot.id == Post.slot_id).scalar_subquery()
+        row = session.execute(
+            update(Post)
+            .where(Post.id == prepared.post_id, ours)
+            .values(**_outcome_values(post, adapter, prepared, outcome, at, cfg))
+            .returning(version)
+            .execution_options(synchronize_session=False)
+        ).first()
+        response = _attempt_text(outcome)
+        if row is None:
+            log.warning("post %s: outcome %s arrived after it left %s's hands", post.id, outcome.kind, worker)
+            response = f"the answer came after {worker}'s lease ran out and the post was judged again\n{response or ''}"
+        elif outcome.kind == PUBLISHED and (post.action != PUBLISH or row[0] != prepared.slot_version):
+            _after_published(session, prepared)
+        # The attempt tells what really happened, even when it comes after lease recovery's guess.
+        session.execute(
+            update(PostAttempt)
+            .where(PostAttempt.id == prepared.attempt_id)
+            .values(finished_at=at, outcome=outcome.kind, response=response)
+            .execution_options(synchronize_session=False)
+        )
         session.commit()
-        return post
     except Exception:
         session.rollback()
         raise
+    return row is not None
+
+
+def _outcome_values(post: Post, adapter, prepared: Prepared, outcome: Outcome, at: datetime, cfg: Settings) -> dict:
+    """The post's columns after ``outcome``."""
+    done = {"lease_until": None, "updated_at": at}
+    if outcome.kind == PUBLISHED:
+        return {
+            **done,
+            "status": PUBLISHED,
+            "published_at": at,
+            "last_error": None,
+            "retry_at": None,
+            "external_id": func.coalesce(outcome.external_id, Post.external_id),
+            "external_url": func.coalesce(outcome.external_url, Post.external_url),
+        }
+    if outcome.kind == UNKNOWN and not prepared.deduplicates:
+        error = f"{outcome.error}; it may have gone out: a person decides (retry or mark published)"
+        return {**done, "status": UNKNOWN, "last_error": error, "retry_at": None}
+    error = outcome.error or "failed"
+    if outcome.kind == UNKNOWN:
+        error += f"; sent again later: {post.target.kind} deduplicates"
+    retry_at = None
+    if outcome.retryable and prepared.attempts < cfg.max_attempts:
+        delay = backoff(prepared.attempts, cfg, outcome.retry_after)
+        window = getattr(adapter, "dedup_window", None)
+        if outcome.kind == UNKNOWN and window:
+            delay = min(delay, window / 4)  # retry while the target still knows the key
+        retry_at = at + timedelta(seconds=delay)
+    return {**done, "status": FAILED, "last_error": error, "retry_at": retry_at}
 
 
 def backoff(attempts: int, cfg: Settings, retry_after: float | None = None) -> float:
@@ -305,25 +449,18 @@ def backoff(attempts: int, cfg: Settings, retry_after: float | None = None) -> f
     return min(cfg.retry_base * 2 ** max(attempts - 1, 0), cfg.retry_cap)
 
 
-def publish_one(session: Session, post_id: int, worker: str, cfg: Settings) -> Post | None:
+def publish_one(session: Session, post_id: int, worker: str, cfg: Settings) -> bool:
     """Prepare, send and record one claimed post."""
     prepared = prepare(session, post_id, worker, cfg)
-    if prepared is None:
-        return None
-    outcome = send(prepared)
-    return record(session, prepared, outcome, worker, cfg)
+    return prepared is not None and deliver(session, prepared, worker, cfg)
 
 
-def _published(session: Session, post: Post, outcome: Outcome, at: datetime, slot_version: int) -> None:
+def _after_published(session: Session, prepared: Prepared) -> None:
+    """A follow-up went out (its original is now corrected or withdrawn), or the slot changed meanwhile."""
     from schedule_service.publishing import corrections
 
-    _to(post, PUBLISHED)
-    post.published_at = at
-    post.last_error = None
-    post.retry_at = None
-    post.external_id = outcome.external_id or post.external_id
-    post.external_url = outcome.external_url or post.external_url
-    parent = post.parent
+    post = session.get(Post, prepared.post_id, populate_existing=True)
+    parent = session.get(Post, post.parent_id, populate_existing=True) if post.parent_id else None
     if parent is not None and post.action == CORRECT and parent.status in OUT_THERE:
         parent.status = CORRECTED
         parent.text = post.text
@@ -331,9 +468,8 @@ def _published(session: Session, post: Post, outcome: Outcome, at: datetime, slo
         parent.status = WITHDRAWN
     session.flush()
     # The slot changed while this text was on its way: what went out needs its own follow-up.
-    if post.action != WITHDRAW and post.slot.version != slot_version:
-        session.refresh(post.slot)
-        corrections.follow_up(session, post.parent if post.action == CORRECT else post, post.slot)
+    if post.action != WITHDRAW and post.slot.version != prepared.slot_version:
+        corrections.follow_up(session, parent if post.action == CORRECT else post, post.slot)
 
 
 def _follow_up_blocked(session: Session, post: Post, parent: Post | None) -> str | None:
@@ -350,7 +486,8 @@ def _follow_up_blocked(session: Session, post: Post, parent: Post | None) -> str
 def _dedup_forgotten(session: Session, post: Post, adapter, at: datetime) -> bool:
     """Whether a retry after an unknown outcome would come after the target forgot the key."""
     window = getattr(adapter, "dedup_window", None)
-    if not window or not post.attempts:
+    # Only automatic retries wait on a retry_at; a person's retry clears it and takes the risk.
+    if not window or not post.attempts or post.retry_at is None:
         return False
     last = session.scalar(
         select(PostAttempt).where(PostAttempt.post_id == post.id).order_by(PostAttempt.id.desc()).limit(1)
@@ -380,6 +517,13 @@ def _attempt_text(outcome: Outcome) -> str | None:
 
 
 # Recovery and expiry
+
+
+def _lock(session: Session, post_id: int) -> Post | None:
+    """The post, re-read, with its row locked on PostgreSQL until the commit."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Post.id).where(Post.id == post_id).with_for_update())
+    return session.get(Post, post_id, populate_existing=True)
 
 
 def recover_leases(session: Session, limit: int = 500) -> int:
@@ -458,7 +602,13 @@ def expire_passed(session: Session) -> int:
 
 
 class Publisher:
-    """Sends the claimed posts of one scheduler process, a few at a time."""
+    """Sends the claimed posts of one scheduler process, a few at a time.
+
+    On PostgreSQL it has an engine of its own: a pool as large as its threads (so no thread
+    opens a connection per post) and asynchronous commit by default, with the writes that keep
+    a post from going out twice (the claim's attempt, written before a call) committed
+    synchronously.
+    """
 
     def __init__(self, app: Flask, worker: str):
         self.app = app
@@ -466,6 +616,22 @@ class Publisher:
         self.cfg = Settings.from_config(app.config)
         self.stopping = threading.Event()
         self._pool = ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="publish")
+        with app.app_context():
+            shared = db.engine
+        self._own_engine = shared.dialect.name == "postgresql"
+        engine = (
+            create_engine(
+                shared.url,
+                pool_size=self.cfg.concurrency + 2,
+                max_overflow=2,
+                pool_pre_ping=True,
+                connect_args={"options": "-c synchronous_commit=off"},
+            )
+            if self._own_engine
+            else shared
+        )
+        self.engine = engine
+        self.sessions = sessionmaker(bind=engine, expire_on_commit=False)
 
     def run(self, until: datetime | None = None, beat: Callable[[], None] | None = None) -> int:
         """Claim and send what is due; until ``until``, also wait for what falls due before it.
@@ -475,46 +641,52 @@ class Publisher:
         """
         sent = 0
         last_beat = now()
-        while not self.stopping.is_set():
-            ids = claim_due(db.session, self.worker, min(self.cfg.batch, self.cfg.concurrency * 4), self.cfg.lease)
-            if ids:
-                sent += self._send_all(ids)
-                if beat is not None and now() - last_beat > BEAT_EVERY:
-                    beat()
-                    last_beat = now()
-                continue
-            if until is None or now() >= until:
-                break
-            upcoming = next_due_at(db.session)
-            if upcoming is None or upcoming >= until:
-                break  # nothing falls due before the next tick, which looks again
-            # Sleep until the next post falls due, so it goes out on time rather than at a tick.
-            if self.stopping.wait(max(0.0, (upcoming - now()).total_seconds())):
-                break
+        with self.sessions() as session:
+            while not self.stopping.is_set():
+                limit = min(self.cfg.batch, self.cfg.concurrency * 4)
+                ids = claim_due(session, self.worker, limit, self.cfg.lease)
+                if ids:
+                    sent += self._send_all(session, ids)
+                    if beat is not None and now() - last_beat > BEAT_EVERY:
+                        beat()
+                        last_beat = now()
+                    continue
+                if until is None or now() >= until:
+                    break
+                upcoming = next_due_at(session)
+                if upcoming is None or upcoming >= until:
+                    break  # nothing falls due before the next tick, which looks again
+                # Sleep until the next post falls due, so it goes out on time rather than at a tick.
+                if self.stopping.wait(max(0.0, (upcoming - now()).total_seconds())):
+                    break
         return sent
 
-    def _send_all(self, ids: list[int]) -> int:
-        try:
-            results = list(self._pool.map(self._one, ids))
-        except RuntimeError:  # the pool closed under us: we are stopping
+    def _send_all(self, session: Session, ids: list[int]) -> int:
+        if self.stopping.is_set():
             for post_id in ids:
-                release(db.session, post_id, self.worker, "the scheduler is stopping")
+                release(session, post_id, self.worker, "the scheduler is stopping")
+            return 0
+        batch = prepare_batch(session, ids, self.worker, self.cfg)
+        try:
+            results = list(self._pool.map(self._deliver, batch))
+        except RuntimeError:  # the pool closed under us: we are stopping
+            for prepared in batch:
+                release(session, prepared.post_id, self.worker, "the scheduler is stopping", prepared.attempt_id)
             return 0
         return sum(1 for r in results if r)
 
-    def _one(self, post_id: int) -> bool:
-        with self.app.app_context():
+    def _deliver(self, prepared: Prepared) -> bool:
+        # The app context is for rendering (links use PUBLIC_URL); the session is the publisher's.
+        with self.app.app_context(), self.sessions() as session:
             try:
                 if self.stopping.is_set():
-                    release(db.session, post_id, self.worker, "the scheduler is stopping")
+                    release(session, prepared.post_id, self.worker, "the scheduler is stopping", prepared.attempt_id)
                     return False
-                return publish_one(db.session, post_id, self.worker, self.cfg) is not None
+                return deliver(session, prepared, self.worker, self.cfg)
             except Exception:
                 # The post keeps its lease; recovery judges it when the lease runs out.
-                log.exception("publishing post %s failed", post_id)
+                log.exception("publishing post %s failed", prepared.post_id)
                 return False
-            finally:
-                db.session.remove()
 
     def stop(self) -> None:
         """Stop claiming; posts claimed and not yet started are released, calls under way finish."""
@@ -522,3 +694,5 @@ class Publisher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self._own_engine:
+            self.engine.dispose()

@@ -5,6 +5,7 @@ An adapter gets one :class:`Delivery` (publish, correct or withdraw one post) an
 so one target failing never stops the others.
 """
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -128,6 +129,11 @@ def http() -> requests.Session:
     if session is None:
         session = _local.session = requests.Session()
         session.headers["User-Agent"] = "schedule-service/1 (promo publisher)"
+        if not any(name.lower().endswith("_proxy") for name in os.environ):
+            # No proxy to honour: skip requests' reading of the environment (and of ~/.netrc,
+            # whose credentials must never reach a target) on every call; keep a CA bundle.
+            session.trust_env = False
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     return session
 
 
