@@ -2,6 +2,7 @@
 
 from schedule_service.db import db
 from schedule_service.models import ApiToken, AuditEntry
+from tests.staff_actions import cheap_password_hashing  # noqa: F401
 
 CHANNEL = {"slug": "mir", "name": "Mir", "timezone": "Europe/Moscow", "broadcast_day_start": "05:00"}
 

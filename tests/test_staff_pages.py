@@ -417,3 +417,21 @@ def test_the_audit_page_pages_back(logged_in, make_channel):
 def test_the_home_page_lists_channels(logged_in, mir):
     page = logged_in.get("/staff/")
     assert page.status_code == 200 and "Mir" in page.text and "Europe/Moscow" in page.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/staff/audit?before=99999999999999999999",
+        "/staff/programmes?page=99999999999999999999",
+        "/staff/channels/mir?date=9999-12-31",
+        "/staff/channels/mir?date=0001-01-01",
+    ],
+)
+def test_absurd_numbers_in_staff_urls_still_give_a_page(logged_in, mir, path):
+    assert logged_in.get(path).status_code == 200
+
+
+def test_an_id_beyond_any_row_is_404_not_a_database_error(logged_in, client):
+    assert logged_in.get("/staff/slots/99999999999999999999").status_code == 404
+    assert client.get("/api/v1/slots/2147483648").status_code == 404

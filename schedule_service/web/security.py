@@ -12,6 +12,7 @@ from flask import Flask, Response, abort, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from schedule_service import auth
 from schedule_service.auth import check_password, hash_password, login_manager, user_by_email
@@ -46,6 +47,17 @@ HEADERS = {
 }
 
 limiter = Limiter(key_func=get_remote_address)
+
+#: The largest id a row can have (PostgreSQL's integer).
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` within the database's integer range: a larger id cannot exist, so it is a 404
+    rather than an out-of-range error from the database driver (and the OpenAPI document says so)."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = MAX_ID, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 @cache
@@ -132,7 +144,9 @@ def _security_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Cookie settings, the login rate limiter (Redis when REDIS_URL is set) and security headers."""
+    """Bounded ids in URLs, cookie settings, the login rate limiter (Redis when REDIS_URL is set), security headers."""
+    # Before any blueprint adds its rules: each rule binds its converters when it is added.
+    app.url_map.converters["int"] = IdConverter
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))

@@ -11,7 +11,7 @@ from schedule_service import audit
 from schedule_service.auth import require
 from schedule_service.db import db
 from schedule_service.models import AuditEntry
-from schedule_service.web.api.common import DEFAULT_LIMIT, MAX_LIMIT, page_schema, rfc3339_utc
+from schedule_service.web.api.common import DEFAULT_LIMIT, ID_RANGE, MAX_LIMIT, page_schema, rfc3339_utc
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Who changed what, when")
 
@@ -33,7 +33,7 @@ class AuditArgs(Schema):
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
     before = fields.Integer(
         load_default=None,
-        validate=validate.Range(min=1),
+        validate=ID_RANGE,
         metadata={"description": "id of the oldest entry already seen: the trail goes back in time"},
     )
 

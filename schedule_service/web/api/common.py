@@ -13,11 +13,15 @@ from schedule_service.web.errors import Problem, problem
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+#: The largest id a row can have (PostgreSQL's integer); larger ones would be a driver error, not a 4xx.
+ID_RANGE = validate.Range(min=0, max=2**31 - 1)
 
 
 class PageArgs(Schema):
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
-    after = fields.Integer(load_default=None, metadata={"description": "id of the last item already seen"})
+    after = fields.Integer(
+        load_default=None, validate=ID_RANGE, metadata={"description": "id of the last item already seen"}
+    )
 
 
 def page_schema(item: type[Schema] | Schema, name: str) -> type[Schema]:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from schedule_service.auth import require
 from schedule_service.models import Post, Target
 from schedule_service.models.promo import STATUSES
-from schedule_service.web.api.common import PageArgs, get_or_404, page_schema, paginate, rfc3339_utc
+from schedule_service.web.api.common import ID_RANGE, PageArgs, get_or_404, page_schema, paginate, rfc3339_utc
 
 blp = Blueprint("posts", __name__, url_prefix="/api/v1/posts", description="Promo posts")
 
@@ -54,7 +54,7 @@ class PostDetail(PostSchema):
 
 class PostFilter(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES))
-    slot_id = fields.Integer()
+    slot_id = fields.Integer(validate=ID_RANGE)
     target = fields.String()
 
 

@@ -15,7 +15,7 @@ from schedule_service.promos import plan
 from schedule_service.promos.render import BadTemplate, PromoNotTrue, TooLong, post_lang, render_slot
 from schedule_service.promos.when_phrase import languages
 from schedule_service.web.api.channels import channel_or_404
-from schedule_service.web.api.common import get_or_404, write
+from schedule_service.web.api.common import ID_RANGE, get_or_404, write
 from schedule_service.web.errors import problem
 
 blp = Blueprint("promos", __name__, url_prefix="/api/v1", description="Promo plans and previews")
@@ -76,6 +76,18 @@ class ProgrammePlan(MethodView):
         StepSchema(many=True),
         description="The programme's own steps, or `null` when it follows its channels' plans.",
     )
+    # The document must allow the null as well as the list (OpenAPI 3.1: a JSON Schema type list).
+    @blp.doc(
+        responses={
+            200: {
+                "content": {
+                    "application/json": {
+                        "schema": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/Step"}}
+                    }
+                }
+            }
+        }
+    )
     def get(self, programme_id):
         """A programme's own promo plan, which replaces its channels' plans; null when it has none."""
         programme = get_or_404(Programme, programme_id, "programme")
@@ -98,7 +110,7 @@ class ProgrammePlan(MethodView):
 
 
 class PreviewIn(Schema):
-    slot_id = fields.Integer(required=True)
+    slot_id = fields.Integer(required=True, validate=ID_RANGE)
     at = fields.AwareDateTime(load_default=None, metadata={"description": "the moment of reading; default now"})
     lang = fields.String(load_default=None, metadata={"description": "default: the target's, else the channel's"})
     target = fields.String(load_default="web", metadata={"description": "target name; its limit and zone apply"})

@@ -37,6 +37,37 @@ class NowArgs(Schema):
     lang = fields.String(validate=validate.Length(min=2, max=16))
 
 
+class ListedProgramme(ProgrammeSchema):
+    lang = fields.String(metadata={"description": "with ?lang=: the language the texts are in"})
+
+
+class ListedSlot(SlotOut):
+    """A slot as listed (documentation only): its times also in the asked zone, its programme inlined."""
+
+    start_tz = fields.String(metadata={"description": "start in the asked zone (tz), else the channel's"})
+    end_tz = fields.String()
+    programme = fields.Nested(ListedProgramme)
+
+
+class ScheduleOut(Schema):
+    channel = fields.Nested(ChannelSchema)
+    from_ = fields.String(data_key="from")
+    to = fields.String()
+    tz = fields.String()
+    slots = fields.List(fields.Nested(ListedSlot))
+
+
+class ChannelNowNext(Schema):
+    channel = fields.Nested(ChannelSchema)
+    now = fields.Nested(ListedSlot, allow_none=True)
+    next = fields.Nested(ListedSlot, allow_none=True)
+
+
+class NowOut(Schema):
+    at = fields.String()
+    channels = fields.List(fields.Nested(ChannelNowNext))
+
+
 # Schemas are built once: building one costs more than dumping a slot with it.
 SLOT_OUT = SlotOut()
 PROGRAMME_OUT = ProgrammeSchema()
@@ -70,6 +101,7 @@ def _zone_arg(name: str | None, default):
 class ChannelSchedule(MethodView):
     @public(resolution=60)  # cached per schedule generation; "today" is read once a minute
     @blp.arguments(ListingArgs, location="query", error_status_code=400)
+    @blp.alt_response(200, schema=ScheduleOut, success=True)  # the body is built by hand, for speed
     def get(self, args, slug):
         """A channel's schedule for a broadcast day (``date``) or a range (``from``, ``to``)."""
         channel = channel_or_404(slug)
@@ -103,6 +135,7 @@ class ChannelSchedule(MethodView):
 class NowNext(MethodView):
     @public(resolution=1)  # cached per schedule generation and second
     @blp.arguments(NowArgs, location="query", error_status_code=400)
+    @blp.alt_response(200, schema=NowOut, success=True)  # the body is built by hand, for speed
     def get(self, args):
         """What is on air on every channel at ``at`` (default now), and what comes next."""
         at: datetime = args.get("at") or request_now()

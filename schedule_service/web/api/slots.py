@@ -13,7 +13,16 @@ from schedule_service.db import db
 from schedule_service.models import Programme, Slot
 from schedule_service.models.slot import CANCELLED, SCHEDULED
 from schedule_service.web.api.channels import channel_or_404
-from schedule_service.web.api.common import PageArgs, get_or_404, page_schema, paginate, rfc3339, rfc3339_utc, write
+from schedule_service.web.api.common import (
+    ID_RANGE,
+    PageArgs,
+    get_or_404,
+    page_schema,
+    paginate,
+    rfc3339,
+    rfc3339_utc,
+    write,
+)
 from schedule_service.web.errors import problem
 
 blp = Blueprint("slots", __name__, url_prefix="/api/v1/slots", description="Air-time slots")
@@ -21,7 +30,7 @@ blp = Blueprint("slots", __name__, url_prefix="/api/v1/slots", description="Air-
 
 class SlotIn(Schema):
     channel = fields.String(required=True)
-    programme_id = fields.Integer(required=True)
+    programme_id = fields.Integer(required=True, validate=ID_RANGE)
     start = fields.AwareDateTime(metadata={"description": "RFC 3339 instant with offset"})
     start_local = fields.NaiveDateTime(metadata={"description": "wall time in the channel's zone, no offset"})
     fold = fields.Integer(validate=validate.OneOf([0, 1]), metadata={"description": "which of two repeated wall times"})
@@ -34,7 +43,7 @@ class SlotIn(Schema):
 
 class SlotPatch(SlotIn):
     channel = fields.String()
-    programme_id = fields.Integer()
+    programme_id = fields.Integer(validate=ID_RANGE)
 
 
 class SlotOut(Schema):
@@ -57,7 +66,7 @@ class SlotOut(Schema):
 
 class SlotFilter(PageArgs):
     channel = fields.String()
-    programme_id = fields.Integer()
+    programme_id = fields.Integer(validate=ID_RANGE)
     status = fields.String(validate=validate.OneOf([SCHEDULED, CANCELLED]))
 
 

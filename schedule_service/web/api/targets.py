@@ -53,7 +53,7 @@ class TargetSchema(Schema):
         allow_none=True, metadata={"description": "IANA zone of its audience; the channel's if unset"}
     )
     max_length = fields.Integer(allow_none=True, metadata={"description": "characters; the network's own if unset"})
-    limit = fields.Integer(dump_only=True, metadata={"description": "the length limit in force"})
+    limit = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "the length limit in force"})
     is_approval_required = fields.Boolean(
         data_key="requires_approval", metadata={"description": "hold its posts for a person's approval"}
     )

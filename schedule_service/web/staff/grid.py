@@ -21,6 +21,8 @@ from schedule_service.web.staff.forms import ChannelForm, SlotForm, VersionForm,
 #: Where schedule.py's field names land on the slot form.
 SLOT_FIELDS = {"start": "start_local", "end": "duration_minutes", "start_local": "start_local"}
 DAYS_SHOWN = 7
+#: How far from today the grid goes (as the API's schedule reads).
+MAX_DAYS_AWAY = 3660
 
 
 def channel_or_404(slug: str) -> Channel:
@@ -108,9 +110,12 @@ def _first_day(channel: Channel) -> tuple[date, str | None]:
     if not raw:
         return today, None
     try:
-        return date.fromisoformat(raw), None
+        first = date.fromisoformat(raw)
     except ValueError:
         return today, f"{raw!r} is not a date as YYYY-MM-DD; showing this week."
+    if abs((first - today).days) > MAX_DAYS_AWAY:
+        return today, f"{raw} is more than ten years away; showing this week."
+    return first, None
 
 
 # Channels

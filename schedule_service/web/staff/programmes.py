@@ -27,7 +27,7 @@ def programme_or_404(programme_id: int) -> Programme:
 def programmes():
     """Programmes by title, searchable."""
     q = (request.args.get("q") or "").strip()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
     query = select(Programme)
     if q:
         query = query.where(func.lower(Programme.title).contains(q.lower(), autoescape=True))

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from schedule_service import audit
 from schedule_service.db import db
 from schedule_service.models import AuditEntry
-from schedule_service.web.security import staff_page
+from schedule_service.web.security import MAX_ID, staff_page
 from schedule_service.web.staff import bp
 
 PAGE = 100
@@ -20,6 +20,8 @@ def audit_page():
     entity_id = (request.args.get("id") or "").strip() or None
     actor = (request.args.get("actor") or "").strip() or None
     before = request.args.get("before", type=int)
+    if before is not None and not 0 < before <= MAX_ID:
+        before = None  # no such entry: start from the newest
     query = audit.history(entity, entity_id)
     if actor:
         query = query.where(AuditEntry.actor == actor)
