@@ -7,6 +7,7 @@ without a zone, times show in each channel's own zone. Broadcast days are always
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -479,22 +480,32 @@ def long_date(instant: datetime, tz: ZoneInfo) -> str:
 
 def zone_label(tz: ZoneInfo, at: datetime | None = None) -> str:
     """A zone as a viewer knows it: its city and offset, "Moscow, GMT+03:00"."""
+    return _zone_label(tz, at or request_now(), _lang())
+
+
+def _zone_label(tz: ZoneInfo, at: datetime, lang: str) -> str:
     if tz.key in ("UTC", "Etc/UTC"):
         return "UTC"
-    city = get_timezone_location(tz, locale=_lang(), return_city=True)
-    gmt = get_timezone_gmt((at or request_now()).astimezone(tz), width="long", locale=_lang())
+    city = get_timezone_location(tz, locale=lang, return_city=True)
+    gmt = get_timezone_gmt(at.astimezone(tz), width="long", locale=lang)
     return f"{city}, {gmt}"
 
 
 def zone_options(extra: list[str] | None = None) -> list[tuple[str, str]]:
     """(IANA name, label) for the zone picker, west to east."""
-    at = request_now()
     names = set(PICKER_ZONES) | set(extra or [])
     chosen = i18n.chosen_tz()
     if chosen:
         names.add(chosen)
+    # Labels change only with the language and the offsets (at most hourly): work them out once.
+    hour = request_now().replace(minute=0, second=0, microsecond=0)
+    return _zone_options(_lang(), hour, tuple(sorted(names)))
+
+
+@lru_cache(maxsize=64)
+def _zone_options(lang: str, at: datetime, names: tuple[str, ...]) -> list[tuple[str, str]]:
     zones = sorted((ZoneInfo(n) for n in names), key=lambda z: (at.astimezone(z).utcoffset(), z.key))
-    return [(z.key, zone_label(z, at)) for z in zones]
+    return [(z.key, _zone_label(z, at, lang)) for z in zones]
 
 
 def lang_url(lang: str) -> str:
