@@ -289,6 +289,25 @@ def test_a_slot_entered_by_hand_that_the_guide_repeats_is_kept(session, mir, mak
     assert state(session) == before
 
 
+def test_a_guide_this_service_exported_comes_back_without_a_change(session):
+    from schedule_service.clock import now
+    from schedule_service.demo import load_demo
+    from schedule_service.interchange.xmltv_export import document
+
+    load_demo(session)
+    session.scalar(select(Channel).where(Channel.slug == "mir")).xmltv_id = None  # as a channel made by hand
+    session.commit()
+    guide = document(session, now(), 7, "http://schedule.test")
+    assert b'channel="mir.schedule.test"' in guide  # a channel without xmltv_id, under our host
+    before = state(session)
+
+    report = run(session, guide, own_hosts=("schedule.test",))
+
+    assert report.ok and report.totals()["unchanged"] == len(before["slots"]) > 0
+    assert state(session) == before
+    assert session.scalars(select(Channel.slug)).all() == ["mir"]
+
+
 def test_a_channel_map_points_a_guide_channel_at_an_existing_channel(session, make_channel):
     make_channel("mir24", timezone="Europe/Moscow")
     mapping = xi.load_channel_map(io.StringIO(json.dumps({"12-omsk": "mir24"})))

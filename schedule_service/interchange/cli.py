@@ -49,6 +49,7 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
                 skip_bad=skip_bad,
                 dry_run=dry_run,
                 default_timezone=timezone,
+                own_hosts=_own_hosts(),
                 progress=done.update,
             )
     except xi.GuideRefused as e:
@@ -67,21 +68,14 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
         raise SystemExit(1)
 
 
-@xmltv_cli.command("export")
-@click.option("--channel", "slug", metavar="SLUG", help="one channel (default: every channel)")
-@click.option("--days", type=click.IntRange(1, 31), default=7, show_default=True, help="broadcast days from today's")
-def xmltv_export(slug: str | None, days: int) -> None:
-    """Print the XMLTV of the coming broadcast days, as /xmltv.xml serves it."""
+def _own_hosts() -> tuple[str, ...]:
+    """The host this service exports its channels under (PUBLIC_URL's), so its guides come home."""
+    from urllib.parse import urlsplit
+
     from flask import current_app
 
-    from schedule_service.clock import now
-    from schedule_service.interchange.xmltv_export import document
-
-    try:
-        body = document(db.session, now(), days, current_app.config["PUBLIC_URL"], slug)
-    except LookupError as e:
-        raise click.UsageError(str(e)) from e
-    click.echo(body, nl=False)
+    host = urlsplit(current_app.config["PUBLIC_URL"]).hostname
+    return (host,) if host else ()
 
 
 def _size(file) -> int:
@@ -118,3 +112,20 @@ def _print_report(name: str, report) -> None:
         f"{report.rejected_channels} left out; programmes created {report.programmes_created}, "
         f"updated {report.programmes_updated}" + ("; dry run: nothing saved" if report.dry_run else "")
     )
+
+
+@xmltv_cli.command("export")
+@click.option("--channel", "slug", metavar="SLUG", help="one channel (default: every channel)")
+@click.option("--days", type=click.IntRange(1, 31), default=7, show_default=True, help="broadcast days from today's")
+def xmltv_export(slug: str | None, days: int) -> None:
+    """Print the XMLTV of the coming broadcast days, as /xmltv.xml serves it."""
+    from flask import current_app
+
+    from schedule_service.clock import now
+    from schedule_service.interchange.xmltv_export import document
+
+    try:
+        body = document(db.session, now(), days, current_app.config["PUBLIC_URL"], slug)
+    except LookupError as e:
+        raise click.UsageError(str(e)) from e
+    click.echo(body, nl=False)

@@ -1,8 +1,9 @@
 """XMLTV import over HTTP: staff post a guide, the schedule follows it (SPEC §7)."""
 
 import io
+from urllib.parse import urlsplit
 
-from flask import request
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -122,6 +123,7 @@ class XmltvImport(MethodView):
                     skip_bad=args["skip_bad"],
                     dry_run=args["dry_run"],
                     default_timezone=args["timezone"],
+                    own_hosts=_own_hosts(),
                 )
         except xi.GuideRefused as e:
             db.session.rollback()
@@ -169,6 +171,12 @@ def _body():
     if mimetype and mimetype not in XML_TYPES:
         raise problem(415, f"send the guide as application/xml or multipart/form-data, not {mimetype}")
     return request.stream, None
+
+
+def _own_hosts() -> tuple[str, ...]:
+    """The hosts this service exports its channels under: PUBLIC_URL's and this request's."""
+    hosts = {urlsplit(current_app.config["PUBLIC_URL"]).hostname, request.host.partition(":")[0]}
+    return tuple(sorted(h for h in hosts if h))
 
 
 def _item(item: xi.BadItem) -> dict:

@@ -1,0 +1,177 @@
+"""XMLTV import of a large generated guide on SQLite and PostgreSQL, beside `xmllint --noout`.
+
+    .venv/bin/python -m bench.xmltv_import [--programmes 200000] [--small 50000] [--per-channel 400]
+
+Writes a guide of ``--programmes`` programmes (``--per-channel`` to a channel, two weeks from
+tomorrow, a fifth of the channels with titles in two languages), then times, each in a child
+process whose peak memory (ru_maxrss) is read with ``os.wait4``:
+
+- ``xmllint --noout FILE`` (Debian's libxml2-utils): the floor for parsing the same bytes;
+- reading alone: ``read_guide`` (iterparse + spooling), the import's own parsing cost;
+- ``flask --app wsgi xmltv import FILE`` on a fresh SQLite file and a fresh PostgreSQL database
+  (migrated first), then the same command again (nothing changes: the daily re-import case);
+- the same two reads and the SQLite import for a guide of ``--small`` programmes, so peak
+  memory can be compared at two file sizes.
+
+Needs PostgreSQL at BENCH_PG (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
+Prints a Markdown table for bench/README.md.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import click
+
+from bench.core import drop_database, make_database, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Programme lengths in minutes, cycled.
+LENGTHS = [30, 45, 60, 90, 25, 50, 120, 35, 55, 20]
+WORDS = [
+    "news",
+    "weather",
+    "sport",
+    "film",
+    "series",
+    "documentary",
+    "interview",
+    "concert",
+    "travel",
+    "science",
+    "history",
+    "nature",
+    "кино",
+    "новости",
+    "спорт",
+    "сериал",
+    "документальный",
+    "интервью",
+    "концерт",
+    "путешествие",
+    "наука",
+    "история",
+    "природа",
+]
+
+
+def write_guide(path: Path, programmes: int, per_channel: int) -> int:
+    """Write a guide of ``programmes`` programmes; return the number of channels."""
+    channels = max(1, -(-programmes // per_channel))
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    written = 0
+    with open(path, "w", encoding="utf-8") as f:
+        f.write('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE tv SYSTEM "xmltv.dtd">\n')
+        f.write('<tv generator-info-name="bench.xmltv_import">\n')
+        for c in range(channels):
+            f.write(f'  <channel id="bench{c}.tv">\n    <display-name lang="en">Bench {c}</display-name>\n')
+            f.write(f'    <icon src="https://example.test/{c}.png"/>\n  </channel>\n')
+        for c in range(channels):
+            at = start
+            bilingual = c % 5 == 0
+            for i in range(min(per_channel, programmes - written)):
+                minutes = LENGTHS[(c + i) % len(LENGTHS)]
+                stop = at + timedelta(minutes=minutes)
+                series = (c * 7 + i) % 40
+                words = " ".join(WORDS[(c + i + k) % len(WORDS)] for k in range(24))
+                f.write(
+                    f'  <programme start="{at:%Y%m%d%H%M%S} +0000" stop="{stop:%Y%m%d%H%M%S} +0000" '
+                    f'channel="bench{c}.tv">\n'
+                    f'    <title lang="en">{escape(f"Series {series}")}</title>\n'
+                )
+                if bilingual:
+                    f.write(f'    <title lang="ru">Сериал {series}</title>\n')
+                f.write(f'    <sub-title lang="en">Episode {i}</sub-title>\n')
+                f.write(f'    <desc lang="en">{escape(words)}.</desc>\n')
+                f.write(f'    <category lang="en">{WORDS[series % 10]}</category>\n')
+                f.write(f'    <episode-num system="xmltv_ns">{series % 5}.{i}.</episode-num>\n')
+                f.write(f"    <icon src={quoteattr(f'https://example.test/p/{c}/{i}.jpg')}/>\n")
+                f.write("    <video><present>yes</present><quality>HDTV</quality></video>\n  </programme>\n")
+                at = stop
+                written += 1
+        f.write("</tv>\n")
+    return channels
+
+
+def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Run ``cmd``; return (wall seconds, peak resident MB of the child, its output's last line)."""
+    with tempfile.TemporaryFile() as out:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        tail = (out.read().decode(errors="replace").strip().splitlines() or [""])[-1]
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {tail}")
+    return wall, usage.ru_maxrss / 1024, tail
+
+
+def read_only(path: str) -> None:
+    """The child of the "reading alone" row: parse and spool, then drop the spool."""
+    from schedule_service.interchange.xmltv_import import read_guide
+
+    with read_guide(path) as guide:
+        print(guide.programmes, file=sys.stderr)
+
+
+def importer(url: str) -> dict:
+    env = {**os.environ, "DATABASE_URL": url, "SCHEDULE_ENV": "development"}
+    migrate(url)
+    return env
+
+
+@click.command()
+@click.option("--programmes", default=200_000, show_default=True)
+@click.option("--small", default=50_000, show_default=True, help="the second size, for peak memory")
+@click.option("--per-channel", default=400, show_default=True, help="about two weeks of programmes")
+@click.option("--skip-postgresql", is_flag=True)
+def main(programmes: int, small: int, per_channel: int, skip_postgresql: bool) -> None:
+    if shutil.which("xmllint") is None:
+        raise SystemExit("xmllint is missing: apt-get install libxml2-utils")
+    work = Path(tempfile.mkdtemp(prefix="bench-xmltv-"))
+    rows = []
+    try:
+        for size in (programmes, small):
+            guide = work / f"guide-{size}.xml"
+            channels = write_guide(guide, size, per_channel)
+            mb = guide.stat().st_size / 1e6
+            click.echo(f"{guide.name}: {size} programmes, {channels} channels, {mb:.0f} MB", err=True)
+            label = f"{size:,} programmes ({mb:.0f} MB)"
+            lint = timed(["xmllint", "--noout", str(guide)])
+            rows.append((label, "xmllint --noout", *lint[:2], 1.0))
+            read = timed([sys.executable, "-c", f"from bench.xmltv_import import read_only; read_only({str(guide)!r})"])
+            rows.append((label, "read_guide (iterparse + spool)", *read[:2], read[0] / lint[0]))
+            flask = [sys.executable, "-m", "flask", "--app", "wsgi", "xmltv", "import", str(guide)]
+            engines = [("SQLite", f"sqlite:///{work / f'db-{size}.sqlite'}")]
+            if size == programmes and not skip_postgresql:
+                engines.append(("PostgreSQL", make_database()))
+            for engine, url in engines:
+                env = importer(url)
+                try:
+                    first = timed(flask, env)
+                    click.echo(f"{engine}: {first[2]}", err=True)
+                    rows.append((label, f"import on {engine}", *first[:2], first[0] / lint[0]))
+                    again = timed(flask, env)
+                    rows.append((label, f"import again on {engine} (unchanged)", *again[:2], again[0] / lint[0]))
+                finally:
+                    if engine == "PostgreSQL":
+                        drop_database(url)
+            guide.unlink()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    click.echo("| guide | run | wall | peak RSS | × xmllint |")
+    click.echo("| --- | --- | --- | --- | --- |")
+    for label, run, wall, rss, ratio in rows:
+        click.echo(f"| {label} | {run} | {wall:.1f} s | {rss:.0f} MB | {ratio:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,521 @@
+"""Reading an XMLTV guide: streamed with lxml, spooled to disk, never resolving entities (SPEC §7).
+
+:func:`read_guide` streams the file with ``iterparse``, clearing each element once read so
+memory stays flat in the file size, and never substitutes entities, loads a DTD or touches the
+network; a DOCTYPE that declares entities (XXE, billion laughs) is refused outright. Channels
+are kept in memory, programmes go to a scratch SQLite file by channel, with every bad item's
+line. Also here: XMLTV times and the channel map file.
+"""
+
+import csv
+import hashlib
+import html.entities
+import io
+import json
+import marshal
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from lxml import etree
+
+from schedule_service.broadcast_time import zone
+
+#: Programmes spooled per executemany.
+SPOOL_BATCH = 5000
+
+Progress = Callable[[int], None]
+
+
+class GuideRefused(Exception):
+    """The file as a whole is refused (not XML, not XMLTV, entity declarations): nothing is applied."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.message = message
+        self.line = line
+
+
+@dataclass(frozen=True)
+class BadItem:
+    """One programme (or channel) that cannot be imported, and why."""
+
+    line: int | None
+    channel: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "file"
+        return f"{where}: {self.channel + ': ' if self.channel else ''}{self.message}"
+
+
+# The channel map
+
+
+@dataclass(frozen=True)
+class MapEntry:
+    """Where one XMLTV channel id goes: a service channel slug (made when missing), or nowhere."""
+
+    slug: str | None
+    name: str | None = None
+    timezone: str | None = None
+    languages: tuple[str, ...] = ()
+
+    @property
+    def is_skipped(self) -> bool:
+        return self.slug is None
+
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+def load_channel_map(source: str | Path | IO) -> dict[str, MapEntry]:
+    """Read a channel map: JSON ``{"xmltv id": "slug" | {"slug", "name", "timezone", "languages"}}``
+    or CSV ``xmltv_id,slug[,timezone[,name]]`` (a header row is optional). A null or empty slug
+    (or ``-``) leaves that channel out of the import. Raise ``ValueError`` naming the bad line.
+    """
+    if isinstance(source, str | Path):
+        text = Path(source).read_text(encoding="utf-8-sig")
+    else:
+        raw = source.read()
+        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
+    entries = _map_from_json(text) if text.lstrip().startswith("{") else _map_from_csv(text)
+    for xmltv_id, entry in entries.items():
+        if entry.slug is not None and not SLUG.match(entry.slug):
+            raise ValueError(f"channel map: {xmltv_id!r} → {entry.slug!r} is not a slug (lowercase letters, digits, -)")
+        if entry.timezone is not None:
+            zone(entry.timezone)  # ValueError names it
+    return entries
+
+
+def _map_from_json(text: str) -> dict[str, MapEntry]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"channel map: line {e.lineno}: not JSON ({e.msg})") from e
+    out = {}
+    for xmltv_id, value in data.items():
+        if isinstance(value, dict):
+            languages = value.get("languages") or ()
+            out[xmltv_id] = MapEntry(
+                _map_slug(value.get("slug")), value.get("name"), value.get("timezone"), tuple(languages)
+            )
+        elif value is None or isinstance(value, str):
+            out[xmltv_id] = MapEntry(_map_slug(value))
+        else:
+            raise ValueError(f"channel map: {xmltv_id!r} maps to {value!r}; give a slug or an object")
+    return out
+
+
+def _map_from_csv(text: str) -> dict[str, MapEntry]:
+    out = {}
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        row = [cell.strip() for cell in row]
+        if not row or not any(row) or row[0].startswith("#"):
+            continue
+        if number == 1 and row[0].lower() == "xmltv_id":
+            continue
+        if len(row) < 2:
+            raise ValueError(f"channel map: line {number}: want xmltv_id,slug[,timezone[,name]]")
+        timezone = row[2] if len(row) > 2 and row[2] else None
+        name = row[3] if len(row) > 3 and row[3] else None
+        out[row[0]] = MapEntry(_map_slug(row[1]), name, timezone)
+    return out
+
+
+def _map_slug(value: str | None) -> str | None:
+    return None if value in (None, "", "-") else value
+
+
+# Times
+
+
+#: Zone abbreviations seen in guides (the DTD's own example uses BST), as offsets in hours.
+ABBREVIATIONS = {
+    "Z": 0, "UT": 0, "UTC": 0, "GMT": 0, "WET": 0, "BST": 1, "IST": 1, "WEST": 1, "CET": 1, "CEST": 2,
+    "EET": 2, "EEST": 3, "MSK": 3, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
+    "PST": -8, "PDT": -7,
+}  # fmt: skip
+TIME = re.compile(
+    r"^\s*(\d{4})(\d\d)(\d\d)(\d\d)?(\d\d)?(\d\d)?"
+    r"\s*(?:([+-])(\d\d):?(\d\d)?|([A-Za-z]{1,4}))?\s*$"
+)
+
+
+def parse_time(text: str) -> tuple[int, int, int, int, int, int, int | None]:
+    """Parse an XMLTV time into (Y, M, D, h, m, s, offset seconds or None when it has no zone).
+
+    Accepts ``YYYYMMDD[hh[mm[ss]]]`` and an optional ``±hhmm``, ``±hh:mm``, ``±hh`` or a common
+    abbreviation. Raise ``ValueError`` saying what is wrong.
+    """
+    m = TIME.match(text or "")
+    if m is None:
+        raise ValueError(f"{text!r} is not an XMLTV time (YYYYMMDDhhmmss ±hhmm)")
+    y, mo, d, h, mi, s, sign, oh, om, abbr = m.groups()
+    parts = (int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
+    try:
+        datetime(*parts)
+    except ValueError as e:
+        raise ValueError(f"{text!r} is not a real date and time ({e})") from e
+    offset = None
+    if sign:
+        hours, minutes = int(oh), int(om or 0)
+        if hours > 14 or minutes > 59:
+            raise ValueError(f"{text!r} has an offset that does not exist")
+        offset = (hours * 3600 + minutes * 60) * (-1 if sign == "-" else 1)
+    elif abbr:
+        if abbr.upper() not in ABBREVIATIONS:
+            raise ValueError(f"{text!r} names a zone {abbr!r} that is not an offset; give ±hhmm")
+        offset = ABBREVIATIONS[abbr.upper()] * 3600
+    return (*parts, offset)
+
+
+# Reading: the file → channels + a spool of programmes
+
+
+@dataclass
+class FileChannel:
+    """A ``<channel>`` of the guide, or a channel id its programmes name."""
+
+    id: str
+    line: int | None = None
+    names: list[tuple[str | None, str]] = field(default_factory=list)
+    icon: str | None = None
+    programmes: int = 0
+    title_langs: Counter = field(default_factory=Counter)
+
+    @property
+    def is_declared(self) -> bool:
+        return self.line is not None
+
+
+class Guide:
+    """A read guide: its channels, its programmes spooled on disk by channel, and its bad items."""
+
+    def __init__(self) -> None:
+        self.channels: dict[str, FileChannel] = {}
+        self.bad_items: list[BadItem] = []
+        self.programmes = 0
+        self._dir = tempfile.mkdtemp(prefix="xmltv-import-")
+        self._db = sqlite3.connect(os.path.join(self._dir, "spool.db"))
+        # A scratch file: nothing to recover after a crash, so no journal and no syncing.
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE item (seq INTEGER PRIMARY KEY, chan TEXT, line INTEGER, data BLOB)")
+        self._pending: list[tuple[str, int, bytes]] = []
+
+    def __enter__(self) -> "Guide":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _spool(self, chan: str, line: int, data: dict) -> None:
+        self._pending.append((chan, line, marshal.dumps(data)))
+        if len(self._pending) >= SPOOL_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._db.executemany("INSERT INTO item (chan, line, data) VALUES (?, ?, ?)", self._pending)
+        self._pending.clear()
+
+    def _finish(self) -> None:
+        self._flush()
+        self._db.execute("CREATE INDEX ix_item_chan ON item (chan, seq)")
+        self._db.commit()
+
+    def items(self, chans: list[str]) -> Iterator[tuple[int, int, str, dict]]:
+        """(seq, line, channel id, data) of the programmes of ``chans``, in file order."""
+        marks = ",".join("?" * len(chans))
+        query = f"SELECT seq, line, chan, data FROM item WHERE chan IN ({marks}) ORDER BY seq"
+        for seq, line, chan, data in self._db.execute(query, chans):
+            yield seq, line, chan, marshal.loads(data)
+
+
+class _CountingReader:
+    """A binary file wrapper that reports how many bytes were read, for a progress bar."""
+
+    def __init__(self, raw: IO[bytes], progress: Progress):
+        self.raw, self.progress = raw, progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        if data:
+            self.progress(len(data))
+        return data
+
+
+PARSER_OPTIONS = {
+    # Never substitute entities, never read a DTD, never touch the network: XXE and billion
+    # laughs have nothing to work with, and entity declarations are refused outright below.
+    "resolve_entities": False,
+    "load_dtd": False,
+    "no_network": True,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
+
+
+def read_guide(source: str | Path | IO[bytes], progress: Progress | None = None) -> Guide:
+    """Stream an XMLTV file (path or binary file) into a :class:`Guide`; raise :class:`GuideRefused`.
+
+    :param progress: called with the number of bytes read, chunk by chunk.
+    """
+    guide = Guide()
+    try:
+        if isinstance(source, str | Path):
+            with open(source, "rb") as f:
+                _read_into(guide, _CountingReader(f, progress) if progress else f)
+        else:
+            _read_into(guide, _CountingReader(source, progress) if progress else source)
+        guide._finish()
+    except BaseException:
+        guide.close()
+        raise
+    return guide
+
+
+def _read_into(guide: Guide, stream: IO[bytes]) -> None:
+    events = etree.iterparse(stream, events=("end",), tag=("channel", "programme"), **PARSER_OPTIONS)
+    checked = False
+    try:
+        for _, el in events:
+            if not checked:
+                _check_document(el.getroottree())
+                checked = True
+            parent = el.getparent()
+            if parent is None or parent.getparent() is not None:
+                continue  # a <channel> inside something else is not a channel of the guide
+            if el.tag == "programme":
+                _read_programme(guide, el)
+            else:
+                _read_channel(guide, el)
+            # Drop what was read: memory stays flat however long the file is.
+            el.clear(keep_tail=False)
+            while el.getprevious() is not None:
+                del parent[0]
+        if not checked:
+            _check_document(events.root.getroottree())
+    except etree.XMLSyntaxError as e:
+        if e.lineno == 0 or "Document is empty" in str(e) or "no element found" in str(e):
+            raise GuideRefused("the file is empty: there is no XML in it") from e
+        if "amplification" in e.msg or "entity reference loop" in e.msg:
+            # libxml2 stops a billion-laughs DOCTYPE while reading it, before our own check.
+            raise GuideRefused(
+                f"the DOCTYPE declares entities that expand without bound ({e.msg.rstrip('.')}); "
+                "entity declarations are refused (they are how XXE and billion-laughs files work)"
+            ) from e
+        raise GuideRefused(f"not well-formed XML: {e.msg}", e.lineno) from e
+
+
+def _check_document(tree) -> None:
+    """Refuse entity declarations (XXE, billion laughs) and roots other than ``<tv>``."""
+    dtd = tree.docinfo.internalDTD
+    if dtd is not None:
+        entities = list(dtd.iterentities())
+        if entities:
+            names = ", ".join(
+                f"{e.name} → {e.system_url}" if e.system_url else f"{e.name} (internal)" for e in entities[:5]
+            )
+            raise GuideRefused(
+                f"the DOCTYPE declares entities ({names}); entity declarations are refused "
+                "(they are how XXE and billion-laughs files work), and XMLTV needs none"
+            )
+    root = tree.getroot()
+    if root.tag != "tv":
+        raise GuideRefused(f"not an XMLTV file: the root element is <{root.tag}>, not <tv>", root.sourceline)
+
+
+def _text(el) -> str:
+    """The element's text with insignificant whitespace dropped; undeclared entities kept readable."""
+    if len(el) == 0:
+        text = el.text or ""
+    else:
+        parts = [el.text or ""]
+        for child in el:
+            if child.tag is etree.Entity:
+                code = html.entities.name2codepoint.get(child.name)
+                parts.append(chr(code) if code else child.text)
+            parts.append(child.tail or "")
+        text = "".join(parts)
+    return " ".join(text.split())
+
+
+def _lang(el) -> str | None:
+    lang = el.get("lang")
+    if not lang:
+        return None
+    lang = lang.strip().replace("_", "-")
+    return lang if 2 <= len(lang) <= 16 else None
+
+
+def _read_channel(guide: Guide, el) -> None:
+    chan_id = (el.get("id") or "").strip()
+    if not chan_id:
+        guide.bad_items.append(BadItem(el.sourceline, None, "a <channel> without an id"))
+        return
+    channel = guide.channels.get(chan_id)
+    if channel is None:
+        channel = guide.channels[chan_id] = FileChannel(chan_id)
+    if channel.is_declared:
+        return  # a repeated <channel>: the first one counts
+    channel.line = el.sourceline
+    for child in el:
+        if child.tag == "display-name":
+            text = _text(child)
+            if text:
+                channel.names.append((_lang(child), text[:200]))
+        elif child.tag == "icon" and channel.icon is None:
+            channel.icon = _url(child.get("src"))
+
+
+def _url(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value if value.startswith(("http://", "https://")) and len(value) <= 1000 else None
+
+
+def _read_programme(guide: Guide, el) -> None:
+    line = el.sourceline
+    chan = (el.get("channel") or "").strip()
+    if not chan:
+        guide.bad_items.append(BadItem(line, None, "a <programme> without a channel"))
+        return
+    channel = guide.channels.get(chan)
+    if channel is None:
+        channel = guide.channels[chan] = FileChannel(chan)
+    guide.programmes += 1
+    channel.programmes += 1
+    start_text, stop_text = el.get("start"), el.get("stop")
+    try:
+        if not start_text:
+            raise ValueError("it has no start")
+        start = parse_time(start_text)
+        stop = parse_time(stop_text) if stop_text else None
+    except ValueError as e:
+        guide.bad_items.append(BadItem(line, chan, f"unparsable time: {e}"))
+        return
+    values = _programme_values(el)
+    if not values.get("title"):
+        guide.bad_items.append(BadItem(line, chan, "a programme without a title"))
+        return
+    channel.title_langs[values.get("language")] += 1
+    data = {
+        "start": start,
+        "stop": stop,
+        "key": import_key(chan, values),
+        "values": values,
+        "premiere": values.pop("is_premiere"),
+        "clump": _clump(el.get("clumpidx")),
+    }
+    guide._spool(chan, line, data)
+
+
+def _clump(value: str | None) -> int | None:
+    """The index of a programme within a clump ("1/2" → 1); None outside one."""
+    if not value or value.strip() == "0/1":
+        return None
+    index, _, total = value.partition("/")
+    return int(index) if index.strip().isdigit() and total.strip().isdigit() else None
+
+
+def _programme_values(el) -> dict[str, Any]:
+    """The programme's fields from its children (SPEC names); translations for other languages."""
+    main_lang: str | None = None
+    main: dict[str, str] = {}
+    translations: dict[str, dict[str, str]] = {}
+    categories: list[tuple[str | None, str]] = []
+    presenters: list[str] = []
+    guests: list[dict[str, str]] = []
+    episodes: dict[str, str] = {}
+    icon = None
+    premiere = False
+    seen_title = False
+    for child in el:
+        tag = child.tag
+        if tag in ("title", "sub-title", "desc"):
+            text = _text(child)
+            if not text:
+                continue
+            lang = _lang(child)
+            name = {"title": "title", "sub-title": "subtitle", "desc": "summary"}[tag]
+            if tag == "title" and not seen_title:
+                main_lang, seen_title = lang, True
+            if lang is None or lang == main_lang:
+                main.setdefault(name, text)
+            else:
+                translations.setdefault(lang, {}).setdefault(name, text)
+        elif tag == "category":
+            text = _text(child)
+            if text:
+                categories.append((_lang(child), text))
+        elif tag == "credits":
+            for person in child:
+                if person.tag == "presenter":
+                    name = _text(person)
+                    if name:
+                        presenters.append(name)
+                elif person.tag == "guest" or (person.tag == "actor" and person.get("guest") == "yes"):
+                    name = _text(person)
+                    if name:
+                        guest = {"name": name[:200]}
+                        if person.get("role"):
+                            guest["role"] = person.get("role").strip()[:300]
+                        guests.append(guest)
+        elif tag == "episode-num":
+            text = _text(child)
+            if text:
+                # No system means xmltv_ns (the DTD's default); other systems are private ids.
+                episodes.setdefault(child.get("system") or "xmltv_ns", text)
+        elif tag == "icon" and icon is None:
+            icon = _url(child.get("src"))
+        elif tag == "premiere":
+            premiere = True
+    category = next((text for lang, text in categories if lang in (None, main_lang)), None)
+    if category is None and categories:
+        category = categories[0][1]
+    episode = episodes.get("onscreen") or episodes.get("xmltv_ns")
+    return {
+        "title": main.get("title", "")[:300],
+        "subtitle": _cut(main.get("subtitle"), 300),
+        "summary": main.get("summary"),
+        "category": _cut(category, 100),
+        "presenter": _cut(", ".join(presenters), 200) or None,
+        "guests": guests,
+        "episode_num": _cut(episode, 100),
+        "image_url": icon,
+        "language": main_lang,
+        "translations": {
+            lang: {k: (v[:300] if k != "summary" else v) for k, v in fields.items()}
+            for lang, fields in translations.items()
+        },
+        "is_premiere": premiere,
+    }
+
+
+def _cut(text: str | None, size: int) -> str | None:
+    return text[:size] if text else None
+
+
+def import_key(chan: str, values: dict[str, Any]) -> str:
+    """A programme's identity across imports: channel id, title and episode.
+
+    Guides that give neither sub-title nor episode number tell episodes apart only by their
+    description, so then it is part of the key too.
+    """
+    parts = [chan, values["title"], values.get("subtitle") or "", values.get("episode_num") or ""]
+    if not values.get("subtitle") and not values.get("episode_num"):
+        parts.append(values.get("summary") or "")
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
