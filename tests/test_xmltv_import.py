@@ -522,6 +522,11 @@ def test_cli_imports_and_prints_a_summary(runner, mir):
     assert "first-channel" in result.stdout and "new channel" in result.stdout
     assert len(slots_of(db.session, "mir")) == 3
 
+    piped = runner.invoke(args=["xmltv", "import", "-"], input=(DATA / "good.xml").read_bytes())
+    assert piped.exit_code == 0, piped.output
+    total = next(line for line in piped.stdout.splitlines() if line.startswith("total"))
+    assert total.split() == ["total", "0", "0", "5", "0", "0"]  # created updated unchanged cancelled skipped
+
 
 def test_cli_reports_bad_items_on_stderr_and_exits_non_zero(runner):
     path = DATA / "bad.xml"
