@@ -13,6 +13,7 @@ from wtforms import (
     PasswordField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -26,7 +27,9 @@ from wtforms.validators import (
     Regexp,
     ValidationError,
 )
+from wtforms.widgets import CheckboxInput, ListWidget
 
+from schedule_service.models.target import KINDS
 from schedule_service.models.user import ROLES
 
 FOLD_CHOICES = [
@@ -209,8 +212,107 @@ class UserChangeForm(FlaskForm):
     )
 
 
+class StepForm(Form):
+    """One step of a promo plan: an offset from air time, or a day and a wall time."""
+
+    name = StringField("Step", validators=[Length(max=64)])
+    offset = StringField("Offset", validators=[Length(max=40)], description="from air time, -PT10M")
+    day = IntegerField("Day", validators=[Optional()], description="-1: the day before")
+    at_local = StringField("At", validators=[Length(max=5)], description="HH:MM, audience's zone")
+    targets = SelectMultipleField("Targets", widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    template = SelectField("Template", default="")
+
+    def is_blank(self) -> bool:
+        return not any((self.name.data, self.offset.data, self.day.data is not None, self.at_local.data))
+
+    def step(self) -> dict:
+        """The step as promos.plan takes it; its own validation says what is wrong."""
+        step = {"name": (self.name.data or "").strip(), "targets": list(self.targets.data or [])}
+        if (self.offset.data or "").strip():
+            step["offset"] = self.offset.data.strip()
+        if self.day.data is not None or (self.at_local.data or "").strip():
+            step["day"] = self.day.data
+            step["at_local"] = (self.at_local.data or "").strip()
+        if self.template.data:
+            step["template"] = self.template.data
+        return step
+
+
+class PlanForm(FlaskForm):
+    steps = FieldList(FormField(StepForm), min_entries=0)
+    preview_slot = SelectField("Preview with slot", coerce=lambda v: int_or_none(v), validate_choice=False)
+    preview_lang = SelectField("In", default="")
+
+    def setup(self, targets: list[str], templates: list[str], slots: list, langs: list[str], spare: int = 2) -> None:
+        """Give the choices, and leave ``spare`` blank rows to add steps without a script."""
+        blanks = 0
+        for entry in reversed(self.steps.entries):
+            if not entry.form.is_blank():
+                break
+            blanks += 1
+        for _ in range(max(spare - blanks, 0)):
+            self.steps.append_entry()
+        for entry in self.steps:
+            entry.targets.choices = [SelectChoice(t) for t in targets]
+            entry.template.choices = [SelectChoice("", "default"), *(SelectChoice(t) for t in templates)]
+        self.preview_slot.choices = slots
+        self.preview_lang.choices = [SelectChoice("", "the target's language"), *(SelectChoice(x) for x in langs)]
+
+    def plan(self) -> tuple[list[dict], list[int]]:
+        """The filled-in steps, and the row each came from (to put errors back by the row)."""
+        steps, rows = [], []
+        for i, entry in enumerate(self.steps):
+            if not entry.form.is_blank():
+                steps.append(entry.form.step())
+                rows.append(i)
+        return steps, rows
+
+
+class MarkPublishedForm(FlaskForm):
+    url = StringField("Where it can be seen", validators=[Optional(), Length(max=1000)])
+    external_id = StringField("Its id there", validators=[Optional(), Length(max=300)])
+
+
+class TargetForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=64)])
+    kind = SelectField("Kind", choices=[SelectChoice(k) for k in KINDS])
+    url = StringField("URL", validators=[Length(max=1000)], description="webhook endpoint or Mastodon server")
+    secret = PasswordField("Signing secret", description="webhook: whsec_…; write-only, empty keeps it")
+    token = PasswordField("Token", description="Mastodon or Telegram; write-only, empty keeps it")
+    chat_id = StringField("Telegram chat", validators=[Length(max=200)], description="@channel or -100…")
+    lang = SelectField("Language", default="")
+    timezone = StringField("Audience zone", validators=[Length(max=64)], description="IANA; empty: the channel's")
+    max_length = IntegerField("Length limit", validators=[Optional()], description="empty: the network's own")
+    requires_approval = BooleanField("Hold posts for approval")
+    enabled = BooleanField("Enabled", default=True)
+
+    def values(self, creating: bool) -> dict:
+        values = {
+            "url": (self.url.data or "").strip() or None,
+            "chat_id": (self.chat_id.data or "").strip() or None,
+            "lang": self.lang.data or None,
+            "timezone": (self.timezone.data or "").strip() or None,
+            "max_length": self.max_length.data,
+            "is_approval_required": self.requires_approval.data,
+            "is_enabled": self.enabled.data,
+        }
+        if creating:
+            values.update(name=(self.name.data or "").strip(), kind=self.kind.data)
+        for key in ("secret", "token"):
+            if self[key].data:
+                values[key] = self[key].data
+        return values
+
+
 class TokenForm(FlaskForm):
     name = StringField("Name", default="api", validators=[DataRequired(), Length(max=100)])
+
+
+def int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def parse_pairs(text: str | None) -> dict[str, str]:
