@@ -7,10 +7,13 @@ goes back to the channels' zones. A cookie holding something unusable is ignored
 ``?lang=`` or ``?tz=`` is the viewer's mistake and is reported (:func:`query_errors`).
 """
 
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, current_app, request
 from flask_babel import Babel, refresh
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from schedule_service.broadcast_time import zone
 
@@ -32,7 +35,14 @@ def chosen_lang() -> str:
     for candidate in (request.args.get("lang"), request.cookies.get(LANG_COOKIE)):
         if candidate in langs:
             return candidate
-    return request.accept_languages.best_match(langs) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    header = request.headers.get("Accept-Language", "")
+    return _browser_lang(header, langs) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+@lru_cache(maxsize=256)
+def _browser_lang(header: str, langs: tuple[str, ...]) -> str | None:
+    # Browsers send a handful of distinct headers; parse each once, not on every request.
+    return parse_accept_header(header, LanguageAccept).best_match(langs) if header else None
 
 
 def chosen_tz() -> str | None:

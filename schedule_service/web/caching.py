@@ -23,6 +23,7 @@ from functools import wraps
 
 from flask import Flask, Response, current_app, has_request_context, request
 from sqlalchemy import select
+from werkzeug.datastructures import Headers
 from werkzeug.http import quote_etag
 
 from schedule_service import clock
@@ -40,9 +41,10 @@ class Entry:
 
     body: bytes
     etag: str
-    #: The 200's headers, and the 304's (the validators and caching rules, no content headers).
-    headers: tuple[tuple[str, str], ...]
-    not_modified: tuple[tuple[str, str], ...]
+    #: The 200's headers, and the 304's (the validators and caching rules, no content headers);
+    #: checked once here, copied for each response.
+    headers: Headers
+    not_modified: Headers
 
 
 class BodyCache:
@@ -184,11 +186,11 @@ def _entry(response: Response, vary: tuple[str, ...]) -> Entry:
     if vary:
         rules.append(("Vary", ", ".join(vary)))
     content = [(k, v) for k, v in response.headers.items() if k in _KEPT]
-    return Entry(body, etag, tuple(content + rules), tuple(rules))
+    return Entry(body, etag, Headers(content + rules), Headers(rules))
 
 
 def _respond(entry: Entry) -> Response:
     # If-None-Match compares weakly (RFC 9110 13.1.2); "*" matches any current body.
     if request.if_none_match.contains_weak(entry.etag) or request.if_none_match.star_tag:
-        return Response(status=304, headers=list(entry.not_modified))
-    return Response(entry.body, headers=list(entry.headers))
+        return Response(status=304, headers=entry.not_modified.copy())
+    return Response(entry.body, headers=entry.headers.copy())
