@@ -144,11 +144,15 @@ def bearer_user() -> User | None:
 
 
 def current_staff() -> User | None:
-    """The staff user behind this request: a bearer token, else the login session."""
+    """The staff user behind this request: a bearer token, else the login session.
+
+    A request that sends a token is judged by its token alone: a revoked or mistyped one is
+    refused even from a browser that also holds a staff session.
+    """
     if "staff" not in g:
         user = bearer_user()
         g.via_token = user is not None
-        if user is None and current_user.is_authenticated:
+        if user is None and "Authorization" not in request.headers and current_user.is_authenticated:
             user = current_user._get_current_object()
         g.staff = user
     return g.staff

@@ -180,6 +180,8 @@ def test_a_held_post_shows_its_text_and_is_approved_by_a_person(staff, session, 
     assert post.status == PLANNED
     entry = session.scalars(select(AuditEntry).where(AuditEntry.entity == "post", AuditEntry.action == "approve")).one()
     assert entry.actor == "ed@example.test" and entry.changes["status"] == ["held", "planned"]
+    history = words(staff.get(f"/staff/slots/{slot.id}").text).split("History", 1)[1]
+    assert f"approve post {post.id}" in history  # the slot's page tells its posts' story too
     # approving it again is refused, in words, and changes nothing
     again = staff.post(f"/staff/posts/{post.id}/approve", {"next": "/staff/approvals"}, follow_redirects=True)
     assert "only a held post can be approved" in words(again.text)

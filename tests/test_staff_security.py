@@ -177,3 +177,114 @@ def test_every_form_on_the_staff_pages_carries_a_csrf_token(app, client, make_us
                 seen += 1
                 assert re.search(r'name="(?:[\w-]+-)?csrf_token"', form), f"a form on {page} lacks its CSRF token"
     assert seen > 5
+
+
+# Rate limits where the service really runs: behind a proxy, and shared through Redis
+
+
+def _second_app(database_url: str, **config):
+    from schedule_service import create_app
+
+    return create_app({"SCHEDULE_ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, **config})
+
+
+def _dispose(app) -> None:
+    from schedule_service.db import db
+
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_login_limit(app, database_url, make_user):
+    make_user("ed@example.test", "editor")
+    proxied = _second_app(database_url, TRUSTED_PROXIES=1)
+    try:
+        staff = StaffActions(proxied.test_client())
+        for _ in range(10):
+            assert (
+                staff.login("ed@example.test", "wrong", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 401
+            )
+        assert staff.login("ed@example.test", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 429
+        # another client behind the same proxy is not held back by the first one's failures
+        assert staff.login("ed@example.test", headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 302
+    finally:
+        _dispose(proxied)
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real redis-server on a free loopback port, for this test alone."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    from tests.conftest import need
+
+    need(shutil.which("redis-server") is not None, "redis-server is not installed (apt-get install redis-server)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    client.close()
+    server.terminate()
+    server.wait(10)
+
+
+def test_with_redis_configured_the_login_limits_live_in_redis(app, database_url, make_user, redis_url):
+    import redis
+
+    make_user("ed@example.test", "editor")
+    shared = _second_app(database_url, REDIS_URL=redis_url)
+    try:
+        staff = StaffActions(shared.test_client())
+        for _ in range(3):
+            assert staff.login("ed@example.test", "wrong").status_code == 401
+        store = redis.Redis.from_url(redis_url)
+        keys = [k.decode() for k in store.keys("*")]
+        store.close()
+        # every worker and machine reads the same counters: one per address, one per account
+        assert any("login:ed@example.test" in k for k in keys), keys
+        assert any("127.0.0.1" in k for k in keys), keys
+    finally:
+        _dispose(shared)
+
+
+def test_a_revoked_token_is_refused_even_alongside_a_staff_session(app, client, session, make_user):
+    from schedule_service.auth import create_token, revoke_token
+
+    user = make_user("ed@example.test", "editor")
+    token, raw = create_token(session, user)
+    revoke_token(session, token)
+    session.commit()
+    StaffActions(client).login("ed@example.test")
+    assert client.get("/api/v1/tokens").status_code == 200  # the session alone
+    assert client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {raw}"}).status_code == 401

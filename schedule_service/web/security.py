@@ -1,6 +1,7 @@
 """Safe on the internet: staff login, rate limits, cookie settings and security headers."""
 
 import contextlib
+import os
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,6 +13,7 @@ from flask import Flask, Response, abort, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from schedule_service import auth
@@ -161,6 +163,11 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", bool(redis_url))
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
+    # Behind N reverse proxies (a load balancer terminating TLS), trust their X-Forwarded-* headers:
+    # rate limits then count each client, not the proxy, and HTTPS is seen as HTTPS (HSTS, CSRF).
+    proxies = int(app.config.get("TRUSTED_PROXIES", os.environ.get("TRUSTED_PROXIES", "0")) or 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     login_manager.login_message = "Log in to see staff pages."
     login_manager.login_message_category = "info"
     # First of all before-request functions: nothing may see the previous request's user.

@@ -292,7 +292,13 @@ def _slot_form(slot: Slot) -> SlotForm:
 
 def _slot_page(slot: Slot, form: SlotForm, errors=(), conflict=None, stale=None, status: int = 200):
     posts = db.session.scalars(select(Post).where(Post.slot_id == slot.id).order_by(Post.due_at, Post.id)).all()
-    trail = db.session.scalars(audit.history("slot", slot.id)).all()
+    # The slot's own changes, and the decisions people took on its posts.
+    trail = db.session.scalars(
+        audit.history().where(
+            ((AuditEntry.entity == "slot") & (AuditEntry.entity_id == str(slot.id)))
+            | ((AuditEntry.entity == "post") & AuditEntry.entity_id.in_([str(p.id) for p in posts]))
+        )
+    ).all()
     day = broadcast_day(slot.start_at, slot.channel.zone, slot.channel.broadcast_day_start)
     return (
         render_template(
