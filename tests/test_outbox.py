@@ -403,3 +403,9 @@ def test_a_slot_that_moves_while_its_post_is_on_the_way_gets_a_correction(sessio
     (correction,) = session.scalars(select(Post).where(Post.parent_id == post.id)).all()
     assert correction.action == CORRECT and correction.status == PLANNED
     assert fresh(session, post).status == PUBLISHED and len(sink.arrivals) == 1
+
+
+def test_a_lease_shorter_than_a_call_is_refused_at_start():
+    with pytest.raises(ValueError, match="PUBLISH_LEASE_SECONDS"):
+        outbox.Settings.from_config({"PUBLISH_LEASE_SECONDS": 15, "TARGET_TIMEOUT_SECONDS": 10})
+    assert outbox.Settings.from_config({}).lease == timedelta(seconds=60)

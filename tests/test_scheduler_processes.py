@@ -56,6 +56,7 @@ def schedulers(pg_url, tmp_path):
             "DATABASE_URL": pg_url,
             "SCHEDULE_ENV": "testing",
             "PUBLISH_LEASE_SECONDS": str(LEASE_SECONDS),
+            "TARGET_TIMEOUT_SECONDS": "2",  # a lease outlasts a call
             "PYTHONUNBUFFERED": "1",
         }
         log = open(tmp_path / f"{name}-{len(procs)}.log", "wb")  # noqa: SIM115  (closed with the process)

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import and_, create_engine, delete, func, insert, or_, select, text, update
+from sqlalchemy import String, and_, bindparam, create_engine, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from schedule_service.clock import now
-from schedule_service.db import db
+from schedule_service.db import UtcDateTime, db
 from schedule_service.models import Post, PostAttempt, Slot
 from schedule_service.models.promo import (
     CORRECT,
@@ -72,7 +72,8 @@ class Settings:
 
     @classmethod
     def from_config(cls, config) -> "Settings":
-        return cls(
+        """Read the settings; a lease too short to cover a call to a target is refused."""
+        made = cls(
             lease=timedelta(seconds=float(config.get("PUBLISH_LEASE_SECONDS", 60))),
             batch=int(config.get("PUBLISH_BATCH", 200)),
             timeout=float(config.get("TARGET_TIMEOUT_SECONDS", 10)),
@@ -81,6 +82,14 @@ class Settings:
             retry_cap=float(config.get("PUBLISH_RETRY_CAP_SECONDS", 900)),
             max_attempts=int(config.get("PUBLISH_MAX_ATTEMPTS", 8)),
         )
+        # A claim must outlast the call it covers, or another scheduler could take the post
+        # while its request is still on the way.
+        if made.lease.total_seconds() < 2 * made.timeout + 1:
+            raise ValueError(
+                f"PUBLISH_LEASE_SECONDS ({made.lease.total_seconds():g}) must be at least twice "
+                f"TARGET_TIMEOUT_SECONDS ({made.timeout:g}) and a second"
+            )
+        return made
 
 
 def settings() -> Settings:
@@ -349,6 +358,10 @@ def prepare(session: Session, post_id: int, worker: str, cfg: Settings) -> Prepa
     return prepared
 
 
+def _adapter(prepared: Prepared):
+    return adapter_for(prepared.delivery.target.kind)
+
+
 def send(prepared: Prepared) -> Outcome:
     """Make the call; an adapter that breaks is an unknown outcome (it may have sent)."""
     delivery = prepared.delivery
@@ -357,7 +370,8 @@ def send(prepared: Prepared) -> Outcome:
     try:
         return method(delivery)
     except Exception as e:
-        delivery.session.rollback()
+        if adapter.local:  # its half-made writes must not be committed with the record
+            delivery.session.rollback()
         log.exception("target %s broke on post %s", delivery.target.name, prepared.post_id)
         return Outcome.unknown(f"the {delivery.target.kind} adapter broke: {type(e).__name__}: {e}")
 
@@ -377,69 +391,117 @@ def deliver(session: Session, prepared: Prepared, worker: str, cfg: Settings) ->
 
 def record(session: Session, prepared: Prepared, outcome: Outcome, worker: str, cfg: Settings) -> bool:
     """Complete the attempt and move the post by its outcome; commit. False if it left our hands."""
+    return record_batch(session, [(prepared, outcome)], worker, cfg) == 1
+
+
+def record_batch(session: Session, results: list[tuple[Prepared, Outcome]], worker: str, cfg: Settings) -> int:
+    """Complete the attempts and move the posts by their outcomes, in one transaction; commit.
+
+    Returns how many posts were still this worker's to settle. An answer that comes after
+    lease recovery judged its post still goes on the attempt: the log tells what happened.
+    """
+    if not results:
+        return 0
     at = now()
-    post = prepared.delivery.post
-    adapter = adapter_for(prepared.delivery.target.kind)
+    ids = [prepared.post_id for prepared, _ in results]
     try:
-        ours = and_(Post.status == PUBLISHING, Post.claimed_by == worker)
-        if outcome.kind == PUBLISHED:
-            # Lease recovery may have judged the post while a long call ran; a clear answer wins.
-            ours = or_(ours, Post.status == UNKNOWN)
-        version = select(Slot.version).where(Slot.id == Post.slot_id).scalar_subquery()
-        row = session.execute(
-            update(Post)
-            .where(Post.id == prepared.post_id, ours)
-            .values(**_outcome_values(post, adapter, prepared, outcome, at, cfg))
-            .returning(version)
-            .execution_options(synchronize_session=False)
-        ).first()
-        response = _attempt_text(outcome)
-        if row is None:
-            log.warning("post %s: outcome %s arrived after it left %s's hands", post.id, outcome.kind, worker)
-            response = f"the answer came after {worker}'s lease ran out and the post was judged again\n{response or ''}"
-        elif outcome.kind == PUBLISHED and (post.action != PUBLISH or row[0] != prepared.slot_version):
+        current = select(Post.id, Post.status, Post.claimed_by, Post.slot_id).where(Post.id.in_(ids))
+        if session.get_bind().dialect.name == "postgresql":
+            current = current.with_for_update()
+        rows = {row.id: row for row in session.execute(current)}
+        slot_ids = {row.slot_id for row in rows.values()}
+        versions = dict(session.execute(select(Slot.id, Slot.version).where(Slot.id.in_(slot_ids))).all())
+        settled, attempts, follow = [], [], []
+        for prepared, outcome in results:
+            row = rows.get(prepared.post_id)
+            response = _attempt_text(outcome)
+            ours = row is not None and (
+                (row.status == PUBLISHING and row.claimed_by == worker)
+                # Lease recovery may have judged the post while a long call ran; a clear answer wins.
+                or (row.status == UNKNOWN and outcome.kind == PUBLISHED)
+            )
+            if ours:
+                settled.append({"b_id": prepared.post_id, "b_at": at, **_outcome_params(prepared, outcome, at, cfg)})
+                post = prepared.delivery.post
+                changed = versions.get(row.slot_id) != prepared.slot_version
+                if outcome.kind == PUBLISHED and (post.action != PUBLISH or changed):
+                    follow.append(prepared)
+            else:
+                log.warning("post %s: outcome %s came after it left %s's hands", prepared.post_id, outcome.kind, worker)
+                late = f"the answer came after {worker}'s lease ran out and the post was judged again"
+                response = f"{late}\n{response or ''}"
+            attempt = {"b_id": prepared.attempt_id, "b_at": at, "b_outcome": outcome.kind, "b_response": response}
+            attempts.append(attempt)
+        connection = session.connection()  # plain executemany, not the ORM's bulk update by key
+        if settled:
+            connection.execute(_SETTLE, settled)
+        connection.execute(_FINISH, attempts)
+        for prepared in follow:
             _after_published(session, prepared)
-        # The attempt tells what really happened, even when it comes after lease recovery's guess.
-        session.execute(
-            update(PostAttempt)
-            .where(PostAttempt.id == prepared.attempt_id)
-            .values(finished_at=at, outcome=outcome.kind, response=response)
-            .execution_options(synchronize_session=False)
-        )
         session.commit()
     except Exception:
         session.rollback()
         raise
-    return row is not None
+    return len(settled)
 
 
-def _outcome_values(post: Post, adapter, prepared: Prepared, outcome: Outcome, at: datetime, cfg: Settings) -> dict:
-    """The post's columns after ``outcome``."""
-    done = {"lease_until": None, "updated_at": at}
+#: Settles one post (executemany): its outcome's columns; external ids are kept if none came.
+_SETTLE = (
+    update(Post.__table__)
+    # (no IN here: an expanding parameter cannot go in an executemany)
+    .where(Post.id == bindparam("b_id"), or_(Post.status == PUBLISHING, Post.status == UNKNOWN))
+    .values(
+        status=bindparam("b_status"),
+        published_at=func.coalesce(bindparam("b_published_at", type_=UtcDateTime()), Post.published_at),
+        last_error=bindparam("b_last_error"),
+        retry_at=bindparam("b_retry_at", type_=UtcDateTime()),
+        external_id=func.coalesce(bindparam("b_external_id", type_=String()), Post.external_id),
+        external_url=func.coalesce(bindparam("b_external_url", type_=String()), Post.external_url),
+        lease_until=None,
+        updated_at=bindparam("b_at", type_=UtcDateTime()),
+    )
+    .execution_options(synchronize_session=False)
+)
+#: Completes one attempt (executemany).
+_FINISH = (
+    update(PostAttempt.__table__)
+    .where(PostAttempt.id == bindparam("b_id"))
+    .values(
+        finished_at=bindparam("b_at", type_=UtcDateTime()),
+        outcome=bindparam("b_outcome"),
+        response=bindparam("b_response"),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
+def _outcome_params(prepared: Prepared, outcome: Outcome, at: datetime, cfg: Settings) -> dict:
+    """The post's new status, error, retry time and external ids after ``outcome``."""
+    nothing = {"b_published_at": None, "b_external_id": None, "b_external_url": None}
     if outcome.kind == PUBLISHED:
         return {
-            **done,
-            "status": PUBLISHED,
-            "published_at": at,
-            "last_error": None,
-            "retry_at": None,
-            "external_id": func.coalesce(outcome.external_id, Post.external_id),
-            "external_url": func.coalesce(outcome.external_url, Post.external_url),
+            "b_status": PUBLISHED,
+            "b_published_at": at,
+            "b_last_error": None,
+            "b_retry_at": None,
+            "b_external_id": outcome.external_id,
+            "b_external_url": outcome.external_url,
         }
     if outcome.kind == UNKNOWN and not prepared.deduplicates:
         error = f"{outcome.error}; it may have gone out: a person decides (retry or mark published)"
-        return {**done, "status": UNKNOWN, "last_error": error, "retry_at": None}
+        return {**nothing, "b_status": UNKNOWN, "b_last_error": error, "b_retry_at": None}
+    kind = prepared.delivery.target.kind
     error = outcome.error or "failed"
     if outcome.kind == UNKNOWN:
-        error += f"; sent again later: {post.target.kind} deduplicates"
+        error += f"; sent again later: {kind} deduplicates"
     retry_at = None
     if outcome.retryable and prepared.attempts < cfg.max_attempts:
         delay = backoff(prepared.attempts, cfg, outcome.retry_after)
-        window = getattr(adapter, "dedup_window", None)
+        window = getattr(adapter_for(kind), "dedup_window", None)
         if outcome.kind == UNKNOWN and window:
             delay = min(delay, window / 4)  # retry while the target still knows the key
         retry_at = at + timedelta(seconds=delay)
-    return {**done, "status": FAILED, "last_error": error, "retry_at": retry_at}
+    return {**nothing, "b_status": FAILED, "b_last_error": error, "b_retry_at": retry_at}
 
 
 def backoff(attempts: int, cfg: Settings, retry_after: float | None = None) -> float:
@@ -662,22 +724,43 @@ class Publisher:
         return sent
 
     def _send_all(self, session: Session, ids: list[int]) -> int:
+        """Prepare a claimed batch, make its calls on the thread pool, record the outcomes."""
+        why = "the scheduler is stopping"
         if self.stopping.is_set():
             for post_id in ids:
-                release(session, post_id, self.worker, "the scheduler is stopping")
+                release(session, post_id, self.worker, why)
             return 0
         batch = prepare_batch(session, ids, self.worker, self.cfg)
+        # Calls to targets that deduplicate go out together and are recorded together; where
+        # a repeat would show, each call is bracketed by its own attempt and record; the web
+        # feed's "call" is a write in the transaction that records it.
+        together = [p for p in batch if p.deduplicates and not _adapter(p).local]
+        alone = [p for p in batch if not p.deduplicates and not _adapter(p).local]
+        local = [p for p in batch if _adapter(p).local]
         try:
-            results = list(self._pool.map(self._deliver, batch))
+            calls = [self._pool.submit(self._call, p) for p in together]
+            singles = [self._pool.submit(self._deliver, p) for p in alone]
         except RuntimeError:  # the pool closed under us: we are stopping
             for prepared in batch:
-                release(session, prepared.post_id, self.worker, "the scheduler is stopping", prepared.attempt_id)
+                release(session, prepared.post_id, self.worker, why, prepared.attempt_id)
             return 0
-        return sum(1 for r in results if r)
+        sent = sum(1 for p in local if self._deliver_here(session, p))
+        outcomes = [(p, f.result()) for p, f in zip(together, calls, strict=True)]
+        for prepared, outcome in outcomes:
+            if outcome is None:  # not called: stopping, or the lease would not outlast the call
+                release(session, prepared.post_id, self.worker, why, prepared.attempt_id)
+        sent += record_batch(session, [(p, o) for p, o in outcomes if o is not None], self.worker, self.cfg)
+        return sent + sum(1 for f in singles if f.result())
+
+    def _call(self, prepared: Prepared) -> Outcome | None:
+        """Make one call on a pool thread (no database); None if it must not be made now."""
+        if self.stopping.is_set() or prepared.lease_until - now() < timedelta(seconds=self.cfg.timeout + 1):
+            return None
+        return send(prepared)
 
     def _deliver(self, prepared: Prepared) -> bool:
-        # The app context is for rendering (links use PUBLIC_URL); the session is the publisher's.
-        with self.app.app_context(), self.sessions() as session:
+        """Attempt, call and record one post on a pool thread, with a session of its own."""
+        with self.sessions() as session:
             try:
                 if self.stopping.is_set():
                     release(session, prepared.post_id, self.worker, "the scheduler is stopping", prepared.attempt_id)
@@ -687,6 +770,13 @@ class Publisher:
                 # The post keeps its lease; recovery judges it when the lease runs out.
                 log.exception("publishing post %s failed", prepared.post_id)
                 return False
+
+    def _deliver_here(self, session: Session, prepared: Prepared) -> bool:
+        try:
+            return deliver(session, prepared, self.worker, self.cfg)
+        except Exception:
+            log.exception("publishing post %s failed", prepared.post_id)
+            return False
 
     def stop(self) -> None:
         """Stop claiming; posts claimed and not yet started are released, calls under way finish."""

@@ -91,6 +91,8 @@ class Adapter(Protocol):
     """A kind of target: publishes, corrects and withdraws posts."""
 
     kind: str
+    #: Its calls are database writes (the web feed), made in the transaction that records them.
+    local: bool
 
     def deduplicates(self, action: str) -> bool:
         """Whether sending ``action`` twice has the effect of sending it once."""

@@ -11,6 +11,7 @@ from schedule_service.publishing.targets.base import Delivery, Outcome, call, de
 
 class Mastodon:
     kind = "mastodon"
+    local = False
     #: Seconds for which the server remembers an Idempotency-Key (Mastodon keeps it an hour).
     dedup_window = 3600.0
 

@@ -22,6 +22,7 @@ ALREADY_DONE = ("message is not modified", "message to delete not found")
 
 class Telegram:
     kind = "telegram"
+    local = False
 
     def deduplicates(self, action: str) -> bool:
         return action != PUBLISH

@@ -13,6 +13,7 @@ from schedule_service.publishing.targets.base import Delivery, Outcome, register
 
 class WebFeed:
     kind = "web"
+    local = True
 
     def deduplicates(self, action: str) -> bool:
         return True

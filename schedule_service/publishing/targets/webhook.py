@@ -60,6 +60,7 @@ def signed_request(secret: str, message_id: str, payload: dict[str, Any]) -> tup
 
 class StandardWebhook:
     kind = "webhook"
+    local = False
 
     def deduplicates(self, action: str) -> bool:
         return True
