@@ -568,6 +568,38 @@ def test_cli_dry_run_channel_map_and_refusals(runner, tmp_path):
     assert wrong.exit_code == 2 and "not a slug" in wrong.stderr
 
 
+def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, tmp_path, monkeypatch):
+    from schedule_service.promos import plan
+
+    real_plan_slot = plan.plan_slot
+
+    def plan_slot(session, slot):
+        if slot.programme.title == "Boom":
+            raise RuntimeError("the database went away")
+        return real_plan_slot(session, slot)
+
+    monkeypatch.setattr(plan, "plan_slot", plan_slot)
+    guide = tmp_path / "guide.xml"
+    guide.write_text(
+        """<tv><channel id="one"><display-name>One</display-name></channel>
+<channel id="two"><display-name>Two</display-name></channel>
+<programme start="20311121100000" stop="20311121110000" channel="one"><title>Fine</title></programme>
+<programme start="20311121100000" stop="20311121110000" channel="two"><title>Boom</title></programme></tv>"""
+    )
+    result = runner.invoke(args=["xmltv", "import", str(guide)])
+
+    assert result.exit_code != 0 and isinstance(result.exception, RuntimeError)
+    db.session.rollback()
+    assert [s.programme.title for s in slots_of(db.session, "one")] == ["Fine"]
+    assert db.session.scalar(select(Channel).where(Channel.slug == "two")) is None
+    # Importing again finishes the job and leaves channel one as it was.
+    monkeypatch.setattr(plan, "plan_slot", real_plan_slot)
+    again = runner.invoke(args=["xmltv", "import", str(guide)])
+    assert again.exit_code == 0, again.output
+    assert [s.programme.title for s in slots_of(db.session, "two")] == ["Boom"]
+    assert len(slots_of(db.session, "one")) == 1
+
+
 # The HTTP API
 
 

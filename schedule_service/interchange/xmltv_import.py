@@ -12,7 +12,7 @@ import bisect
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -201,6 +201,7 @@ def apply_guide(
     dry_run: bool = False,
     default_timezone: str = "UTC",
     own_hosts: tuple[str, ...] = (),
+    end_channel: Callable[[], None] | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Bring the service's schedule in line with ``guide``, channel by channel, each all or nothing.
@@ -209,6 +210,9 @@ def apply_guide(
 
     :param own_hosts: host names under which this service exports channels that have no
         ``xmltv_id`` (``mir.tv.example.org``), so its own guides come back to the same channels.
+    :param end_channel: called after each channel, to commit it (or roll it back, for a dry
+        run) so a long import neither holds the database's locks to the end nor loses the
+        channels already done when it stops; without it, one transaction holds them all.
     :param progress: called with the number of programmes handled.
     """
     zone(default_timezone)
@@ -239,6 +243,8 @@ def apply_guide(
         items = [_Item(seq, line, chan, data) for seq, line, chan, data in guide.items(target.chans)]
         parse_bad = [b for chan in target.chans for b in bad_by_chan.get(chan, [])]
         _apply_target(session, target, items, parse_bad, report, skip_bad, default_timezone)
+        if end_channel:
+            end_channel()
         if progress:
             progress(len(items) + len(parse_bad))
     report.bad_items.sort(key=lambda b: b.line or 0)

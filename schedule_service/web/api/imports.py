@@ -124,6 +124,7 @@ class XmltvImport(MethodView):
                     dry_run=args["dry_run"],
                     default_timezone=args["timezone"],
                     own_hosts=_own_hosts(),
+                    end_channel=db.session.rollback if args["dry_run"] else db.session.commit,
                 )
         except xi.GuideRefused as e:
             db.session.rollback()
@@ -133,10 +134,6 @@ class XmltvImport(MethodView):
             db.session.rollback()
             raise
         nothing = report.applied_channels == 0 and bool(report.bad_items)
-        if report.dry_run or nothing:
-            db.session.rollback()
-        else:
-            db.session.commit()
         out = report.to_dict()
         out["bad_items_total"] = len(report.bad_items)
         out["bad_items"] = out["bad_items"][:MAX_LISTED]
