@@ -705,7 +705,9 @@ class Publisher:
         last_beat = now()
         with self.sessions() as session:
             while not self.stopping.is_set():
-                limit = min(self.cfg.batch, self.cfg.concurrency * 4)
+                # Large enough to keep the threads busy between two round trips to the database;
+                # a post whose turn comes too late for its lease is released, not sent.
+                limit = min(self.cfg.batch, self.cfg.concurrency * 8)
                 ids = claim_due(session, self.worker, limit, self.cfg.lease)
                 if ids:
                     sent += self._send_all(session, ids)

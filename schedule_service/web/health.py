@@ -24,8 +24,8 @@ OVERDUE_AFTER = timedelta(minutes=2)
 SILENT_AFTER = timedelta(minutes=1)
 
 
-def _late_by(at, cutoff):
-    """Posts that should have gone out by ``cutoff`` (and may still be true at ``at``)."""
+def _late_by(cutoff):
+    """Posts that should have gone out by ``cutoff``: due, due for a retry, or claimed and not let go."""
     return or_(
         and_(Post.status == PLANNED, Post.due_at <= cutoff),
         and_(Post.status == FAILED, Post.retry_at <= cutoff),
@@ -38,8 +38,8 @@ def healthz():
     at = now()
     try:
         last_tick = db.session.scalar(select(func.max(SchedulerHeartbeat.last_tick_at)))
-        due = db.session.scalar(select(func.count(Post.id)).where(_late_by(at, at)))
-        overdue = db.session.scalar(select(func.count(Post.id)).where(_late_by(at, at - OVERDUE_AFTER)))
+        due = db.session.scalar(select(func.count(Post.id)).where(_late_by(at)))
+        overdue = db.session.scalar(select(func.count(Post.id)).where(_late_by(at - OVERDUE_AFTER)))
         counts = dict(
             db.session.execute(
                 select(Post.status, func.count(Post.id))
