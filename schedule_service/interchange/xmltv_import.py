@@ -315,7 +315,7 @@ def _new_channel(
         if entry and entry.languages
         else [lang for lang, _ in fc.title_langs.most_common() if lang]
     )
-    xmltv_id = fc.id if fc.id not in taken_xmltv else None
+    xmltv_id = fc.id if fc.id not in taken_xmltv and len(fc.id) <= 200 else None
     taken_xmltv.add(fc.id)
     return {
         "slug": slug,
