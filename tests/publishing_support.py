@@ -280,13 +280,20 @@ class CountingSink:
         self.seen: dict[str, int] = {}
         self.first_at: dict[str, float] = {}
         self.bad = 0
+        #: Requests cut off before their body ended (the sender was killed mid-request).
+        self.incomplete = 0
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    with sink.lock:
+                        sink.incomplete += 1
+                    return
                 try:
                     hook.verify(body, {k.lower(): v for k, v in self.headers.items()})
                 except WebhookVerificationError:

@@ -158,7 +158,7 @@ def test_two_schedulers_one_killed_mid_way_deliver_every_post_once(pg_app, sched
     by_key = {f"slot-{slot.id}-step-{i}-hook-publish": post_id for i, post_id in enumerate(ids)}
     assert all(n <= tried[by_key[key]] for key, n in sink.seen.items())
     repeated = [key for key, n in sink.seen.items() if n > 1]
-    assert len(repeated) <= 32 and all(n <= 2 for n in sink.seen.values())
+    assert len(repeated) <= count // 10 and all(n <= 2 for n in sink.seen.values())
     judged = session.scalar(
         select(func.count()).where(
             or_(

@@ -22,7 +22,7 @@ These functions run in the scheduler's worker threads and commit themselves.
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,6 +52,8 @@ from schedule_service.publishing.targets.base import Delivery, Outcome, adapter_
 
 log = logging.getLogger(__name__)
 
+#: Outcomes of calls to targets that deduplicate are recorded this many at a time.
+RECORD_EVERY = 16
 #: While sending a backlog, the heartbeat is renewed this often.
 BEAT_EVERY = timedelta(seconds=5)
 #: Post states a follow-up (correction, withdrawal) may act on: the post is out there.
@@ -747,11 +749,20 @@ class Publisher:
                 release(session, prepared.post_id, self.worker, why, prepared.attempt_id)
             return 0
         sent = sum(1 for p in local if self._deliver_here(session, p))
-        outcomes = [(p, f.result()) for p, f in zip(together, calls, strict=True)]
-        for prepared, outcome in outcomes:
+        # Outcomes are recorded a few at a time as the calls end, so a crash leaves only those
+        # few answers unrecorded (to be sent again under the same key).
+        which = dict(zip(calls, together, strict=True))
+        done: list[tuple[Prepared, Outcome]] = []
+        for future in as_completed(calls):
+            prepared, outcome = which[future], future.result()
             if outcome is None:  # not called: stopping, or the lease would not outlast the call
                 release(session, prepared.post_id, self.worker, why, prepared.attempt_id)
-        sent += record_batch(session, [(p, o) for p, o in outcomes if o is not None], self.worker, self.cfg)
+                continue
+            done.append((prepared, outcome))
+            if len(done) >= RECORD_EVERY:
+                sent += record_batch(session, done, self.worker, self.cfg)
+                done = []
+        sent += record_batch(session, done, self.worker, self.cfg)
         return sent + sum(1 for f in singles if f.result())
 
     def _call(self, prepared: Prepared) -> Outcome | None:
