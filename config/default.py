@@ -12,6 +12,8 @@ HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = int(os.environ.get("PORT", "8000"))
 #: Redis for shared rate limits and caches; memory when unset.
 REDIS_URL = os.environ.get("REDIS_URL")
+#: How many reverse proxies in front of the service to trust for X-Forwarded-For/-Proto.
+TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 #: Public base URL used in promo links and feeds when no request is at hand.
 PUBLIC_URL = os.environ.get("PUBLIC_URL", f"http://{HOST}:{PORT}")
 

@@ -1,7 +1,6 @@
 """Safe on the internet: staff login, rate limits, cookie settings and security headers."""
 
 import contextlib
-import os
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -165,7 +164,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     # Behind N reverse proxies (a load balancer terminating TLS), trust their X-Forwarded-* headers:
     # rate limits then count each client, not the proxy, and HTTPS is seen as HTTPS (HSTS, CSRF).
-    proxies = int(app.config.get("TRUSTED_PROXIES", os.environ.get("TRUSTED_PROXIES", "0")) or 0)
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     login_manager.login_message = "Log in to see staff pages."
