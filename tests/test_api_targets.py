@@ -11,6 +11,7 @@ from schedule_service.models.promo import CORRECT, FAILED, HELD, PLANNED, PUBLIS
 from tests import publishing_support as support
 from tests.conftest import utc
 from tests.publishing_support import SECRET
+from tests.staff_actions import cheap_password_hashing  # noqa: F401  (autouse: staff users are made often)
 
 make_post, make_target, quiet_channel = support.make_post, support.make_target, support.quiet_channel
 
