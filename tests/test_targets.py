@@ -317,3 +317,30 @@ def test_webhook_event_payload_is_json_a_receiver_can_use(session, httpserver, s
     assert event["data"]["start"] == "2031-11-21T21:05:00+00:00" and event["data"]["step"] == "soon"
     assert event["data"]["idempotency_key"] == post.idempotency_key
     assert session.get(Post, post.id).status == PUBLISHED
+
+
+def test_mastodon_forgets_a_key_after_an_hour_so_a_late_retry_is_left_to_a_person(
+    session, httpserver, slot, make_target, make_post, publish
+):
+    from schedule_service.models.promo import FAILED, PLANNED, UNKNOWN
+    from schedule_service.publishing import decisions
+
+    httpserver.expect_oneshot_request("/api/v1/statuses", method="POST").respond_with_data("oops", status=502)
+    server = mastodon_server(httpserver)
+    target = make_target("social", "mastodon", url=httpserver.url_for("/"), token=MASTODON_TOKEN)
+    post = make_post(slot, target, due_at=NOON)
+    with clock.frozen(NOON):
+        publish()
+    post = session.get(Post, post.id)
+    assert post.status == FAILED and "deduplicates" in post.last_error
+    assert post.retry_at <= NOON + timedelta(minutes=15)  # well inside the hour Mastodon keeps the key
+    with clock.frozen(NOON + timedelta(hours=2)):  # every scheduler was down meanwhile
+        publish()
+        post = session.get(Post, post.id)
+        assert post.status == UNKNOWN and "forgets idempotency keys" in post.last_error
+        assert server.arrivals == []
+        decisions.retry_post(session, post, "editor@example.test")  # a person checked: it is not there
+        session.commit()
+        assert post.status == PLANNED
+        publish()
+    assert session.get(Post, post.id).status == PUBLISHED and len(server.statuses) == 1

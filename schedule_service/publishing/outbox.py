@@ -550,8 +550,9 @@ def _follow_up_blocked(session: Session, post: Post, parent: Post | None) -> str
 def _dedup_forgotten(session: Session, post: Post, adapter, at: datetime) -> bool:
     """Whether a retry after an unknown outcome would come after the target forgot the key."""
     window = getattr(adapter, "dedup_window", None)
-    # Only automatic retries wait on a retry_at; a person's retry clears it and takes the risk.
-    if not window or not post.attempts or post.retry_at is None:
+    # Only a new post needs the key remembered (an edit or a delete repeats harmlessly), and
+    # only automatic retries wait on a retry_at: a person's retry clears it and takes the risk.
+    if not window or post.action != PUBLISH or not post.attempts or post.retry_at is None:
         return False
     last = session.scalar(
         select(PostAttempt).where(PostAttempt.post_id == post.id).order_by(PostAttempt.id.desc()).limit(1)
