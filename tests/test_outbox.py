@@ -183,8 +183,8 @@ def test_a_held_post_expires_unsent(session, slot, hook, make_post):
 def test_an_answer_lost_after_sending_is_unknown_on_telegram_and_never_sent_again(
     app, session, httpserver, slot, make_target, make_post, publish
 ):
-    app.config["TARGET_TIMEOUT_SECONDS"] = 0.3
-    server = telegram_server(httpserver, delay=0.8)
+    app.config["TARGET_TIMEOUT_SECONDS"] = 0.5
+    server = telegram_server(httpserver, delay=1.5)
     tg = make_target("tg", "telegram", url=httpserver.url_for("/"), token=BOT_TOKEN, chat_id="@tv")
     post = make_post(slot, tg, due_at=NOON)
     with clock.frozen(NOON):
@@ -194,14 +194,15 @@ def test_an_answer_lost_after_sending_is_unknown_on_telegram_and_never_sent_agai
     assert BOT_TOKEN not in post.last_error
     with clock.frozen(NOON + timedelta(hours=1)):
         assert publish() == 0
+    assert server.answered.wait(5)
     assert len(server.arrivals) == 1  # it did arrive; nobody could know
 
 
 def test_an_answer_lost_after_sending_is_sent_again_where_the_target_deduplicates(
     app, session, httpserver, slot, hook, make_post, publish
 ):
-    app.config["TARGET_TIMEOUT_SECONDS"] = 0.3
-    sink = webhook_sink(httpserver, delay=0.8)
+    app.config["TARGET_TIMEOUT_SECONDS"] = 0.5
+    sink = webhook_sink(httpserver, delay=1.5)
     post = make_post(slot, hook, due_at=NOON)
     with clock.frozen(NOON):
         publish()
