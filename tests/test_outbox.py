@@ -410,3 +410,26 @@ def test_a_lease_shorter_than_a_call_is_refused_at_start():
     with pytest.raises(ValueError, match="PUBLISH_LEASE_SECONDS"):
         outbox.Settings.from_config({"PUBLISH_LEASE_SECONDS": 15, "TARGET_TIMEOUT_SECONDS": 10})
     assert outbox.Settings.from_config({}).lease == timedelta(seconds=60)
+
+
+def test_a_post_that_went_out_is_published_even_if_a_stale_write_moved_it_meanwhile(
+    app, session, httpserver, slot, hook, make_post
+):
+    sink = webhook_sink(httpserver)
+    post = make_post(slot, hook, due_at=NOON)
+    planner = session()  # the session itself, not the proxy that follows the app context
+    stale = planner.get(Post, post.id)  # a re-plan read it as planned…
+    planner.commit()
+    cfg = outbox.Settings.from_config({})
+    with clock.frozen(NOON), app.app_context():
+        from schedule_service.db import db
+
+        other = db.session  # …while a scheduler claimed it and sent it
+        outbox.claim_due(other, "w", 10, cfg.lease)
+        prepared = outbox.prepare(other, post.id, "w", cfg)
+        outcome = outbox.send(prepared)
+        stale.status = REVOKED  # …and then wrote what it had decided, without a claim of its own
+        planner.commit()
+        assert outbox.record(other, prepared, outcome, "w", cfg)
+        db.session.remove()
+    assert fresh(session, post).status == PUBLISHED and len(sink.arrivals) == 1

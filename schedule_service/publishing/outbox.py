@@ -52,6 +52,8 @@ from schedule_service.publishing.targets.base import Delivery, Outcome, adapter_
 
 log = logging.getLogger(__name__)
 
+#: States a post under a claim may have been moved to by a write that did not claim it first.
+MOVED_UNDER_CLAIM = (PLANNED, HELD, FAILED, REVOKED)
 #: Outcomes of calls to targets that deduplicate are recorded this many at a time.
 RECORD_EVERY = 16
 #: While sending a backlog, the heartbeat is renewed this often.
@@ -419,8 +421,12 @@ def record_batch(session: Session, results: list[tuple[Prepared, Outcome]], work
             response = _attempt_text(outcome)
             ours = row is not None and (
                 (row.status == PUBLISHING and row.claimed_by == worker)
-                # Lease recovery may have judged the post while a long call ran; a clear answer wins.
-                or (row.status == UNKNOWN and outcome.kind == PUBLISHED)
+                # It went out, whatever was said of it meanwhile: lease recovery's guess after a
+                # long call, or a re-plan that moved it back without a claim of its own.
+                or (
+                    outcome.kind == PUBLISHED
+                    and (row.status == UNKNOWN or (row.claimed_by == worker and row.status in MOVED_UNDER_CLAIM))
+                )
             )
             if ours:
                 settled.append({"b_id": prepared.post_id, "b_at": at, **_outcome_params(prepared, outcome, at, cfg)})
@@ -450,8 +456,8 @@ def record_batch(session: Session, results: list[tuple[Prepared, Outcome]], work
 #: Settles one post (executemany): its outcome's columns; external ids are kept if none came.
 _SETTLE = (
     update(Post.__table__)
-    # (no IN here: an expanding parameter cannot go in an executemany)
-    .where(Post.id == bindparam("b_id"), or_(Post.status == PUBLISHING, Post.status == UNKNOWN))
+    # Whether the post is still this worker's to settle was checked under the rows' lock.
+    .where(Post.id == bindparam("b_id"))
     .values(
         status=bindparam("b_status"),
         published_at=func.coalesce(bindparam("b_published_at", type_=UtcDateTime()), Post.published_at),
