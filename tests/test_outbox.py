@@ -433,3 +433,17 @@ def test_a_post_that_went_out_is_published_even_if_a_stale_write_moved_it_meanwh
         assert outbox.record(other, prepared, outcome, "w", cfg)
         db.session.remove()
     assert fresh(session, post).status == PUBLISHED and len(sink.arrivals) == 1
+
+
+def test_a_post_moved_back_to_planned_under_a_claim_is_not_claimed_twice(app, session, slot, hook, make_post):
+    post = make_post(slot, hook, due_at=NOON, status=FAILED, retry_at=NOON)
+    planner = session()
+    stale = planner.get(Post, post.id)  # a re-plan read it as failed…
+    planner.commit()
+    with clock.frozen(NOON):
+        assert outbox.claim_due(session, "w1", 10, timedelta(seconds=60)) == [post.id]
+        stale.status = PLANNED  # …and sets it planned again, over the claim
+        planner.commit()
+        assert outbox.claim_due(session, "w2", 10, timedelta(seconds=60)) == []
+    with clock.frozen(NOON + timedelta(seconds=61)):  # had w1 died, its lease ends and the post is free
+        assert outbox.claim_due(session, "w2", 10, timedelta(seconds=60)) == [post.id]

@@ -104,11 +104,16 @@ def settings() -> Settings:
 
 
 def claimable(at: datetime):
-    """Posts that may be claimed at ``at``: due, still valid, planned or due for a retry."""
+    """Posts that may be claimed at ``at``: due, still valid, planned or due for a retry.
+
+    A post still under someone's lease is not, whatever its status says: it was moved back
+    by a write that did not claim it while a scheduler was sending it.
+    """
     return and_(
         Post.due_at <= at,
         Post.valid_until > at,
         or_(Post.status == PLANNED, and_(Post.status == FAILED, Post.retry_at <= at)),
+        or_(Post.lease_until.is_(None), Post.lease_until <= at),
     )
 
 
