@@ -15,8 +15,9 @@ from schedule_service.models.slot import CANCELLED, SCHEDULED
 from tests.conftest import need, utc
 
 DATA = Path(__file__).resolve().parent / "data" / "xmltv"
-# The sample guides live beside the repository: ../shared/data/epg from its root.
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "epg"
+# Copies of the public sample guides (see their README), kept in the repository so a clean
+# clone tests them wherever it is checked out.
+SAMPLES = Path(__file__).resolve().parent / "data" / "epg"
 GREEK = SAMPLES / "gr_xmltv_GREECE_el_2020-10-24_dst.xml"
 OMSK = SAMPLES / "ru_iptvx_12-omsk_2025-09.xml"
 
