@@ -41,3 +41,11 @@ WTF_CSRF_TIME_LIMIT = None
 PUBLISH_LEASE_SECONDS = int(os.environ.get("PUBLISH_LEASE_SECONDS", "60"))
 PUBLISH_BATCH = int(os.environ.get("PUBLISH_BATCH", "200"))
 TARGET_TIMEOUT_SECONDS = float(os.environ.get("TARGET_TIMEOUT_SECONDS", "10"))
+#: Sender threads per scheduler process.
+PUBLISH_CONCURRENCY = int(os.environ.get("PUBLISH_CONCURRENCY", "8"))
+#: Backoff of a failed post: the first wait, doubling up to the cap, for at most so many attempts.
+PUBLISH_RETRY_BASE_SECONDS = float(os.environ.get("PUBLISH_RETRY_BASE_SECONDS", "5"))
+PUBLISH_RETRY_CAP_SECONDS = float(os.environ.get("PUBLISH_RETRY_CAP_SECONDS", "900"))
+PUBLISH_MAX_ATTEMPTS = int(os.environ.get("PUBLISH_MAX_ATTEMPTS", "8"))
+#: How long a worker trusts its last look at the schedule generation before asking again, seconds.
+PUBLIC_GENERATION_TTL = float(os.environ.get("PUBLIC_GENERATION_TTL", "1"))

@@ -1,5 +1,8 @@
 """The command line, all under ``flask --app wsgi``: db, demo, users, tokens, serve, scheduler, xmltv."""
 
+import signal
+import sys
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -73,6 +76,9 @@ def serve(host: str | None, port: int | None, threads: int, no_scheduler: bool) 
 
         runner = start_background(app)
     click.echo(f"serving on http://{host}:{port}" + ("" if runner else " (no scheduler)"))
+    # waitress leaves SIGTERM to its default (die at once); turn it into an orderly exit so the
+    # scheduler finishes its calls under way and releases the rest instead of waiting out leases.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     try:
         waitress.serve(app, host=host, port=port, threads=threads, ident="schedule-service")
     finally:
