@@ -298,7 +298,14 @@ def needs_approval(slot: Slot, target: Target) -> bool:
 
 
 def _publish_posts(session: Session, slot: Slot) -> list[Post]:
+    """The slot's publishing posts, locked against a scheduler claiming them meanwhile.
+
+    On PostgreSQL a claim commits between our read and our write otherwise, and we would
+    overwrite ``publishing`` with a re-plan; SQLite's BEGIN IMMEDIATE already excludes it.
+    """
     query = select(Post).where(Post.slot_id == slot.id, Post.action == PUBLISH).order_by(Post.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Post)
     return list(session.scalars(query).unique())
 
 
