@@ -5,7 +5,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from schedule_service.auth import csrf
-    from schedule_service.web import errors, health
+    from schedule_service.web import errors, feeds, health, public, staff
     from schedule_service.web.api import BLUEPRINTS, api
 
     api.init_app(app)
@@ -14,23 +14,7 @@ def register_blueprints(app: Flask) -> None:
         # Token callers need no CSRF token; session callers are checked in auth.require.
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint)
-    app.register_blueprint(health.bp)
-    for blueprint in _page_blueprints():
-        app.register_blueprint(blueprint)
+    for module in (health, public, feeds, staff):
+        app.register_blueprint(module.bp)
     errors.init_app(app)
 
-
-def _page_blueprints() -> list:
-    """The HTML and feed blueprints; each module exposes ``bp``."""
-    import importlib
-
-    found = []
-    for name in ("public", "feeds", "staff"):
-        try:
-            module = importlib.import_module(f"schedule_service.web.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"schedule_service.web.{name}":
-                raise
-            continue
-        found.append(module.bp)
-    return found
