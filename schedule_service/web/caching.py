@@ -24,7 +24,7 @@ from functools import wraps
 from flask import Flask, Response, current_app, has_request_context, request
 from sqlalchemy import select
 from werkzeug.datastructures import Headers
-from werkzeug.http import quote_etag
+from werkzeug.http import parse_cookie, parse_etags, quote_etag
 
 from schedule_service import clock
 from schedule_service.db import db
@@ -118,16 +118,30 @@ class _Kept:
 def schedule_generation(app: Flask | None = None) -> int:
     """The committed generation, asked of the database at most once per PUBLIC_GENERATION_TTL."""
     app = app or current_app
-    kept: _Kept | None = app.extensions.get("public_generation")
-    ttl = app.config.get("PUBLIC_GENERATION_TTL", 1.0)
+    value = _kept_generation(app)
+    if value is not None:
+        return value
     local = generation.local_commits()
-    if kept is not None and kept.local_commits == local and time.monotonic() - kept.at < ttl:
-        return kept.value
     # A connection of its own, not the session: the cheapest round trip SQLAlchemy offers.
     with db.engine.connect() as conn:
         value = conn.scalar(_GENERATION) or 0
     app.extensions["public_generation"] = _Kept(value, time.monotonic(), local)
     return value
+
+
+def _kept_generation(app: Flask) -> int | None:
+    """The generation kept from the database less than PUBLIC_GENERATION_TTL ago, unless a local commit followed."""
+    kept: _Kept | None = app.extensions.get("public_generation")
+    if kept is None or kept.local_commits != generation.local_commits():
+        return None
+    if time.monotonic() - kept.at >= app.config.get("PUBLIC_GENERATION_TTL", 1.0):
+        return None
+    return kept.value
+
+
+def _floored(resolution: int) -> datetime:
+    instant = clock.now()
+    return datetime.fromtimestamp(instant.timestamp() // resolution * resolution, instant.tzinfo)
 
 
 def request_now() -> datetime:
@@ -157,8 +171,7 @@ def public(
             gen = schedule_generation()
             at = None
             if resolution:
-                instant = clock.now()
-                at = datetime.fromtimestamp(instant.timestamp() // resolution * resolution, instant.tzinfo)
+                at = _floored(resolution)
                 request.environ[_NOW] = at
             cache_key = (request.path, tuple(sorted(request.args.items(multi=True))), extra, at)
             cache = body_cache()
@@ -169,6 +182,9 @@ def public(
                     return response
                 entry = _entry(response, vary)
                 cache.put(gen, cache_key, entry)
+            else:
+                # Rendered before this request: HitLayer may answer the same request again by itself.
+                request.environ[_SERVED] = (gen, resolution or None, at, entry.etag)
             return _respond(entry)
 
         return wrapper
@@ -194,3 +210,122 @@ def _respond(entry: Entry) -> Response:
     if request.if_none_match.contains_weak(entry.etag) or request.if_none_match.star_tag:
         return Response(status=304, headers=entry.not_modified.copy())
     return Response(entry.body, headers=entry.headers.copy())
+
+
+#: Set on the WSGI environ by :func:`public` when it answered from an entry: (generation, instant).
+_SERVED = "schedule_service.public_served"
+#: Cookies a cached read may depend on (they are part of the key); any other cookie (a staff
+#: session above all) sends the request through the whole app.
+_VIEWER_COOKIES = frozenset(("lang", "tz"))
+
+
+@dataclass(frozen=True)
+class _Final:
+    """A whole response as the app sent it for one request, every hook's header included."""
+
+    generation: int
+    resolution: int | None
+    at: datetime | None
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    etag: str
+
+
+class HitLayer:
+    """Serve a repeated public GET from the response the whole app gave for it, hooks and all.
+
+    The body cache spares the rendering, but each hit still paid for Flask's request context,
+    the session, the rate limiter, the locale and the headers' after-request hooks, the same
+    work every time for the same request. This layer, in front of the app, keeps the final
+    status, headers and body of a 200 (and of a 304) that :func:`public` served from its cache,
+    keyed by everything that answer can depend on (path, query, host, scheme, the ``lang`` and
+    ``tz`` cookies, Accept-Language), and answers the same request again while the schedule's
+    generation and the read's "now" are unchanged. A request with any other cookie or an
+    Authorization header, a response setting a cookie, anything but GET: through the app.
+    """
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self._ok: dict[Hashable, _Final] = {}
+        self._not_modified: dict[Hashable, _Final] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET" or "HTTP_AUTHORIZATION" in environ:
+            return self.wsgi_app(environ, start_response)
+        cookie = environ.get("HTTP_COOKIE")
+        if cookie and not parse_cookie(cookie).keys() <= _VIEWER_COOKIES:
+            return self.wsgi_app(environ, start_response)
+        key = (
+            environ.get("SCRIPT_NAME", ""),
+            environ.get("PATH_INFO", ""),
+            environ.get("QUERY_STRING", ""),
+            environ.get("HTTP_HOST"),
+            environ.get("wsgi.url_scheme"),
+            cookie,
+            environ.get("HTTP_ACCEPT_LANGUAGE"),
+        )
+        ok = self._ok.get(key)
+        if ok is not None and self._current(ok):
+            conditional = environ.get("HTTP_IF_NONE_MATCH")
+            if not conditional:
+                start_response(ok.status, list(ok.headers))
+                return [ok.body]
+            etags = parse_etags(conditional)
+            if etags.contains_weak(ok.etag) or etags.star_tag:
+                nm = self._not_modified.get(key)
+                if nm is not None and nm.etag == ok.etag and self._current(nm):
+                    start_response(nm.status, list(nm.headers))
+                    return [b""]
+        return self._through(key, environ, start_response)
+
+    def _current(self, final: _Final) -> bool:
+        """Whether an answer kept for this generation and instant is still the one the app would give."""
+        # A kept generation too old to trust sends the request through the app, which asks the
+        # database once and keeps the answer: a read still costs one tiny query at most.
+        if final.generation != _kept_generation(self.app):
+            return False
+        return final.resolution is None or final.at == _floored(final.resolution)
+
+    def _through(self, key, environ, start_response):
+        captured: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, capture)
+        served = environ.get(_SERVED)
+        status = captured.get("status", "")
+        if served is None or not status.startswith(("200", "304")):
+            return result
+        if any(name.lower() == "set-cookie" for name, _ in captured["headers"]):
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        gen, resolution, at, etag = served
+        final = _Final(gen, resolution, at, status, list(captured["headers"]), body, etag)
+        self._keep(self._ok if status.startswith("200") else self._not_modified, key, final)
+        return [body]
+
+    def _keep(self, store: dict, key: Hashable, final: _Final) -> None:
+        # The same bounds as the body cache, in entries and bytes, for the two stores together.
+        max_entries = self.app.config.get("PUBLIC_CACHE_ENTRIES", 512)
+        max_bytes = self.app.config.get("PUBLIC_CACHE_BYTES", 64 * 2**20)
+        if len(final.body) > max_bytes // 4:
+            return
+        with self._lock:
+            if len(self._ok) + len(self._not_modified) >= max_entries or self._bytes + len(final.body) > max_bytes:
+                # Whole generations go stale together: dropping everything is as good as an LRU here.
+                self._ok.clear()
+                self._not_modified.clear()
+                self._bytes = 0
+            old = store.get(key)
+            self._bytes += len(final.body) - (len(old.body) if old is not None else 0)
+            store[key] = final

@@ -19,6 +19,7 @@ from schedule_service import auth
 from schedule_service.auth import check_password, hash_password, login_manager, user_by_email
 from schedule_service.db import db
 from schedule_service.models import User
+from schedule_service.web.caching import HitLayer
 
 #: Login attempts that failed, per client address and per account (Flask-Limiter notation).
 LOGIN_LIMIT_PER_ADDRESS = "10 per minute; 100 per hour"
@@ -162,6 +163,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", bool(redis_url))
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
+    # Repeated public reads answered before Flask's per-request work (web/caching.py); inside
+    # ProxyFix, so they are keyed by the client's scheme and host.
+    app.wsgi_app = HitLayer(app, app.wsgi_app)
     # Behind N reverse proxies (a load balancer terminating TLS), trust their X-Forwarded-* headers:
     # rate limits then count each client, not the proxy, and HTTPS is seen as HTTPS (HSTS, CSRF).
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
