@@ -4,10 +4,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, aliased, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from schedule_service.broadcast_time import day_bounds
-from schedule_service.models import Channel, Slot
+from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
 
 
@@ -35,7 +36,8 @@ def now_next(session: Session, at: datetime, channel_ids: list[int] | None = Non
     """For every channel: the slot on air at ``at`` and the one after it.
 
     Two correlated subqueries per channel, each one step down the (channel, start) index,
-    so the cost grows with the number of channels, not with the length of the schedule.
+    so the cost grows with the number of channels, not with the length of the schedule; one
+    round trip for channels and slots, one for their few distinct programmes.
     """
     last = (
         select(Slot.id)
@@ -53,18 +55,35 @@ def now_next(session: Session, at: datetime, channel_ids: list[int] | None = Non
         .correlate(Channel)
         .scalar_subquery()
     )
-    query = select(Channel, last.label("last_id"), following.label("next_id")).order_by(Channel.slug)
+    # Both slots come in the channel's row, by primary key; the channels are in the same rows and
+    # the slots share a few programmes, so each slot finds both in the identity map, not in a
+    # join repeating them per row.
+    now_slot, next_slot = aliased(Slot), aliased(Slot)
+    query = (
+        select(Channel, now_slot, next_slot)
+        .select_from(Channel)
+        .outerjoin(now_slot, now_slot.id == last)
+        .outerjoin(next_slot, next_slot.id == following)
+        .options(
+            *(lazyload(rel) for rel in (now_slot.channel, now_slot.programme, next_slot.channel, next_slot.programme))
+        )
+        .order_by(Channel.slug)
+    )
     if channel_ids is not None:
         query = query.where(Channel.id.in_(channel_ids))
     rows = session.execute(query).all()
-    wanted = {i for row in rows for i in (row.last_id, row.next_id) if i is not None}
-    # The channels are in the identity map already: let each slot find its own there, not in a join.
-    by_id = select(Slot).where(Slot.id.in_(wanted)).options(lazyload(Slot.channel))
-    slots = {s.id: s for s in session.scalars(by_id)} if wanted else {}
+    programme_ids = {s.programme_id for row in rows for s in row[1:] if s is not None}
+    programmes = {}
+    if programme_ids:
+        programmes = {p.id: p for p in session.scalars(select(Programme).where(Programme.id.in_(programme_ids)))}
     out = []
-    for channel, last_id, next_id in rows:
-        current = slots.get(last_id)
+    for channel, current, following_slot in rows:
+        for slot in (current, following_slot):
+            # Filled in as loaded, so neither attribute costs a query or counts as a change.
+            if slot is not None:
+                set_committed_value(slot, "channel", channel)
+                set_committed_value(slot, "programme", programmes[slot.programme_id])
         if current is not None and current.end_at <= at:
             current = None
-        out.append(NowNext(channel, current, slots.get(next_id)))
+        out.append(NowNext(channel, current, following_slot))
     return out
