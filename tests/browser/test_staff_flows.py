@@ -6,65 +6,26 @@ the clock can be frozen on the afternoon the demo was loaded. Playwright never d
 """
 
 import re
-import shutil
-import threading
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
-from schedule_service import clock
-from schedule_service.demo import load_demo
 from schedule_service.models import Post, Slot
 from schedule_service.models.promo import HELD, PLANNED
-from tests.conftest import need
+from tests.browser.conftest import MSK
 from tests.staff_actions import PASSWORD, cheap_password_hashing  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-MSK = ZoneInfo("Europe/Moscow")
-LOADED = datetime(2031, 11, 27, 15, 0, tzinfo=MSK)
 EXCLUSIVE = "Serzh Sargsyan: the exclusive interview"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    need(shutil.which("chromium") is not None, "Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def site(app, session, make_user):
-    """The demo and an admin, served by waitress on a free port, on the afternoon the demo was loaded."""
-    import waitress
-
+def site(demo_site, make_user):
+    """The demo and an admin, on the afternoon the demo was loaded."""
     make_user("boss@example.test", "admin")
-    with clock.frozen(LOADED):
-        load_demo(session)
-        session.commit()
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="test")
-    thread = threading.Thread(target=server.run, daemon=True)
-    with clock.frozen(LOADED):
-        thread.start()
-        yield f"http://127.0.0.1:{server.effective_port}"
-        server.close()
-        thread.join(5)
-        assert not thread.is_alive()
+    return demo_site
 
 
 @pytest.fixture
