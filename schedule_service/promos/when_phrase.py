@@ -125,9 +125,9 @@ def when_phrase(
         return _pp(t, "night", "tonight at %(time)s") % hhmm
     if days == 0:
         return _p(t, "today at %(time)s") % hhmm
-    # Read during a night of the same name a week earlier, "overnight Saturday to Sunday" would
-    # mean this very night; SPEC §5 is silent there, so such a show gets its date (rule 11).
-    if time_a < day_start and days <= 7 and not (days == 7 and time_p < day_start):
+    # Rule 8 as SPEC §5 writes it, up to a week ahead, even when read during the night of the
+    # same name a week earlier (a product question raised on issue 3; the contract wins until then).
+    if time_a < day_start and days <= 7:
         # TRANSLATORS: from_day and to_day are weekdays in the forms after "from" and "to"
         # (Russian: "с субботы", "на воскресенье", from the module's table).
         return _p(t, "overnight %(from_day)s to %(to_day)s at %(time)s") % {
