@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from schedule_service import audit, schedule
 from schedule_service.broadcast_time import NonexistentTime, to_instant, zone
@@ -35,6 +35,7 @@ from schedule_service.interchange.xmltv_read import (
     read_guide,
 )
 from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot
+from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.schedule import PROGRAMME_FIELDS, Conflict, ScheduleError
 
@@ -504,9 +505,22 @@ def _sync_programmes(session: Session, channel: Channel, items: list[_Item]):
         first.setdefault(it.key, it)
     keys = list(first)
     found: dict[str, Programme] = {}
+    # Translations as plain rows: most programmes of a re-import are unchanged, and building
+    # their ORM collections would cost more than everything else about them.
+    translations: dict[int, dict[str, dict[str, str | None]]] = defaultdict(dict)
     for chunk in _chunks(keys):
-        for p in session.scalars(select(Programme).where(Programme.import_key.in_(chunk))):
+        query = select(Programme).options(lazyload(Programme.translations)).where(Programme.import_key.in_(chunk))
+        ids = []
+        for p in session.scalars(query):
             found[p.import_key] = p
+            ids.append(p.id)
+        rows = session.execute(
+            select(ProgrammeTranslation.programme_id, ProgrammeTranslation.lang, *_TRANSLATED).where(
+                ProgrammeTranslation.programme_id.in_(ids)
+            )
+        )
+        for pid, lang, *texts in rows:
+            translations[pid][lang] = dict(zip(TRANSLATED, texts, strict=True))
     default_lang = channel.languages[0] if channel.languages else UNDETERMINED
     updated: set[str] = set()
     fresh: list[tuple[Programme, dict]] = []
@@ -518,7 +532,7 @@ def _sync_programmes(session: Session, channel: Channel, items: list[_Item]):
             # The audit state is taken now: after the flush it would cost a query per programme.
             fresh.append((programme, _programme_state(programme, it.values["translations"])))
             continue
-        changes = _programme_changes(programme, it.values)
+        changes = _programme_changes(programme, it.values, translations.get(programme.id, {}))
         if changes:
             schedule.update_programme(session, programme, changes, ACTOR)
             updated.add(key)
@@ -548,12 +562,19 @@ def _new_programme(values: dict[str, Any], key: str, default_lang: str) -> Progr
     return programme
 
 
+_TRANSLATED = [getattr(ProgrammeTranslation, name) for name in TRANSLATED]
+
 #: What a guide may change on a programme; staff fields (exclusive, quote, credit, plan) stay.
 IMPORTED_FIELDS = ("title", "subtitle", "summary", "category", "presenter", "guests", "episode_num", "image_url")
 
 
-def _programme_changes(programme: Programme, values: dict[str, Any]) -> dict[str, Any]:
-    """The fields the guide gives that differ; what the guide leaves out is kept."""
+def _programme_changes(
+    programme: Programme, values: dict[str, Any], translations: dict[str, dict[str, str | None]]
+) -> dict[str, Any]:
+    """The fields the guide gives that differ; what the guide leaves out is kept.
+
+    :param translations: the programme's translations now, {lang: {field: text}}.
+    """
     changes = {}
     for name in IMPORTED_FIELDS:
         new = values.get(name)
@@ -561,10 +582,7 @@ def _programme_changes(programme: Programme, values: dict[str, Any]) -> dict[str
             changes[name] = new
     if values.get("language") and programme.language != values["language"]:
         changes["language"] = values["language"]
-    merged = {
-        lang: {k: getattr(t, k) for k in ("title", "subtitle", "summary", "quote")}
-        for lang, t in programme.translations.items()
-    }
+    merged = {lang: dict(fields) for lang, fields in translations.items()}
     touched = False
     for lang, fields in values["translations"].items():
         row = merged.setdefault(lang, {"title": None, "subtitle": None, "summary": None, "quote": None})
@@ -596,16 +614,22 @@ def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary:
     """
     lo = items[0].start
     hi = max(it.end for it in items)
-    existing = session.scalars(
-        select(Slot)
+    # Only the programmes' keys and titles: loading whole programmes (and their translations)
+    # with every slot would double the work of a re-import, which is mostly unchanged slots.
+    rows = session.execute(
+        select(Slot, Programme.import_key, Programme.title)
+        .join(Programme, Slot.programme_id == Programme.id)
+        .options(lazyload(Slot.programme), lazyload(Slot.channel))
         .where(Slot.channel_id == channel.id, Slot.status == SCHEDULED, Slot.start_at < hi, Slot.end_at > lo)
         .order_by(Slot.start_at)
     ).all()
+    existing = [slot for slot, _, _ in rows]
+    key_of = {slot.id: key for slot, key, _ in rows}
     starts = [s.start_at for s in existing]
-    exact = {(s.programme.import_key, s.start_at): s for s in existing if s.programme.import_key}
+    exact = {(key, s.start_at): s for s, key, _ in rows if key}
     # A programme entered by hand has no import key: the guide saying the same thing at the
     # same time keeps it (the guide's copy is not made, the staff's is not touched).
-    by_hand = {(s.programme.title, s.start_at): s for s in existing if not s.programme.import_key}
+    by_hand = {(title, s.start_at): s for s, key, title in rows if not key}
     matched: dict[int, Slot] = {}
     adopted: set[int] = set()
     used: set[int] = set()
@@ -626,7 +650,7 @@ def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary:
             slot = existing[j]
             if slot.end_at > it.start:
                 overlapped.add(slot.id)
-                if i not in matched and slot.id not in used and slot.programme.import_key == it.key:
+                if i not in matched and slot.id not in used and key_of[slot.id] == it.key:
                     matched[i] = slot
                     used.add(slot.id)
             j += 1
