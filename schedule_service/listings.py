@@ -1,15 +1,15 @@
 """The read side of the schedule: a broadcast day, a range, now and next. Queries return Selects."""
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, aliased, lazyload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import Select, select, true
+from sqlalchemy.orm import Session, aliased
 
 from schedule_service.broadcast_time import day_bounds
 from schedule_service.models import Channel, Programme, Slot
-from schedule_service.models.slot import SCHEDULED
+from schedule_service.models.channel import ChannelTraits
+from schedule_service.models.slot import SCHEDULED, SlotTraits
 
 
 def day_range(channel: Channel, day: date) -> tuple[datetime, datetime]:
@@ -25,20 +25,78 @@ def slots_between(channel_id: int, start: datetime, end: datetime, include_cance
     return query.order_by(Slot.start_at)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class ChannelRow(ChannelTraits):
+    """A channel as listings read it: its shown columns, not an ORM object (cheap by the hundred)."""
+
+    id: int
+    slug: str
+    name: str
+    names: dict[str, str]
+    timezone: str
+    broadcast_day_start: time
+    xmltv_id: str | None
+    languages: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRow(SlotTraits):
+    """A scheduled slot as listings read it, with its channel row and its (ORM) programme."""
+
+    id: int
+    channel: ChannelRow
+    programme: Programme
+    start_at: datetime
+    end_at: datetime
+    is_premiere: bool
+    is_live: bool
+    version: int
+    status: str = SCHEDULED
+
+    @property
+    def channel_id(self) -> int:
+        return self.channel.id
+
+    @property
+    def programme_id(self) -> int:
+        return self.programme.id
+
+
+@dataclass(frozen=True, slots=True)
 class NowNext:
-    channel: Channel
-    now: Slot | None
-    next: Slot | None
+    channel: ChannelRow
+    now: SlotRow | None
+    next: SlotRow | None
 
 
-def now_next(session: Session, at: datetime, channel_ids: list[int] | None = None) -> list[NowNext]:
-    """For every channel: the slot on air at ``at`` and the one after it.
+CHANNEL_COLUMNS = tuple(getattr(Channel, f.name) for f in fields(ChannelRow))
+SLOT_COLUMNS = ("id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "version")
 
-    Two correlated subqueries per channel, each one step down the (channel, start) index,
-    so the cost grows with the number of channels, not with the length of the schedule; one
-    round trip for channels and slots, one for their few distinct programmes.
-    """
+
+def _now_next_lateral(at: datetime) -> Select:
+    """PostgreSQL: each channel's two slots by LATERAL subqueries, read straight from the index scan."""
+    on_air, coming = (
+        select(*(getattr(Slot, c) for c in SLOT_COLUMNS))
+        .where(Slot.channel_id == Channel.id, Slot.status == SCHEDULED, condition)
+        .order_by(order)
+        .limit(1)
+        .lateral(name)
+        for name, condition, order in (
+            ("on_air", Slot.start_at <= at, Slot.start_at.desc()),
+            ("coming", Slot.start_at > at, Slot.start_at),
+        )
+    )
+    return (
+        select(*CHANNEL_COLUMNS, *on_air.c, *coming.c)
+        .select_from(Channel)
+        .outerjoin(on_air, true())
+        .outerjoin(coming, true())
+        .order_by(Channel.slug)
+    )
+
+
+def _now_next_correlated(at: datetime) -> Select:
+    """Elsewhere (SQLite has no LATERAL): each slot's id by a correlated subquery, the row by its key."""
     last = (
         select(Slot.id)
         .where(Slot.channel_id == Channel.id, Slot.status == SCHEDULED, Slot.start_at <= at)
@@ -55,35 +113,48 @@ def now_next(session: Session, at: datetime, channel_ids: list[int] | None = Non
         .correlate(Channel)
         .scalar_subquery()
     )
-    # Both slots come in the channel's row, by primary key; the channels are in the same rows and
-    # the slots share a few programmes, so each slot finds both in the identity map, not in a
-    # join repeating them per row.
     now_slot, next_slot = aliased(Slot), aliased(Slot)
-    query = (
-        select(Channel, now_slot, next_slot)
+    return (
+        select(
+            *CHANNEL_COLUMNS,
+            *(getattr(now_slot, c) for c in SLOT_COLUMNS),
+            *(getattr(next_slot, c) for c in SLOT_COLUMNS),
+        )
         .select_from(Channel)
         .outerjoin(now_slot, now_slot.id == last)
         .outerjoin(next_slot, next_slot.id == following)
-        .options(
-            *(lazyload(rel) for rel in (now_slot.channel, now_slot.programme, next_slot.channel, next_slot.programme))
-        )
         .order_by(Channel.slug)
     )
-    if channel_ids is not None:
-        query = query.where(Channel.id.in_(channel_ids))
+
+
+def now_next(session: Session, at: datetime) -> list[NowNext]:
+    """For every channel: the slot on air at ``at`` and the one after it, as read-only rows.
+
+    Two lookups per channel, each one step down the (channel, start) index, so the cost grows
+    with the number of channels, not with the length of the schedule; one round trip for
+    channels and slots, one for their few distinct programmes. Plain rows, not ORM objects:
+    building and tracking a thousand slots would cost more than the query.
+    """
+    lateral = session.get_bind().dialect.name == "postgresql"
+    query = _now_next_lateral(at) if lateral else _now_next_correlated(at)
     rows = session.execute(query).all()
-    programme_ids = {s.programme_id for row in rows for s in row[1:] if s is not None}
+    width, step = len(CHANNEL_COLUMNS), len(SLOT_COLUMNS)
+    programme_ids = {row[i + 1] for row in rows for i in (width, width + step) if row[i] is not None}
     programmes = {}
     if programme_ids:
         programmes = {p.id: p for p in session.scalars(select(Programme).where(Programme.id.in_(programme_ids)))}
+
+    def slot(channel: ChannelRow, values: tuple) -> SlotRow | None:
+        if values[0] is None:
+            return None
+        slot_id, programme_id, *rest = values
+        return SlotRow(slot_id, channel, programmes[programme_id], *rest)
+
     out = []
-    for channel, current, following_slot in rows:
-        for slot in (current, following_slot):
-            # Filled in as loaded, so neither attribute costs a query or counts as a change.
-            if slot is not None:
-                set_committed_value(slot, "channel", channel)
-                set_committed_value(slot, "programme", programmes[slot.programme_id])
+    for row in rows:
+        channel = ChannelRow(*row[:width])
+        current = slot(channel, row[width : width + step])
         if current is not None and current.end_at <= at:
             current = None
-        out.append(NowNext(channel, current, following_slot))
+        out.append(NowNext(channel, current, slot(channel, row[width + step :])))
     return out

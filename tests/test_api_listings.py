@@ -86,3 +86,25 @@ def test_now_and_next_on_every_channel(client, make_channel, make_programme, mak
     ended = {c["channel"]["slug"]: c for c in client.get("/api/v1/now", query_string={"at": end}).json["channels"]}
     assert ended["mir"]["now"] is None
     assert empty.slug == "zzz"
+
+
+def test_now_and_next_show_each_channel_and_slot_as_their_own_rows_do(
+    client, session, make_channel, make_programme, make_slot
+):
+    from schedule_service import schedule
+
+    ard = make_channel("ard", timezone="Europe/Berlin", broadcast_day_start="06:00", names={"ru": "ARD (рус.)"})
+    p = make_programme(duration_minutes=60, translations={"ru": {"title": "Интервью"}})
+    dropped = make_slot(utc(2031, 3, 30, 0, 30), channel=ard, programme=p)  # on air, then cancelled
+    schedule.cancel_slot(session, dropped, "test")
+    coming = make_slot(utc(2031, 3, 30, 2, 0), channel=ard, programme=p, is_premiere=True)  # 04:00 CEST
+    session.commit()
+    at = utc(2031, 3, 30, 1, 0)  # 03:00 CEST, just after the clocks sprang forward
+    body = client.get("/api/v1/now", query_string={"at": at.isoformat(), "lang": "ru"}).json
+    (row,) = body["channels"]
+    assert row["now"] is None  # the cancelled show is not on air
+    assert row["channel"] == client.get("/api/v1/channels/ard").json
+    listed = client.get("/api/v1/channels/ard/schedule", query_string={"date": "2031-03-29", "lang": "ru"}).json
+    assert row["next"] == next(s for s in listed["slots"] if s["id"] == coming.id)
+    assert row["next"]["start_local"] == "2031-03-30T04:00:00+02:00" and row["next"]["premiere"] is True
+    assert row["next"]["programme"]["title"] == "Интервью"

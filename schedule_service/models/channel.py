@@ -9,7 +9,22 @@ from schedule_service.clock import now
 from schedule_service.db import Base, UtcDateTime
 
 
-class Channel(Base):
+class ChannelTraits:
+    """What a channel knows from its own columns; shared by the ORM row and listings' light rows."""
+
+    timezone: str
+    name: str
+    names: dict[str, str] | None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def name_in(self, lang: str | None) -> str:
+        return (self.names or {}).get(lang or "", self.name)
+
+
+class Channel(ChannelTraits, Base):
     __tablename__ = "channel"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -29,13 +44,6 @@ class Channel(Base):
     is_exclusive_approval_required: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def name_in(self, lang: str | None) -> str:
-        return (self.names or {}).get(lang or "", self.name)
 
     def __repr__(self) -> str:
         return f"<Channel {self.slug}>"

@@ -12,7 +12,23 @@ SCHEDULED = "scheduled"
 CANCELLED = "cancelled"
 
 
-class Slot(Base):
+class SlotTraits:
+    """What a slot knows from its own columns; shared by the ORM row and listings' light rows."""
+
+    id: int
+    status: str
+    version: int
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == CANCELLED
+
+    @property
+    def etag(self) -> str:
+        return f'"slot-{self.id}-v{self.version}"'
+
+
+class Slot(SlotTraits, Base):
     __tablename__ = "slot"
     __table_args__ = (Index("ix_slot_channel_start", "channel_id", "start_at"),)
 
@@ -31,14 +47,6 @@ class Slot(Base):
 
     channel: Mapped[Channel] = relationship(lazy="joined")
     programme: Mapped[Programme] = relationship(lazy="joined")
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self.status == CANCELLED
-
-    @property
-    def etag(self) -> str:
-        return f'"slot-{self.id}-v{self.version}"'
 
     def __repr__(self) -> str:
         return f"<Slot {self.id} {self.channel_id} {self.start_at:%Y-%m-%dT%H:%MZ}>"

@@ -17,4 +17,3 @@ def register_blueprints(app: Flask) -> None:
     for module in (health, public, feeds, staff):
         app.register_blueprint(module.bp)
     errors.init_app(app)
-
