@@ -33,8 +33,8 @@ class UtcDateTime(TypeDecorator):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect):
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -43,6 +43,13 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+
+@event.listens_for(Engine, "do_connect")
+def _postgresql_in_utc(dialect, _record, _args, params):
+    """PostgreSQL sessions in UTC: instants arrive already in UTC, with no zone arithmetic per value."""
+    if dialect.name == "postgresql":
+        params["options"] = f"{params.get('options', '')} -c TimeZone=UTC".strip()
 
 
 @event.listens_for(Engine, "connect")

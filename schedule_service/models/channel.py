@@ -12,6 +12,8 @@ from schedule_service.db import Base, UtcDateTime
 class ChannelTraits:
     """What a channel knows from its own columns; shared by the ORM row and listings' light rows."""
 
+    __slots__ = ()
+
     timezone: str
     name: str
     names: dict[str, str] | None

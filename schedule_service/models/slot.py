@@ -15,6 +15,8 @@ CANCELLED = "cancelled"
 class SlotTraits:
     """What a slot knows from its own columns; shared by the ORM row and listings' light rows."""
 
+    __slots__ = ()
+
     id: int
     status: str
     version: int
