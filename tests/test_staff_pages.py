@@ -228,6 +228,35 @@ def test_adding_a_slot_right_plans_it_and_names_who_did(logged_in, session, mir,
     assert "2031-11-22 00:05 MSK" in page and "broadcast day 2031-11-21" in page
 
 
+def options_of(html: str) -> list[str]:
+    return re.findall(r'<option[^>]*value="\d+"[^>]*>([^<]+) \(#\d+\)</option>', html)
+
+
+def test_with_many_programmes_the_form_lists_the_likely_ones_and_finds_the_rest(
+    logged_in, session, monkeypatch, mir, make_programme, make_slot
+):
+    from schedule_service.web.staff import grid
+
+    monkeypatch.setattr(grid, "CHOICES_SHOWN", 4)
+    monkeypatch.setattr(grid, "NEWEST_SHOWN", 2)
+    aired = make_programme("Evening news")
+    old = [make_programme(f"Archive film {n}") for n in range(3)]
+    make_programme("Brand new show"), make_programme("Another new show")
+    make_slot(utc(2031, 11, 21, 18), channel=mir, programme=aired)
+    page = logged_in.get("/staff/channels/mir?date=2031-11-18").text
+    assert sorted(options_of(page)) == sorted(["Evening news", "Brand new show", "Another new show"])
+    assert "Listing 3 of 6 programmes" in text_of(page)
+    found = logged_in.get("/staff/channels/mir?date=2031-11-18&find=film 2").text
+    assert options_of(found) == ["Archive film 2"]
+    wildcard = logged_in.get("/staff/channels/mir", query_string={"find": "%"}).text
+    assert options_of(wildcard) == []  # % is a character here, not a wildcard
+    # One found and posted is accepted though the plain list does not offer it.
+    resp = logged_in.post("/staff/channels/mir/slots", slot_form(old[2], "2031-11-22T10:00"))
+    assert resp.status_code == 302
+    assert session.scalars(select(Slot).where(Slot.programme_id == old[2].id)).one()
+    assert "Archive film 2" in options_of(logged_in.get(resp.location).text)  # the slot's own, on its page
+
+
 def test_bad_slot_input_is_explained_next_to_the_field_and_changes_nothing(logged_in, session, mir, interview):
     resp = logged_in.post("/staff/channels/mir/slots", slot_form(interview, "tomorrow evening", duration_minutes="-5"))
     assert resp.status_code == 422

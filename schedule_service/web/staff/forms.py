@@ -49,6 +49,8 @@ class SlotForm(FlaskForm):
     """Add or move a slot: a wall time in the channel's zone, a duration."""
 
     programme_id = SelectField("Programme", coerce=int, validators=[InputRequired()])
+    #: How many programmes there are in all; the list may offer fewer (see grid.offer_programmes).
+    programmes_total = 0
     start_local = DateTimeLocalField(
         "Starts (channel's wall clock)",
         format="%Y-%m-%dT%H:%M",

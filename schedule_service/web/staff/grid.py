@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 from wtforms import SelectChoice
 
 from schedule_service import audit, listings, schedule
@@ -21,6 +21,10 @@ from schedule_service.web.staff.forms import ChannelForm, SlotForm, VersionForm,
 #: Where schedule.py's field names land on the slot form.
 SLOT_FIELDS = {"start": "start_local", "end": "duration_minutes", "start_local": "start_local"}
 DAYS_SHOWN = 7
+#: At most this many programmes in the slot form's list; more are found by title.
+CHOICES_SHOWN = 300
+#: The newest programmes the list always offers (just entered, not yet scheduled).
+NEWEST_SHOWN = 50
 #: How far from today the grid goes (as the API's schedule reads).
 MAX_DAYS_AWAY = 3660
 
@@ -39,9 +43,33 @@ def slot_or_404(slot_id: int) -> Slot:
     return slot
 
 
-def programme_choices() -> list[SelectChoice]:
-    rows = db.session.execute(select(Programme.id, Programme.title).order_by(Programme.title, Programme.id)).all()
-    return [SelectChoice(pid, f"{title} (#{pid})") for pid, title in rows]
+def offer_programmes(form: SlotForm, channel: Channel, keep: int | None = None) -> None:
+    """Fill the slot form's programme list, and note how many programmes there are in all.
+
+    All of them while they are few. After a big import there are thousands: then the ones
+    found by title (``?find=``), else the ones this channel airs around the shown week and the
+    newest, always with ``keep`` (the slot's own, or the one just posted).
+    """
+    total = db.session.scalar(select(func.count()).select_from(Programme)) or 0
+    pick = select(Programme.id, Programme.title)
+    find = request.args.get("find", "").strip()
+    if find:
+        pattern = "%" + find.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pick = pick.where(Programme.title.ilike(pattern, escape="\\"))
+    elif total > CHOICES_SHOWN:
+        first, _ = _first_day(channel)
+        start, _ = listings.day_range(channel, first - timedelta(days=DAYS_SHOWN))
+        _, end = listings.day_range(channel, first + timedelta(days=2 * DAYS_SHOWN))
+        aired = select(Slot.programme_id).where(
+            Slot.channel_id == channel.id, Slot.start_at >= start, Slot.start_at < end
+        )
+        newest = select(Programme.id).order_by(Programme.id.desc()).limit(NEWEST_SHOWN)
+        pick = pick.where(Programme.id.in_(aired) | Programme.id.in_(newest))
+    rows = db.session.execute(pick.order_by(Programme.title, Programme.id).limit(CHOICES_SHOWN)).all()
+    if keep is not None and all(pid != keep for pid, _ in rows):
+        rows += db.session.execute(select(Programme.id, Programme.title).where(Programme.id == keep)).all()
+    form.programme_id.choices = [SelectChoice(pid, f"{title} (#{pid})") for pid, title in rows]
+    form.programmes_total = total
 
 
 # The week grid
@@ -53,7 +81,7 @@ def channel(slug: str):
     """A channel's week, broadcast day by broadcast day, with the form to add a slot."""
     channel = channel_or_404(slug)
     form = SlotForm(formdata=None)
-    form.programme_id.choices = programme_choices()
+    offer_programmes(form, channel)
     return _week_page(channel, form)
 
 
@@ -63,7 +91,7 @@ def add_slot(slug: str):
     """Add a slot; a clash shows the slots in the way beside the form, a DST gap or fold in words."""
     channel = channel_or_404(slug)
     form = SlotForm()
-    form.programme_id.choices = programme_choices()
+    offer_programmes(form, channel, keep=form.programme_id.data)
     if not form.validate():
         return _week_page(channel, form, status=422)
     programme = db.session.get(Programme, form.programme_id.data)
@@ -188,7 +216,7 @@ def slot(slot_id: int):
     if request.method == "GET":
         return _slot_page(slot, _slot_form(slot))
     form = SlotForm()
-    form.programme_id.choices = programme_choices()
+    offer_programmes(form, slot.channel, keep=form.programme_id.data)
     if not form.validate():
         return _slot_page(slot, form, status=422)
     programme = None
@@ -286,7 +314,7 @@ def _slot_form(slot: Slot) -> SlotForm:
         live=slot.is_live,
         version=str(slot.version),
     )
-    form.programme_id.choices = programme_choices()
+    offer_programmes(form, slot.channel, keep=slot.programme_id)
     return form
 
 
