@@ -363,7 +363,13 @@ def _text(el) -> str:
     """The element's text with insignificant whitespace dropped; undeclared entities kept readable."""
     if len(el) == 0:
         text = el.text
-        return " ".join(text.split()) if text else ""
+        if not text:
+            return ""
+        # Most texts need nothing done: a space is the only whitespace that is printable, so
+        # this finds them without splitting and joining every description word by word.
+        if text.isprintable() and "  " not in text and text[0] != " " and text[-1] != " ":
+            return text
+        return " ".join(text.split())
     parts = [el.text or ""]
     for child in el:
         if child.tag is etree.Entity:
@@ -466,7 +472,8 @@ _TEXTS = {"title": "title", "sub-title": "subtitle", "desc": "summary"}
 def _programme_values(el) -> dict[str, Any]:
     """The programme's fields from its children (SPEC names); translations for other languages."""
     main_lang: str | None = None
-    main: dict[str, str] = {}
+    seen_title = False
+    main: dict[str, str] = {}  # by tag
     translations: dict[str, dict[str, str]] = {}
     categories: list[tuple[str | None, str]] = []
     presenters: list[str] = []
@@ -474,22 +481,20 @@ def _programme_values(el) -> dict[str, Any]:
     episodes: dict[str, str] = {}
     icon = None
     premiere = False
-    seen_title = False
     for child in el:
         tag = child.tag
-        name = _TEXTS.get(tag)
-        if name is not None:
+        if tag == "title" or tag == "desc" or tag == "sub-title":
             text = _text(child)
             if not text:
                 continue
             lang = _lang(child)
-            if not seen_title and name == "title":
+            if not seen_title and tag == "title":
                 main_lang, seen_title = lang, True
             if lang is None or lang == main_lang:
-                if name not in main:
-                    main[name] = text
+                if tag not in main:
+                    main[tag] = text
             else:
-                translations.setdefault(lang, {}).setdefault(name, text)
+                translations.setdefault(lang, {}).setdefault(_TEXTS[tag], text)
         elif tag == "category":
             text = _text(child)
             if text:
@@ -509,13 +514,13 @@ def _programme_values(el) -> dict[str, Any]:
     category = None
     if categories:
         category = next((text for lang, text in categories if lang is None or lang == main_lang), categories[0][1])
-    episode = episodes.get("onscreen") or episodes.get("xmltv_ns") if episodes else None
+    episode = (episodes.get("onscreen") or episodes.get("xmltv_ns")) if episodes else None
     title = main.get("title")
-    subtitle = main.get("subtitle")
+    subtitle = main.get("sub-title")
     return {
         "title": title[:300] if title else "",
         "subtitle": subtitle[:300] if subtitle else None,
-        "summary": main.get("summary"),
+        "summary": main.get("desc"),
         "category": category[:100] if category else None,
         "presenter": ", ".join(presenters)[:200] if presenters else None,
         "guests": guests,
@@ -525,9 +530,7 @@ def _programme_values(el) -> dict[str, Any]:
         "translations": {
             lang: {k: (v[:300] if k != "summary" else v) for k, v in fields.items()}
             for lang, fields in translations.items()
-        }
-        if translations
-        else translations,
+        },
         "is_premiere": premiere,
     }
 
