@@ -1,6 +1,7 @@
 """XMLTV import of a large generated guide on SQLite and PostgreSQL, beside `xmllint --noout`.
 
     .venv/bin/python -m bench.xmltv_import [--programmes 200000] [--small 50000] [--per-channel 400]
+                                           [--skip-postgresql] [--only-read]
 
 Writes a guide of ``--programmes`` programmes (``--per-channel`` to a channel, two weeks from
 tomorrow, a fifth of the channels with titles in two languages), then times, each in a child
@@ -13,6 +14,7 @@ process whose peak memory (ru_maxrss) is read with ``os.wait4``:
 - the same two reads and the SQLite import for a guide of ``--small`` programmes, so peak
   memory can be compared at two file sizes.
 
+``--only-read`` stops after the first two rows of each size (no database needed).
 Needs PostgreSQL at BENCH_PG (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 Prints a Markdown table for bench/README.md.
 """
@@ -133,7 +135,8 @@ def importer(url: str) -> dict:
 @click.option("--small", default=50_000, show_default=True, help="the second size, for peak memory")
 @click.option("--per-channel", default=400, show_default=True, help="about two weeks of programmes")
 @click.option("--skip-postgresql", is_flag=True)
-def main(programmes: int, small: int, per_channel: int, skip_postgresql: bool) -> None:
+@click.option("--only-read", is_flag=True, help="time xmllint and reading alone, no imports (minutes, not an hour)")
+def main(programmes: int, small: int, per_channel: int, skip_postgresql: bool, only_read: bool) -> None:
     if shutil.which("xmllint") is None:
         raise SystemExit("xmllint is missing: apt-get install libxml2-utils")
     work = Path(tempfile.mkdtemp(prefix="bench-xmltv-"))
@@ -149,6 +152,9 @@ def main(programmes: int, small: int, per_channel: int, skip_postgresql: bool) -
             rows.append((label, "xmllint --noout", *lint[:2], 1.0))
             read = timed([sys.executable, "-c", f"from bench.xmltv_import import read_only; read_only({str(guide)!r})"])
             rows.append((label, "read_guide (iterparse + spool)", *read[:2], read[0] / lint[0]))
+            if only_read:
+                guide.unlink()
+                continue
             flask = [sys.executable, "-m", "flask", "--app", "wsgi", "xmltv", "import", str(guide)]
             engines = [("SQLite", f"sqlite:///{work / f'db-{size}.sqlite'}")]
             if size == programmes and not skip_postgresql:
