@@ -8,7 +8,9 @@ line. Also here: XMLTV times and the channel map file.
 """
 
 import csv
+import functools
 import hashlib
+import heapq
 import html.entities
 import io
 import json
@@ -29,7 +31,7 @@ from lxml import etree
 
 from schedule_service.broadcast_time import zone
 
-#: Programmes spooled per executemany.
+#: Programmes held in memory between writes to the spool.
 SPOOL_BATCH = 5000
 
 Progress = Callable[[int], None]
@@ -198,7 +200,12 @@ class FileChannel:
 
 
 class Guide:
-    """A read guide: its channels, its programmes spooled on disk by channel, and its bad items."""
+    """A read guide: its channels, its programmes spooled on disk by channel, and its bad items.
+
+    Programmes are spooled in runs: the programmes of one channel read since the last flush go
+    to disk as one row, so a guide written channel by channel costs one row per few thousand
+    programmes rather than one per programme.
+    """
 
     def __init__(self) -> None:
         self.channels: dict[str, FileChannel] = {}
@@ -209,8 +216,11 @@ class Guide:
         # A scratch file: nothing to recover after a crash, so no journal and no syncing.
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE item (seq INTEGER PRIMARY KEY, chan TEXT, line INTEGER, data BLOB)")
-        self._pending: list[tuple[str, int, bytes]] = []
+        self._db.execute("CREATE TABLE run (id INTEGER PRIMARY KEY, chan TEXT, items BLOB)")
+        self._seq = 0
+        #: (seq, line, data) of the programmes not yet on disk, by channel.
+        self._pending: dict[str, list[tuple[int, int, dict]]] = {}
+        self._pending_count = 0
 
     def __enter__(self) -> "Guide":
         return self
@@ -223,25 +233,35 @@ class Guide:
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def _spool(self, chan: str, line: int, data: dict) -> None:
-        self._pending.append((chan, line, marshal.dumps(data)))
-        if len(self._pending) >= SPOOL_BATCH:
+        self._seq += 1
+        run = self._pending.get(chan)
+        if run is None:
+            run = self._pending[chan] = []
+        run.append((self._seq, line, data))
+        self._pending_count += 1
+        if self._pending_count >= SPOOL_BATCH:
             self._flush()
 
     def _flush(self) -> None:
-        self._db.executemany("INSERT INTO item (chan, line, data) VALUES (?, ?, ?)", self._pending)
+        runs = [(chan, marshal.dumps(run)) for chan, run in self._pending.items()]
+        self._db.executemany("INSERT INTO run (chan, items) VALUES (?, ?)", runs)
         self._pending.clear()
+        self._pending_count = 0
 
     def _finish(self) -> None:
         self._flush()
-        self._db.execute("CREATE INDEX ix_item_chan ON item (chan, seq)")
+        self._db.execute("CREATE INDEX ix_run_chan ON run (chan, id)")
         self._db.commit()
 
     def items(self, chans: list[str]) -> Iterator[tuple[int, int, str, dict]]:
         """(seq, line, channel id, data) of the programmes of ``chans``, in file order."""
-        marks = ",".join("?" * len(chans))
-        query = f"SELECT seq, line, chan, data FROM item WHERE chan IN ({marks}) ORDER BY seq"
-        for seq, line, chan, data in self._db.execute(query, chans):
-            yield seq, line, chan, marshal.loads(data)
+        return heapq.merge(*(self._items(chan) for chan in dict.fromkeys(chans)))
+
+    def _items(self, chan: str) -> Iterator[tuple[int, int, str, dict]]:
+        # A channel's runs are written in file order and never overlap: read one after the other.
+        for (items,) in self._db.execute("SELECT items FROM run WHERE chan = ? ORDER BY id", (chan,)):
+            for seq, line, data in marshal.loads(items):
+                yield seq, line, chan, data
 
 
 class _CountingReader:
@@ -290,14 +310,13 @@ def read_guide(source: str | Path | IO[bytes], progress: Progress | None = None)
 
 def _read_into(guide: Guide, stream: IO[bytes]) -> None:
     events = etree.iterparse(stream, events=("end",), tag=("channel", "programme"), **PARSER_OPTIONS)
-    checked = False
+    root = None
     try:
         for _, el in events:
-            if not checked:
-                _check_document(el.getroottree())
-                checked = True
-            parent = el.getparent()
-            if parent is None or parent.getparent() is not None:
+            if root is None:
+                root = _check_document(el.getroottree())
+            # lxml hands back the one proxy it holds for a node, so ``is`` tells a child of <tv>.
+            if el.getparent() is not root:
                 continue  # a <channel> inside something else is not a channel of the guide
             if el.tag == "programme":
                 _read_programme(guide, el)
@@ -306,8 +325,8 @@ def _read_into(guide: Guide, stream: IO[bytes]) -> None:
             # Drop what was read: memory stays flat however long the file is.
             el.clear(keep_tail=False)
             while el.getprevious() is not None:
-                del parent[0]
-        if not checked:
+                del root[0]
+        if root is None:
             _check_document(events.root.getroottree())
     except etree.XMLSyntaxError as e:
         if e.lineno == 0 or "Document is empty" in str(e) or "no element found" in str(e):
@@ -321,8 +340,8 @@ def _read_into(guide: Guide, stream: IO[bytes]) -> None:
         raise GuideRefused(f"not well-formed XML: {e.msg}", e.lineno) from e
 
 
-def _check_document(tree) -> None:
-    """Refuse entity declarations (XXE, billion laughs) and roots other than ``<tv>``."""
+def _check_document(tree):
+    """Refuse entity declarations (XXE, billion laughs) and roots other than ``<tv>``; return the root."""
     dtd = tree.docinfo.internalDTD
     if dtd is not None:
         entities = list(dtd.iterentities())
@@ -337,29 +356,42 @@ def _check_document(tree) -> None:
     root = tree.getroot()
     if root.tag != "tv":
         raise GuideRefused(f"not an XMLTV file: the root element is <{root.tag}>, not <tv>", root.sourceline)
+    return root
 
 
 def _text(el) -> str:
     """The element's text with insignificant whitespace dropped; undeclared entities kept readable."""
     if len(el) == 0:
-        text = el.text or ""
-    else:
-        parts = [el.text or ""]
-        for child in el:
-            if child.tag is etree.Entity:
-                code = html.entities.name2codepoint.get(child.name)
-                parts.append(chr(code) if code else child.text)
-            parts.append(child.tail or "")
-        text = "".join(parts)
-    return " ".join(text.split())
+        text = el.text
+        if not text:
+            return ""
+        # Most texts need nothing done: a space is the only whitespace that is printable, so
+        # this finds them without splitting and joining every description word by word.
+        if text.isprintable() and "  " not in text and text[0] != " " and text[-1] != " ":
+            return text
+        return " ".join(text.split())
+    parts = [el.text or ""]
+    for child in el:
+        if child.tag is etree.Entity:
+            code = html.entities.name2codepoint.get(child.name)
+            parts.append(chr(code) if code else child.text)
+        parts.append(child.tail or "")
+    return " ".join("".join(parts).split())
 
 
 def _lang(el) -> str | None:
     lang = el.get("lang")
-    if not lang:
-        return None
+    return _clean_lang(lang) if lang else None
+
+
+@functools.lru_cache(maxsize=256)
+def _clean_lang(lang: str) -> str | None:
     lang = lang.strip().replace("_", "-")
     return lang if 2 <= len(lang) <= 16 else None
+
+
+#: A guide names the same few instants over and over (one programme's stop is the next one's start).
+_parse_time = functools.lru_cache(maxsize=4096)(parse_time)
 
 
 def _read_channel(guide: Guide, el) -> None:
@@ -388,39 +420,41 @@ def _url(value: str | None) -> str | None:
 
 
 def _read_programme(guide: Guide, el) -> None:
-    line = el.sourceline
-    chan = (el.get("channel") or "").strip()
+    get = el.get
+    chan = (get("channel") or "").strip()
     if not chan:
-        guide.bad_items.append(BadItem(line, None, "a <programme> without a channel"))
+        guide.bad_items.append(BadItem(el.sourceline, None, "a <programme> without a channel"))
         return
     channel = guide.channels.get(chan)
     if channel is None:
         channel = guide.channels[chan] = FileChannel(chan)
     guide.programmes += 1
     channel.programmes += 1
-    start_text, stop_text = el.get("start"), el.get("stop")
+    start_text, stop_text = get("start"), get("stop")
     try:
         if not start_text:
             raise ValueError("it has no start")
-        start = parse_time(start_text)
-        stop = parse_time(stop_text) if stop_text else None
+        start = _parse_time(start_text)
+        stop = _parse_time(stop_text) if stop_text else None
     except ValueError as e:
-        guide.bad_items.append(BadItem(line, chan, f"unparsable time: {e}"))
+        guide.bad_items.append(BadItem(el.sourceline, chan, f"unparsable time: {e}"))
         return
     values = _programme_values(el)
-    if not values.get("title"):
-        guide.bad_items.append(BadItem(line, chan, "a programme without a title"))
+    if not values["title"]:
+        guide.bad_items.append(BadItem(el.sourceline, chan, "a programme without a title"))
         return
-    channel.title_langs[values.get("language")] += 1
+    channel.title_langs[values["language"]] += 1
+    premiere = values.pop("is_premiere")
+    clump = get("clumpidx")
     data = {
         "start": start,
         "stop": stop,
         "key": import_key(chan, values),
         "values": values,
-        "premiere": values.pop("is_premiere"),
-        "clump": _clump(el.get("clumpidx")),
+        "premiere": premiere,
+        "clump": _clump(clump) if clump else None,
     }
-    guide._spool(chan, line, data)
+    guide._spool(chan, el.sourceline, data)
 
 
 def _clump(value: str | None) -> int | None:
@@ -431,10 +465,15 @@ def _clump(value: str | None) -> int | None:
     return int(index) if index.strip().isdigit() and total.strip().isdigit() else None
 
 
+#: SPEC names of the texts that come in several languages.
+_TEXTS = {"title": "title", "sub-title": "subtitle", "desc": "summary"}
+
+
 def _programme_values(el) -> dict[str, Any]:
     """The programme's fields from its children (SPEC names); translations for other languages."""
     main_lang: str | None = None
-    main: dict[str, str] = {}
+    seen_title = False
+    main: dict[str, str] = {}  # by tag
     translations: dict[str, dict[str, str]] = {}
     categories: list[tuple[str | None, str]] = []
     presenters: list[str] = []
@@ -442,59 +481,50 @@ def _programme_values(el) -> dict[str, Any]:
     episodes: dict[str, str] = {}
     icon = None
     premiere = False
-    seen_title = False
     for child in el:
         tag = child.tag
-        if tag in ("title", "sub-title", "desc"):
+        if tag == "title" or tag == "desc" or tag == "sub-title":
             text = _text(child)
             if not text:
                 continue
             lang = _lang(child)
-            name = {"title": "title", "sub-title": "subtitle", "desc": "summary"}[tag]
-            if tag == "title" and not seen_title:
+            if not seen_title and tag == "title":
                 main_lang, seen_title = lang, True
             if lang is None or lang == main_lang:
-                main.setdefault(name, text)
+                if tag not in main:
+                    main[tag] = text
             else:
-                translations.setdefault(lang, {}).setdefault(name, text)
+                translations.setdefault(lang, {}).setdefault(_TEXTS[tag], text)
         elif tag == "category":
             text = _text(child)
             if text:
                 categories.append((_lang(child), text))
-        elif tag == "credits":
-            for person in child:
-                if person.tag == "presenter":
-                    name = _text(person)
-                    if name:
-                        presenters.append(name)
-                elif person.tag == "guest" or (person.tag == "actor" and person.get("guest") == "yes"):
-                    name = _text(person)
-                    if name:
-                        guest = {"name": name[:200]}
-                        if person.get("role"):
-                            guest["role"] = person.get("role").strip()[:300]
-                        guests.append(guest)
         elif tag == "episode-num":
             text = _text(child)
             if text:
                 # No system means xmltv_ns (the DTD's default); other systems are private ids.
                 episodes.setdefault(child.get("system") or "xmltv_ns", text)
-        elif tag == "icon" and icon is None:
-            icon = _url(child.get("src"))
+        elif tag == "icon":
+            if icon is None:
+                icon = _url(child.get("src"))
+        elif tag == "credits":
+            _read_credits(child, presenters, guests)
         elif tag == "premiere":
             premiere = True
-    category = next((text for lang, text in categories if lang in (None, main_lang)), None)
-    if category is None and categories:
-        category = categories[0][1]
-    episode = episodes.get("onscreen") or episodes.get("xmltv_ns")
+    category = None
+    if categories:
+        category = next((text for lang, text in categories if lang is None or lang == main_lang), categories[0][1])
+    episode = (episodes.get("onscreen") or episodes.get("xmltv_ns")) if episodes else None
+    title = main.get("title")
+    subtitle = main.get("sub-title")
     return {
-        "title": main.get("title", "")[:300],
-        "subtitle": _cut(main.get("subtitle"), 300),
-        "summary": main.get("summary"),
-        "category": _cut(category, 100),
-        "presenter": _cut(", ".join(presenters), 200) or None,
+        "title": title[:300] if title else "",
+        "subtitle": subtitle[:300] if subtitle else None,
+        "summary": main.get("desc"),
+        "category": category[:100] if category else None,
+        "presenter": ", ".join(presenters)[:200] if presenters else None,
         "guests": guests,
-        "episode_num": _cut(episode, 100),
+        "episode_num": episode[:100] if episode else None,
         "image_url": icon,
         "language": main_lang,
         "translations": {
@@ -505,8 +535,22 @@ def _programme_values(el) -> dict[str, Any]:
     }
 
 
-def _cut(text: str | None, size: int) -> str | None:
-    return text[:size] if text else None
+def _read_credits(el, presenters: list[str], guests: list[dict[str, str]]) -> None:
+    """Add the presenters' names and the guests (name and role) of a ``<credits>``."""
+    for person in el:
+        tag = person.tag
+        if tag == "presenter":
+            name = _text(person)
+            if name:
+                presenters.append(name)
+        elif tag == "guest" or (tag == "actor" and person.get("guest") == "yes"):
+            name = _text(person)
+            if name:
+                guest = {"name": name[:200]}
+                role = person.get("role")
+                if role:
+                    guest["role"] = role.strip()[:300]
+                guests.append(guest)
 
 
 def import_key(chan: str, values: dict[str, Any]) -> str:
