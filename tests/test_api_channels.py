@@ -64,6 +64,22 @@ def test_a_body_that_is_not_json_is_refused(client, editor):
     assert resp.content_type == "application/problem+json"
 
 
+def test_text_with_a_nul_character_is_refused_by_name_not_failed_in_the_database(client, editor, make_channel):
+    mir = make_channel("mir")
+    body = {"title": "News\x00", "guests": [{"name": "A\x00B"}], "duration_minutes": 30}
+    resp = client.post("/api/v1/programmes", json=body, headers=editor)
+    assert resp.status_code == 422 and resp.content_type == "application/problem+json"
+    assert set(resp.json["errors"]) == {"title", "guests.0.name"}
+    assert db.session.query(Programme).count() == 0
+    patched = client.patch("/api/v1/channels/mir", json={"name": "M\x00"}, headers=editor)
+    assert patched.status_code == 422 and "name" in patched.json["errors"]
+    assert client.get("/api/v1/channels/mir\x00").status_code == 404
+    assert client.get("/api/v1/channels/mir/schedule", query_string={"tz": "UTC\x00"}).status_code == 400
+    assert client.get("/channels/mir", query_string={"lang": "\x00"}).status_code == 400  # a page, not a 500
+    db.session.refresh(mir)
+    assert mir.name == "Mir"
+
+
 def test_a_taken_slug_is_409(client, editor):
     client.post("/api/v1/channels", json=MIR, headers=editor)
     assert client.post("/api/v1/channels", json=MIR, headers=editor).status_code == 409

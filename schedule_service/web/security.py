@@ -20,6 +20,7 @@ from schedule_service.auth import check_password, hash_password, login_manager, 
 from schedule_service.db import db
 from schedule_service.models import User
 from schedule_service.web.caching import HitLayer
+from schedule_service.web.errors import problem
 
 #: Login attempts that failed, per client address and per account (Flask-Limiter notation).
 LOGIN_LIMIT_PER_ADDRESS = "10 per minute; 100 per hour"
@@ -175,7 +176,44 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
     # First of all before-request functions: nothing may see the previous request's user.
     app.before_request_funcs.setdefault(None, []).insert(0, _forget_previous_request)
+    app.before_request(_refuse_nul)
     app.after_request(_security_headers)
+
+
+NUL = "\x00"
+NUL_MESSAGE = "must not contain the NUL character (U+0000)"
+
+
+def _refuse_nul() -> None:
+    """Refuse text with a NUL character in it before anything reads it.
+
+    No field of the service may hold one, and PostgreSQL cannot store one in text: left to the
+    database, it would fail a write (or a lookup) with a 500 instead of saying what is wrong.
+    """
+    if NUL in request.path:
+        raise problem(404, "There is no such page: the path holds a NUL character.")
+    where = {name: NUL_MESSAGE for name, value in request.args.items(multi=True) if NUL in name + value}
+    if where:
+        raise problem(400, f"The query {NUL_MESSAGE}.", where)
+    where = {name: NUL_MESSAGE for name, value in request.form.items(multi=True) if NUL in name + value}
+    if request.is_json:
+        where.update({path: NUL_MESSAGE for path in _nul_paths(request.get_json(silent=True))})
+    if where:
+        raise problem(422, f"The request {NUL_MESSAGE} in its text.", where)
+
+
+def _nul_paths(value, prefix: str = "") -> list[str]:
+    """Where in a JSON document a string (or a key) holds a NUL, as dotted paths."""
+    if isinstance(value, str):
+        return [prefix or "_schema"] if NUL in value else []
+    if isinstance(value, dict):
+        found = [f"{prefix}.{k}" if prefix else k for k in value if NUL in k]
+        for key, sub in value.items():
+            found += _nul_paths(sub, f"{prefix}.{key}" if prefix else str(key))
+        return found
+    if isinstance(value, list):
+        return [p for i, sub in enumerate(value) for p in _nul_paths(sub, f"{prefix}.{i}" if prefix else str(i))]
+    return []
 
 
 #: What Flask-Login, Flask-WTF (the signed CSRF token), auth.current_staff and the login
