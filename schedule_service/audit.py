@@ -1,9 +1,10 @@
 """The audit trail: who changed what, when, from what to what. Rows are only ever added."""
 
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from schedule_service.models import AuditEntry
@@ -22,9 +23,31 @@ def record(session: Session, actor: str, action: str, entity: str, entity_id: An
     return entry
 
 
+def record_many(session: Session, actor: str, action: str, entity: str, entries: Iterable[tuple[Any, dict]]) -> int:
+    """Add one audit entry per (entity id, changes) in one INSERT, as :func:`record` would each; return how many."""
+    rows = [
+        {
+            "actor": actor,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "changes": {k: [_plain(old), _plain(new)] for k, (old, new) in changes.items()},
+        }
+        for entity_id, changes in entries
+    ]
+    if rows:
+        session.execute(insert(AuditEntry.__table__), rows)
+    return len(rows)
+
+
 def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     """The values of ``fields`` on ``obj``, to diff against later."""
     return {f: _plain(getattr(obj, f)) for f in fields}
+
+
+def snapshot_values(values: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The values of ``fields`` in ``values`` (a row about to be inserted), as :func:`snapshot` takes them."""
+    return {f: _plain(values.get(f)) for f in fields}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:

@@ -21,7 +21,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
-from schedule_service import audit, schedule
+from schedule_service import schedule
 from schedule_service.broadcast_time import NonexistentTime, to_instant, zone
 from schedule_service.interchange.xmltv_read import (
     BadItem,
@@ -37,7 +37,7 @@ from schedule_service.interchange.xmltv_read import (
 from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.slot import SCHEDULED
-from schedule_service.schedule import PROGRAMME_FIELDS, Conflict, ScheduleError
+from schedule_service.schedule import Conflict, ScheduleError
 
 __all__ = [
     "BadItem",
@@ -523,43 +523,49 @@ def _sync_programmes(session: Session, channel: Channel, items: list[_Item]):
             translations[pid][lang] = dict(zip(TRANSLATED, texts, strict=True))
     default_lang = channel.languages[0] if channel.languages else UNDETERMINED
     updated: set[str] = set()
-    fresh: list[tuple[Programme, dict]] = []
+    fresh: list[str] = []
     for key, it in first.items():
         programme = found.get(key)
         if programme is None:
-            programme = found[key] = _new_programme(it.values, key, default_lang)
-            session.add(programme)
-            # The audit state is taken now: after the flush it would cost a query per programme.
-            fresh.append((programme, _programme_state(programme, it.values["translations"])))
+            fresh.append(key)
             continue
         changes = _programme_changes(programme, it.values, translations.get(programme.id, {}))
         if changes:
             schedule.update_programme(session, programme, changes, ACTOR)
             updated.add(key)
-    if fresh:
-        session.flush()  # one batched INSERT for the channel's new programmes
-        for p, state in fresh:
-            audit.record(session, ACTOR, "create", "programme", p.id, audit.created(state))
+    # New programmes in a few INSERTs: most of a first import, where one by one would cost the most.
+    ids = schedule.create_programmes(
+        session, [_new_programme(first[key].values, key, default_lang) for key in fresh], ACTOR
+    )
+    for key, pid in zip(fresh, ids, strict=True):
+        found[key] = _Fresh(pid)
     return found, len(fresh), updated
 
 
-def _new_programme(values: dict[str, Any], key: str, default_lang: str) -> Programme:
-    programme = Programme(
-        title=values["title"],
-        subtitle=values["subtitle"],
-        summary=values["summary"],
-        category=values["category"],
-        presenter=values["presenter"],
-        guests=values["guests"],
-        episode_num=values["episode_num"],
-        image_url=values["image_url"],
-        language=values["language"] or default_lang,
-        import_key=key,
-        is_exclusive=False,
-    )
-    for lang, fields in values["translations"].items():
-        programme.translations[lang] = ProgrammeTranslation(lang=lang, **fields)
-    return programme
+@dataclass(frozen=True, slots=True)
+class _Fresh:
+    """A programme the import has just inserted, as far as scheduling and planning its slots need it."""
+
+    id: int
+    promo_plan: None = None
+    is_exclusive: bool = False
+
+
+def _new_programme(values: dict[str, Any], key: str, default_lang: str) -> dict[str, Any]:
+    return {
+        "title": values["title"],
+        "subtitle": values["subtitle"],
+        "summary": values["summary"],
+        "category": values["category"],
+        "presenter": values["presenter"],
+        "guests": values["guests"],
+        "episode_num": values["episode_num"],
+        "image_url": values["image_url"],
+        "language": values["language"] or default_lang,
+        "import_key": key,
+        "is_exclusive": False,
+        "translations": values["translations"],
+    }
 
 
 _TRANSLATED = [getattr(ProgrammeTranslation, name) for name in TRANSLATED]
@@ -593,15 +599,6 @@ def _programme_changes(
     if touched:
         changes["translations"] = merged
     return changes
-
-
-def _programme_state(programme: Programme, translations: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """What the audit trail records of a new programme, as ``schedule.create_programme`` does."""
-    state = audit.snapshot(programme, PROGRAMME_FIELDS)
-    state["translations"] = {
-        lang: {k: v for k, v in fields.items() if v} for lang, fields in sorted(translations.items())
-    }
-    return state
 
 
 def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary: ChannelReport) -> tuple[int, int]:
@@ -695,12 +692,12 @@ def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary:
                 creates.append(it)
             break
         moves = blocked
-    for it in creates:
-        try:
-            schedule.create_slot(session, channel, programmes[it.key], _slot_values(it), ACTOR)
-        except ScheduleError as e:
-            raise _ItemRefused(it, e) from e
-        summary.created += 1
+    # New slots in a few INSERTs, with their audit entries and promo posts, as one by one.
+    try:
+        schedule.create_slots(session, channel, [(programmes[it.key], _slot_values(it)) for it in creates], ACTOR)
+    except schedule.SlotRefused as e:
+        raise _ItemRefused(creates[e.index], e.error) from e
+    summary.created += len(creates)
     return created, len(updated_keys)
 
 
