@@ -4,9 +4,10 @@ from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from schedule_service.clock import now
 from schedule_service.models import AuditEntry
 
 
@@ -24,20 +25,18 @@ def record(session: Session, actor: str, action: str, entity: str, entity_id: An
 
 
 def record_many(session: Session, actor: str, action: str, entity: str, entries: Iterable[tuple[Any, dict]]) -> int:
-    """Add one audit entry per (entity id, changes) in one INSERT, as :func:`record` would each; return how many."""
+    """Add one audit entry per (entity id, changes) at once, as :func:`record` would each; return how many.
+
+    The changes' values must be plain already (as :func:`created` of :func:`snapshot_values` gives).
+    """
+    from schedule_service import bulk
+
+    at = now()
     rows = [
-        {
-            "actor": actor,
-            "action": action,
-            "entity": entity,
-            "entity_id": str(entity_id),
-            "changes": {k: [_plain(old), _plain(new)] for k, (old, new) in changes.items()},
-        }
+        {"at": at, "actor": actor, "action": action, "entity": entity, "entity_id": str(entity_id), "changes": changes}
         for entity_id, changes in entries
     ]
-    if rows:
-        session.execute(insert(AuditEntry.__table__), rows)
-    return len(rows)
+    return bulk.insert_rows(session, AuditEntry.__table__, rows)
 
 
 def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schedule_service import audit
+from schedule_service import audit, bulk
 from schedule_service.broadcast_time import WallTimeError, parse_day_start, to_instant, zone
 from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot, generation
 from schedule_service.models.programme import TRANSLATED
@@ -171,15 +171,14 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
         }
         states.append(state)
         translations.append(texts)
-    query = insert(Programme.__table__).returning(Programme.__table__.c.id, sort_by_parameter_order=True)
-    ids = list(session.execute(query, rows).scalars())
+    ids = bulk.take_ids(session, Programme.__table__, len(rows))
+    bulk.insert_rows(session, Programme.__table__, [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
     extra = [
         {"programme_id": pid, "lang": lang, **{k: fields.get(k) for k in TRANSLATED}}
         for pid, texts in zip(ids, translations, strict=True)
         for lang, fields in texts.items()
     ]
-    if extra:
-        session.execute(insert(ProgrammeTranslation.__table__), extra)
+    bulk.insert_rows(session, ProgrammeTranslation.__table__, extra)
     audit.record_many(
         session, actor, "create", "programme", ((pid, audit.created(st)) for pid, st in zip(ids, states, strict=True))
     )
@@ -331,8 +330,8 @@ def create_slots(
         }
         for _, programme, start, end, premiere in news
     ]
-    query = insert(Slot.__table__).returning(Slot.__table__.c.id, sort_by_parameter_order=True)
-    ids = list(session.execute(query, rows).scalars())
+    ids = bulk.take_ids(session, Slot.__table__, len(rows))
+    bulk.insert_rows(session, Slot.__table__, [{"id": sid, **row} for sid, row in zip(ids, rows, strict=True)])
     audit.record_many(
         session,
         actor,

@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import isodate
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schedule_service import audit
+from schedule_service import audit, bulk
 from schedule_service.broadcast_time import NonexistentTime, broadcast_day, to_instant
 from schedule_service.clock import now
 from schedule_service.models import Channel, Post, Programme, Slot, Target
@@ -501,6 +501,4 @@ def plan_new_slots(session: Session, channel: Channel, slots: list[NewSlot]) -> 
                     "text": text,
                 }
             )
-    if rows:
-        session.execute(insert(Post.__table__), rows)
-    return len(rows)
+    return bulk.insert_rows(session, Post.__table__, rows)

@@ -1,0 +1,76 @@
+"""Many new rows in one go, fast on both engines: the bulk writes of an XMLTV import.
+
+SQLAlchemy's executemany processes each parameter of each row in Python and, on PostgreSQL,
+sends a statement per row or one huge statement the driver must parse; a first import of a big
+guide inserts millions of rows. Here the ids are taken first (from the sequence on PostgreSQL;
+past the largest on SQLite, whose writing transaction holds the database's one write lock),
+then PostgreSQL gets ``COPY`` and SQLite one prepared INSERT that the driver runs per row.
+Nothing here touches the session's objects; the caller marks what changed.
+"""
+
+import json
+from typing import Any
+
+from sqlalchemy import JSON, Table, text
+from sqlalchemy.orm import Session
+
+
+def take_ids(session: Session, table: Table, n: int) -> list[int]:
+    """Reserve ``n`` new ids of ``table``, in ascending order."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        query = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+        return sorted(conn.execute(query, {"t": table.name, "n": n}).scalars())
+    # SQLite gives a new row the largest id plus one anyway; only one transaction writes at a time.
+    top = conn.exec_driver_sql(f'SELECT max(id) FROM "{table.name}"').scalar() or 0
+    return list(range(top + 1, top + 1 + n))
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows`` (dicts with the same keys) into ``table``; columns left out get their defaults."""
+    if not rows:
+        return 0
+    conn = session.connection()
+    names = list(rows[0])
+    defaults = {}
+    for column in table.columns:
+        if column.name not in names and column.default is not None and not column.primary_key:
+            arg = column.default.arg
+            defaults[column.name] = arg(None) if column.default.is_callable else arg
+    columns = [table.c[name] for name in (*names, *defaults)]
+    fixed = tuple(defaults.values())
+    quoted = ", ".join(f'"{c.name}"' for c in columns)
+    if conn.dialect.name == "postgresql":
+        json_at = [i for i, c in enumerate(columns[: len(names)]) if isinstance(c.type, JSON)]
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+            for row in rows:
+                values = [row[name] for name in names]
+                for i in json_at:
+                    if values[i] is not None:
+                        values[i] = json.dumps(values[i])
+                copy.write_row((*values, *fixed))
+        cursor.close()
+        return len(rows)
+    processors = [c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
+    fixed = tuple(p(v) if p else v for p, v in zip(processors[len(names) :], fixed, strict=True))
+    # Most rows repeat a few instants (and all of them the row's defaults): process each once.
+    caches: list[dict] = [{} for _ in names]
+    plain = []
+    for row in rows:
+        values = []
+        for name, process, cache in zip(names, processors, caches, strict=False):
+            value = row[name]
+            if process is None or value is None:
+                values.append(value)
+                continue
+            if isinstance(value, dict | list):  # JSON: not a key
+                values.append(process(value))
+                continue
+            if value not in cache:
+                cache[value] = process(value)
+            values.append(cache[value])
+        plain.append((*values, *fixed))
+    marks = ", ".join("?" for _ in columns)
+    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', plain)
+    return len(rows)
