@@ -27,7 +27,7 @@ def record(session: Session, actor: str, action: str, entity: str, entity_id: An
 def record_many(session: Session, actor: str, action: str, entity: str, entries: Iterable[tuple[Any, dict]]) -> int:
     """Add one audit entry per (entity id, changes) at once, as :func:`record` would each; return how many.
 
-    The changes' values must be plain already (as :func:`created` of :func:`snapshot_values` gives).
+    The changes' values must be plain already (JSON's types, instants as ISO 8601 text).
     """
     from schedule_service import bulk
 
@@ -42,11 +42,6 @@ def record_many(session: Session, actor: str, action: str, entity: str, entries:
 def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     """The values of ``fields`` on ``obj``, to diff against later."""
     return {f: _plain(getattr(obj, f)) for f in fields}
-
-
-def snapshot_values(values: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """The values of ``fields`` in ``values`` (a row about to be inserted), as :func:`snapshot` takes them."""
-    return {f: _plain(values.get(f)) for f in fields}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:

@@ -54,23 +54,18 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> i
         return len(rows)
     processors = [c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
     fixed = tuple(p(v) if p else v for p, v in zip(processors[len(names) :], fixed, strict=True))
-    # Most rows repeat a few instants (and all of them the row's defaults): process each once.
-    caches: list[dict] = [{} for _ in names]
-    plain = []
-    for row in rows:
-        values = []
-        for name, process, cache in zip(names, processors, caches, strict=False):
-            value = row[name]
-            if process is None or value is None:
-                values.append(value)
-                continue
-            if isinstance(value, dict | list):  # JSON: not a key
-                values.append(process(value))
-                continue
-            if value not in cache:
-                cache[value] = process(value)
-            values.append(cache[value])
-        plain.append((*values, *fixed))
+    values = []
+    for name, process in zip(names, processors, strict=False):
+        column = [row[name] for row in rows]
+        if process is not None:
+            if isinstance(table.c[name].type, JSON):
+                column = [None if v is None else process(v) for v in column]
+            else:
+                # Most rows repeat a few instants: process each value once.
+                done = {v: process(v) for v in set(column) if v is not None}
+                column = [None if v is None else done[v] for v in column]
+        values.append(column)
+    plain = [(*row, *fixed) for row in zip(*values, strict=True)]
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', plain)
     return len(rows)

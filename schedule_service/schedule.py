@@ -165,7 +165,7 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
         row["language"] = row["language"] or "en"
         row["import_key"] = values.get("import_key")
         rows.append(row)
-        state = audit.snapshot_values(row, PROGRAMME_FIELDS)
+        state = {f: row[f] for f in PROGRAMME_FIELDS}  # plain already: no instants among them
         state["translations"] = {
             lang: {k: fields.get(k) for k in TRANSLATED if fields.get(k)} for lang, fields in sorted(texts.items())
         }
@@ -332,13 +332,26 @@ def create_slots(
     ]
     ids = bulk.take_ids(session, Slot.__table__, len(rows))
     bulk.insert_rows(session, Slot.__table__, [{"id": sid, **row} for sid, row in zip(ids, rows, strict=True)])
-    audit.record_many(
-        session,
-        actor,
-        "create",
-        "slot",
-        ((sid, audit.created(audit.snapshot_values(row, SLOT_FIELDS))) for sid, row in zip(ids, rows, strict=True)),
-    )
+    # What audit.created(audit.snapshot(slot, SLOT_FIELDS)) gives, without a snapshot per slot.
+    iso: dict[datetime, str] = {}
+    for _, _, start, end, _ in news:
+        iso[start], iso[end] = start.isoformat(), end.isoformat()
+    entries = [
+        (
+            sid,
+            {
+                "channel_id": [None, channel.id],
+                "programme_id": [None, row["programme_id"]],
+                "start_at": [None, iso[row["start_at"]]],
+                "end_at": [None, iso[row["end_at"]]],
+                "is_premiere": [None, row["is_premiere"]],
+                "is_live": [None, False],
+                "status": [None, SCHEDULED],
+            },
+        )
+        for sid, row in zip(ids, rows, strict=True)
+    ]
+    audit.record_many(session, actor, "create", "slot", entries)
     generation.mark_changed(session)
     try:
         plan.plan_new_slots(

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, lazyload
 
 from schedule_service import schedule
@@ -382,6 +382,10 @@ def _apply_target(
     # without it.
     while True:
         counts = ChannelReport(summary.channel, summary.xmltv_ids)
+        if session.get_bind().dialect.name == "postgresql":
+            # Each channel asks the same queries of tables the import is filling: a plan made
+            # once for them when they were near empty (a sequential scan) would not be dropped.
+            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         try:
             with session.begin_nested():
                 channel = target.channel or schedule.create_channel(session, target.create, ACTOR)

@@ -428,6 +428,12 @@ def plan_new_slots(session: Session, channel: Channel, slots: list[NewSlot]) -> 
     if not slots:
         return 0
     targets = {t.name: t for t in session.scalars(select(Target))}
+    # What is asked per post, read once: attributes of loaded objects cost a call each.
+    limited = {name: t.limit is not None for name, t in targets.items()}
+    approval = {name: t.is_approval_required for name, t in targets.items()}
+    target_ids = {name: t.id for name, t in targets.items()}
+    exclusive_held = channel.is_exclusive_approval_required
+    channel_plan = channel.promo_plan
     at = now()
     tz, day_start = channel.zone, channel.broadcast_day_start
     ids = [s.id for s in slots]
@@ -441,7 +447,9 @@ def plan_new_slots(session: Session, channel: Channel, slots: list[NewSlot]) -> 
     rows: list[dict[str, Any]] = []
     for index, slot in enumerate(slots):
         programme = slot.programme
-        steps = programme.promo_plan if programme.promo_plan is not None else channel.promo_plan
+        steps = programme.promo_plan if programme.promo_plan is not None else channel_plan
+        start_at, end_at = slot.start_at, slot.end_at
+        exclusive = programme.is_exclusive and exclusive_held
         day = None
         wanted: dict[tuple[str, str], tuple[dict, Target, datetime, datetime]] = {}
         for step in DEFAULT_PLAN if steps is None else steps:
@@ -455,45 +463,45 @@ def plan_new_slots(session: Session, channel: Channel, slots: list[NewSlot]) -> 
                 if step.get("offset") is not None:
                     if step["offset"] not in offsets:
                         offsets[step["offset"]] = parse_offset(step["offset"])
-                    due = slot.start_at + offsets[step["offset"]]
+                    due = start_at + offsets[step["offset"]]
                 else:
                     if day is None:
-                        day = broadcast_day(slot.start_at, tz, day_start)
+                        day = broadcast_day(start_at, tz, day_start)
                     wall = (day, step["day"], step["at_local"], target.timezone)
                     if wall not in walls:
                         walls[wall] = _wall_moment(step, day, channel, target)
                     due = walls[wall]
-                valid_until = slot.start_at if due < slot.start_at else slot.end_at
+                valid_until = start_at if due < start_at else end_at
                 wanted[(step["name"], name)] = (step, target, due, valid_until)
         for key in sorted(wanted):
             step, target, due, valid_until = wanted[key]
             if due < at or due >= valid_until:
                 continue  # its moment has passed: never send it
-            if target.name not in langs:
-                langs[target.name] = post_lang(target, channel)
-            lang, template = langs[target.name], step.get("template")
+            step_name, name = key
+            if name not in langs:
+                langs[name] = post_lang(target, channel)
+            lang, template = langs[name], step.get("template")
             text = None
-            if target.limit is not None or (target.name, lang, template) not in tried:
-                tried.add((target.name, lang, template))
+            if limited[name] or (name, lang, template) not in tried:
+                tried.add((name, lang, template))
                 try:
                     text = render_slot(session.get(Slot, slot.id), target, lang, due, template).text
                 except (TooLong, BadTemplate, PromoNotTrue) as e:
-                    raise SlotDoesNotFit(index, step["name"], target.name, e) from e
-            base = f"slot-{slot.id}-{step['name']}-{target.name}-publish"
+                    raise SlotDoesNotFit(index, step_name, name, e) from e
+            base = f"slot-{slot.id}-{step_name}-{name}-publish"
             idempotency_key, n = base, 1
             while idempotency_key in taken:  # as _key: two (step, target) pairs may spell one key
                 n += 1
                 idempotency_key = f"{base}-{n}"
             taken.add(idempotency_key)
-            held = target.is_approval_required or (programme.is_exclusive and channel.is_exclusive_approval_required)
             rows.append(
                 {
                     "slot_id": slot.id,
-                    "target_id": target.id,
-                    "step": step["name"],
+                    "target_id": target_ids[name],
+                    "step": step_name,
                     "action": PUBLISH,
                     "idempotency_key": idempotency_key,
-                    "status": HELD if held else PLANNED,
+                    "status": HELD if approval[name] or exclusive else PLANNED,
                     "due_at": due,
                     "valid_until": valid_until,
                     "lang": lang,
