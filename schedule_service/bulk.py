@@ -9,10 +9,13 @@ Nothing here touches the session's objects; the caller marks what changed.
 """
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Table, text
 from sqlalchemy.orm import Session
+
+from schedule_service.db import UtcDateTime
 
 
 def take_ids(session: Session, table: Table, n: int) -> list[int]:
@@ -52,7 +55,11 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> i
                 copy.write_row((*values, *fixed))
         cursor.close()
         return len(rows)
-    processors = [c.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
+    dialect = conn.dialect
+    processors = [
+        _sqlite_instant if isinstance(c.type, UtcDateTime) else c.type.dialect_impl(dialect).bind_processor(dialect)
+        for c in columns
+    ]
     fixed = tuple(p(v) if p else v for p, v in zip(processors[len(names) :], fixed, strict=True))
     values = []
     for name, process in zip(names, processors, strict=False):
@@ -69,3 +76,10 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> i
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', plain)
     return len(rows)
+
+
+def _sqlite_instant(value: datetime) -> str:
+    """An instant as UtcDateTime stores it on SQLite (naive UTC text), in one step rather than three."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} would be ambiguous; give it a zone")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from schedule_service import schedule
 from schedule_service.broadcast_time import NonexistentTime, to_instant, zone
@@ -508,14 +508,16 @@ def _sync_programmes(session: Session, channel: Channel, items: list[_Item]):
     for it in items:
         first.setdefault(it.key, it)
     keys = list(first)
-    found: dict[str, Programme] = {}
-    # Translations as plain rows: most programmes of a re-import are unchanged, and building
-    # their ORM collections would cost more than everything else about them.
+    found: dict[str, Any] = {}
+    # Plain rows: most programmes of a re-import are unchanged, and building their ORM objects
+    # (and translation collections) would cost more than everything else about them. A row
+    # answers what comparing and scheduling ask (its fields, id, plan, exclusivity); the
+    # programme itself is loaded only to change it.
     translations: dict[int, dict[str, dict[str, str | None]]] = defaultdict(dict)
     for chunk in _chunks(keys):
-        query = select(Programme).options(lazyload(Programme.translations)).where(Programme.import_key.in_(chunk))
+        query = select(*_PROGRAMME_ROW).where(Programme.import_key.in_(chunk))
         ids = []
-        for p in session.scalars(query):
+        for p in session.execute(query):
             found[p.import_key] = p
             ids.append(p.id)
         rows = session.execute(
@@ -535,6 +537,7 @@ def _sync_programmes(session: Session, channel: Channel, items: list[_Item]):
             continue
         changes = _programme_changes(programme, it.values, translations.get(programme.id, {}))
         if changes:
+            programme = found[key] = session.get(Programme, programme.id)
             schedule.update_programme(session, programme, changes, ACTOR)
             updated.add(key)
     # New programmes in a few INSERTs: most of a first import, where one by one would cost the most.
@@ -576,6 +579,10 @@ _TRANSLATED = [getattr(ProgrammeTranslation, name) for name in TRANSLATED]
 
 #: What a guide may change on a programme; staff fields (exclusive, quote, credit, plan) stay.
 IMPORTED_FIELDS = ("title", "subtitle", "summary", "category", "presenter", "guests", "episode_num", "image_url")
+_PROGRAMME_ROW = [
+    getattr(Programme, name)
+    for name in ("id", "import_key", "language", "promo_plan", "is_exclusive", *IMPORTED_FIELDS)
+]
 
 
 def _programme_changes(
@@ -617,21 +624,20 @@ def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary:
     hi = max(it.end for it in items)
     # Only the programmes' keys and titles: loading whole programmes (and their translations)
     # with every slot would double the work of a re-import, which is mostly unchanged slots.
-    rows = session.execute(
-        select(Slot, Programme.import_key, Programme.title)
+    # Plain rows: most slots of a re-import stay as they are; the few that change are loaded.
+    existing = session.execute(
+        select(Slot.id, Slot.start_at, Slot.end_at, Slot.is_premiere, Programme.import_key, Programme.title)
         .join(Programme, Slot.programme_id == Programme.id)
-        .options(lazyload(Slot.programme), lazyload(Slot.channel))
         .where(Slot.channel_id == channel.id, Slot.status == SCHEDULED, Slot.start_at < hi, Slot.end_at > lo)
         .order_by(Slot.start_at)
     ).all()
-    existing = [slot for slot, _, _ in rows]
-    key_of = {slot.id: key for slot, key, _ in rows}
+    key_of = {s.id: s.import_key for s in existing}
     starts = [s.start_at for s in existing]
-    exact = {(key, s.start_at): s for s, key, _ in rows if key}
+    exact = {(s.import_key, s.start_at): s for s in existing if s.import_key}
     # A programme entered by hand has no import key: the guide saying the same thing at the
     # same time keeps it (the guide's copy is not made, the staff's is not touched).
-    by_hand = {(title, s.start_at): s for s, key, title in rows if not key}
-    matched: dict[int, Slot] = {}
+    by_hand = {(s.title, s.start_at): s for s in existing if not s.import_key}
+    matched: dict[int, Any] = {}
     adopted: set[int] = set()
     used: set[int] = set()
     for i, it in enumerate(items):
@@ -659,9 +665,9 @@ def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary:
         session, channel, [it for i, it in enumerate(items) if i not in adopted]
     )
 
-    for slot in existing:
-        if slot.id in overlapped and slot.id not in used:
-            schedule.cancel_slot(session, slot, ACTOR)
+    for row in existing:
+        if row.id in overlapped and row.id not in used:
+            schedule.cancel_slot(session, session.get(Slot, row.id), ACTOR)
             summary.cancelled += 1
     moves = []
     for i, it in enumerate(items):
@@ -669,7 +675,7 @@ def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary:
         if slot is None:
             continue
         if (slot.start_at, slot.end_at, slot.is_premiere) != (it.start, it.end, it.is_premiere):
-            moves.append((slot, it))
+            moves.append((session.get(Slot, slot.id), it))
             summary.updated += 1
         elif i not in adopted and it.key in updated_keys:
             summary.updated += 1
