@@ -481,6 +481,27 @@ def test_new_slots_get_the_audit_entries_and_posts_making_them_one_by_one_would(
     assert all(p[9] for p in posts if p[1] == "toot")
 
 
+def test_slots_made_in_bulk_are_refused_where_one_by_one_they_would_be(session, mir, make_programme, make_slot):
+    from schedule_service import schedule
+
+    there = make_slot(utc(2031, 11, 21, 10, 0), channel=mir)
+    new = make_programme("New")
+
+    def at(hour, minutes=60):
+        return {"start": utc(2031, 11, 21, hour), "end": utc(2031, 11, 21, hour) + timedelta(minutes=minutes)}
+
+    with pytest.raises(schedule.SlotRefused) as clash:
+        schedule.create_slots(session, mir, [(new, at(8)), (new, at(10, 30))], "import")
+    assert clash.value.index == 1 and isinstance(clash.value.error, schedule.Conflict)
+    assert f"slot(s) {there.id} " in str(clash.value)
+    session.rollback()
+    with pytest.raises(schedule.SlotRefused) as each_other:
+        schedule.create_slots(session, mir, [(new, at(12, 90)), (new, at(13))], "import")
+    assert each_other.value.index == 1 and isinstance(each_other.value.error, schedule.Conflict)
+    session.rollback()
+    assert [s.id for s in slots_of(session, "mir")] == [there.id]
+
+
 def test_an_import_bumps_the_schedule_generation_and_an_unchanged_one_does_not(session, mir):
     from schedule_service.models.generation import current
 
