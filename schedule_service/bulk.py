@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Table, text
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, Table, Time, text
 from sqlalchemy.orm import Session
 
 from schedule_service.db import UtcDateTime
@@ -47,6 +47,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> i
         json_at = [i for i, c in enumerate(columns[: len(names)]) if isinstance(c.type, JSON)]
         cursor = conn.connection.driver_connection.cursor()
         with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+            copy.set_types([_pg_type(c) for c in columns])  # no guessing a dumper per value
             for row in rows:
                 values = [row[name] for name in names]
                 for i in json_at:
@@ -83,3 +84,19 @@ def _sqlite_instant(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r} would be ambiguous; give it a zone")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _pg_type(column) -> str:
+    """The type whose dumper writes the column's values as COPY text (JSON arrives as text)."""
+    kind = column.type
+    if isinstance(kind, UtcDateTime):
+        return "timestamptz"
+    if isinstance(kind, Boolean):
+        return "bool"
+    if isinstance(kind, BigInteger):
+        return "int8"
+    if isinstance(kind, Integer):
+        return "int4"
+    if isinstance(kind, Time):
+        return "time"
+    return "text"
