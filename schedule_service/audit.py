@@ -1,11 +1,13 @@
 """The audit trail: who changed what, when, from what to what. Rows are only ever added."""
 
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from schedule_service.clock import now
 from schedule_service.models import AuditEntry
 
 
@@ -22,6 +24,21 @@ def record(session: Session, actor: str, action: str, entity: str, entity_id: An
     return entry
 
 
+def record_many(session: Session, actor: str, action: str, entity: str, entries: Iterable[tuple[Any, dict]]) -> int:
+    """Add one audit entry per (entity id, changes) at once, as :func:`record` would each; return how many.
+
+    The changes' values must be plain already (JSON's types, instants as ISO 8601 text).
+    """
+    from schedule_service import bulk
+
+    at = now()
+    rows = [
+        {"at": at, "actor": actor, "action": action, "entity": entity, "entity_id": str(entity_id), "changes": changes}
+        for entity_id, changes in entries
+    ]
+    return bulk.insert_rows(session, AuditEntry.__table__, rows)
+
+
 def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     """The values of ``fields`` on ``obj``, to diff against later."""
     return {f: _plain(getattr(obj, f)) for f in fields}
@@ -32,8 +49,12 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:
     return {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
 
 
+#: What a new entity's entry leaves out: a value that says nothing. (Built once: imports call this per row.)
+_EMPTY = (None, [], {}, "")
+
+
 def created(values: dict[str, Any]) -> dict[str, list]:
-    return {k: [None, v] for k, v in values.items() if v not in (None, [], {}, "")}
+    return {k: [None, v] for k, v in values.items() if v not in _EMPTY}
 
 
 def history(entity: str | None = None, entity_id: Any = None) -> Select:

@@ -3,15 +3,19 @@
 Operations validate, change objects, flush and return; the caller commits once.
 """
 
+import bisect
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schedule_service import audit
+from schedule_service import audit, bulk
 from schedule_service.broadcast_time import WallTimeError, parse_day_start, to_instant, zone
-from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot
+from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot, generation
+from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.slot import CANCELLED, SCHEDULED
 from schedule_service.promos import plan
 
@@ -34,6 +38,14 @@ class Conflict(ScheduleError):
     def __init__(self, message: str, slots: list[Slot] | None = None):
         super().__init__(message)
         self.slots = slots or []
+
+
+class SlotRefused(ScheduleError):
+    """One of the slots given to :func:`create_slots` was refused; ``index`` says which."""
+
+    def __init__(self, index: int, error: ScheduleError):
+        super().__init__(str(error))
+        self.index, self.error = index, error
 
 
 class StaleVersion(ScheduleError):
@@ -131,6 +143,47 @@ def create_programme(session: Session, values: dict[str, Any], actor: str) -> Pr
     session.flush()
     audit.record(session, actor, "create", "programme", programme.id, audit.created(_programme_state(programme)))
     return programme
+
+
+def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: str) -> list[int]:
+    """Add many programmes in a few INSERTs, each as :func:`create_programme` would; return their ids in order.
+
+    For imports: no ORM objects are made, so nothing in the session changes; ``values`` may
+    hold ``import_key`` besides the API's fields.
+    """
+    if not many:
+        return []
+    session.flush()  # what is pending goes first, as it would one by one
+    rows, states, translations = [], [], []
+    for values in many:
+        values = dict(values)
+        texts = values.pop("translations", None) or {}
+        row = {f: values.get(f) for f in PROGRAMME_FIELDS}
+        # The defaults a flushed Programme would have.
+        row["is_exclusive"] = bool(row["is_exclusive"])
+        row["guests"] = row["guests"] if row["guests"] is not None else []
+        row["language"] = row["language"] or "en"
+        row["import_key"] = values.get("import_key")
+        rows.append(row)
+        state = {f: row[f] for f in PROGRAMME_FIELDS}  # plain already: no instants among them
+        state["translations"] = {
+            lang: {k: fields.get(k) for k in TRANSLATED if fields.get(k)} for lang, fields in sorted(texts.items())
+        }
+        states.append(state)
+        translations.append(texts)
+    ids = bulk.take_ids(session, Programme.__table__, len(rows))
+    bulk.insert_rows(session, Programme.__table__, [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
+    extra = [
+        {"programme_id": pid, "lang": lang, **{k: fields.get(k) for k in TRANSLATED}}
+        for pid, texts in zip(ids, translations, strict=True)
+        for lang, fields in texts.items()
+    ]
+    bulk.insert_rows(session, ProgrammeTranslation.__table__, extra)
+    audit.record_many(
+        session, actor, "create", "programme", ((pid, audit.created(st)) for pid, st in zip(ids, states, strict=True))
+    )
+    generation.mark_changed(session)
+    return ids
 
 
 def update_programme(session: Session, programme: Programme, values: dict[str, Any], actor: str) -> Programme:
@@ -236,6 +289,111 @@ def create_slot(session: Session, channel: Channel, programme: Programme, values
     audit.record(session, actor, "create", "slot", slot.id, audit.created(audit.snapshot(slot, SLOT_FIELDS)))
     plan.plan_slot(session, slot)
     return slot
+
+
+def create_slots(
+    session: Session, channel: Channel, many: Sequence[tuple[Any, dict[str, Any]]], actor: str
+) -> list[int]:
+    """Add many slots to one channel in a few INSERTs, each as :func:`create_slot` would; return their ids.
+
+    For imports: ``many`` is (programme, {"start", "end", "is_premiere"}) with aware instants,
+    where a programme is anything with ``id``, ``promo_plan`` and ``is_exclusive``. The channel
+    is locked once; no ORM objects are made, so nothing in the session changes.
+
+    :raises SlotRefused: naming the first slot refused (overlapping, or a blurb of its plan that
+        cannot be made); the caller's savepoint takes back the others.
+    """
+    if not many:
+        return []
+    news = []
+    for index, (programme, values) in enumerate(many):
+        start, end = values.get("start"), values.get("end")
+        if start is None or end is None:
+            raise SlotRefused(index, Invalid({"start": "give start and end, each with an offset"}))
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        if end <= start:
+            raise SlotRefused(index, Invalid({"end": "the slot must end after it starts"}))
+        news.append((index, programme, start, end, bool(values.get("is_premiere", False))))
+    session.flush()
+    _lock_channel(session, channel)
+    _refuse_overlaps(session, channel, news)
+    rows = [
+        {
+            "channel_id": channel.id,
+            "programme_id": programme.id,
+            "start_at": start,
+            "end_at": end,
+            "is_premiere": premiere,
+            "is_live": False,
+            "status": SCHEDULED,
+            "version": 1,
+        }
+        for _, programme, start, end, premiere in news
+    ]
+    ids = bulk.take_ids(session, Slot.__table__, len(rows))
+    bulk.insert_rows(session, Slot.__table__, [{"id": sid, **row} for sid, row in zip(ids, rows, strict=True)])
+    # What audit.created(audit.snapshot(slot, SLOT_FIELDS)) gives, without a snapshot per slot.
+    iso: dict[datetime, str] = {}
+    for _, _, start, end, _ in news:
+        iso[start], iso[end] = start.isoformat(), end.isoformat()
+    entries = [
+        (
+            sid,
+            {
+                "channel_id": [None, channel.id],
+                "programme_id": [None, row["programme_id"]],
+                "start_at": [None, iso[row["start_at"]]],
+                "end_at": [None, iso[row["end_at"]]],
+                "is_premiere": [None, row["is_premiere"]],
+                "is_live": [None, False],
+                "status": [None, SCHEDULED],
+            },
+        )
+        for sid, row in zip(ids, rows, strict=True)
+    ]
+    audit.record_many(session, actor, "create", "slot", entries)
+    generation.mark_changed(session)
+    try:
+        plan.plan_new_slots(
+            session,
+            channel,
+            [
+                plan.NewSlot(sid, start, end, programme)
+                for sid, (_, programme, start, end, _) in zip(ids, news, strict=True)
+            ],
+        )
+    except plan.SlotDoesNotFit as e:
+        raise SlotRefused(e.index, Invalid({"promo_plan": str(e)})) from e
+    return ids
+
+
+def _refuse_overlaps(session: Session, channel: Channel, news: list[tuple]) -> None:
+    """Refuse the first of the new slots that overlaps another one or a scheduled slot, as create_slot would."""
+    lo = min(start for _, _, start, _, _ in news)
+    hi = max(end for _, _, _, end, _ in news)
+    spans = sorted(
+        session.execute(
+            select(Slot.start_at, Slot.end_at).where(
+                Slot.channel_id == channel.id, Slot.status == SCHEDULED, Slot.start_at < hi, Slot.end_at > lo
+            )
+        ).all()
+    )
+    starts = [s for s, _ in spans]
+    refused = [
+        index
+        for index, _, start, end, _ in news
+        if (j := bisect.bisect_left(starts, end) - 1) >= 0 and spans[j][1] > start
+    ]
+    # Of two new slots that overlap, the one given later is refused, as one by one.
+    ordered = sorted(news, key=lambda n: n[2])
+    refused += [max(a[0], b[0]) for a, b in pairwise(ordered) if b[2] < a[3]]
+    if refused:
+        index, _, start, end, _ = news[min(refused)]
+        try:
+            _refuse_overlap(session, channel, start, end)
+        except Conflict as e:
+            raise SlotRefused(index, e) from e
+        raise SlotRefused(index, Conflict(f"the slot overlaps another new slot on {channel.slug}"))
 
 
 def update_slot(

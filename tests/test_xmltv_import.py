@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from schedule_service.db import db
 from schedule_service.interchange import xmltv_import as xi
-from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot
+from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot, Target
 from schedule_service.models.slot import CANCELLED, SCHEDULED
 from tests.conftest import need, utc
 
@@ -359,32 +359,158 @@ def test_skip_bad_applies_the_good_items_of_a_channel_with_bad_ones(session):
     }
 
 
-def test_a_programme_the_schedule_refuses_is_a_bad_item_of_its_own(session, monkeypatch):
-    from schedule_service.promos import plan
-    from schedule_service.schedule import Invalid
-
-    real_plan_slot = plan.plan_slot
-
-    def plan_slot(session, slot):
-        # As when a step's blurb cannot fit its target: the ordinary rules refuse the slot.
-        if slot.programme.title == "Unpromotable":
-            raise Invalid({"promo_plan": "step 'soon' for target 'tiny': too long"})
-        return real_plan_slot(session, slot)
-
-    monkeypatch.setattr(plan, "plan_slot", plan_slot)
-    guide = """<tv><channel id="r"><display-name>R</display-name></channel>
+def test_a_programme_the_schedule_refuses_is_a_bad_item_of_its_own(session):
+    # The web target allows 150 characters here: a title longer than that leaves no room for the
+    # when-phrase and the link, so the ordinary rules refuse that programme's slot.
+    session.scalar(select(Target).where(Target.name == "web")).max_length = 150
+    session.commit()
+    long = "Unpromotable " + "and far too long " * 9
+    guide = f"""<tv><channel id="r"><display-name>R</display-name></channel>
 <programme start="20311121100000" stop="20311121110000" channel="r"><title>Fine</title></programme>
-<programme start="20311121110000" stop="20311121120000" channel="r"><title>Unpromotable</title></programme>
+<programme start="20311121110000" stop="20311121120000" channel="r"><title>{long}</title></programme>
 <programme start="20311121120000" stop="20311121130000" channel="r"><title>Also fine</title></programme>
 </tv>"""
     whole = run(session, guide)
-    assert [(b.line, "too long" in b.message) for b in whole.bad_items] == [(3, True)]
+    assert [(b.line, "target 'web' allows 150" in b.message) for b in whole.bad_items] == [(3, True)]
     assert not whole.channels[0].applied
     assert session.scalar(select(func.count(Channel.id))) == 0  # the savepoint took the channel too
 
     skipping = run(session, guide, skip_bad=True)
     assert [s.programme.title for s in slots_of(session, "r")] == ["Fine", "Also fine"]
     assert skipping.ok and skipping.channels[0].created == 2 and skipping.channels[0].skipped == 1
+
+
+def _guide_at(start, titles) -> str:
+    """A guide of channel "x.tv": one programme per (title, hours from ``start``, minutes long)."""
+    items = "".join(
+        f'<programme start="{start + timedelta(hours=h):%Y%m%d%H%M%S} +0000" '
+        f'stop="{start + timedelta(hours=h, minutes=m):%Y%m%d%H%M%S} +0000" channel="x.tv">'
+        f"<title>{title}</title><sub-title>One</sub-title><desc>{'A long summary. ' * 40}</desc></programme>\n"
+        for title, h, m in titles
+    )
+    return f'<tv><channel id="x.tv"><display-name>X</display-name></channel>\n{items}</tv>'
+
+
+def _posts_and_trail(session, channel) -> list:
+    """The channel's slots with their posts and audit entries, ids left out, to compare two channels."""
+    out = []
+    for slot in slots_of(session, channel.slug):
+        posts = session.scalars(select(Post).where(Post.slot_id == slot.id).order_by(Post.id)).all()
+        (entry,) = session.scalars(
+            select(AuditEntry).where(AuditEntry.entity == "slot", AuditEntry.entity_id == str(slot.id))
+        ).all()
+        changes = {k: v for k, v in entry.changes.items() if k != "channel_id"}
+        out.append(
+            (
+                slot.programme_id,
+                slot.start_at,
+                slot.end_at,
+                slot.version,
+                (entry.actor, entry.action, changes),
+                [
+                    (
+                        p.step,
+                        p.target.name,
+                        p.action,
+                        p.status,
+                        p.due_at,
+                        p.valid_until,
+                        p.lang,
+                        p.template,
+                        p.idempotency_key.replace(f"slot-{slot.id}-", "slot-N-"),
+                        # Only a target with a length limit has each blurb rendered when planned;
+                        # the others get their text when sent.
+                        p.text.replace(f"/slots/{slot.id}", "/slots/N") if p.target.limit is not None else None,
+                    )
+                    for p in posts
+                ],
+            )
+        )
+    return out
+
+
+def test_new_slots_get_the_audit_entries_and_posts_making_them_one_by_one_would(session, make_channel):
+    from schedule_service import schedule
+    from schedule_service.clock import now
+
+    session.add_all(
+        [
+            Target(name="hook", kind="webhook", url="http://127.0.0.1:9/hook", is_approval_required=True),
+            Target(name="b-web", kind="web"),
+            Target(name="toot", kind="mastodon", url="http://127.0.0.1:9", lang="ru", timezone="Asia/Omsk"),
+        ]
+    )
+    plan = [
+        {"name": "eve", "day": -1, "at_local": "18:00", "targets": ["web", "hook"]},
+        {"name": "soon", "offset": "-PT10M", "targets": ["hook", "toot"], "template": "short"},
+        # "a-b" on "web" and "a" on "b-web" spell the same key: the second counts up.
+        {"name": "a-b", "offset": "-PT20M", "targets": ["web"]},
+        {"name": "a", "offset": "-PT30M", "targets": ["b-web"]},
+        {"name": "gone", "offset": "-PT40M", "targets": ["web"]},
+    ]
+    settings = dict(name="X", timezone="Europe/Moscow", broadcast_day_start="05:00", promo_plan=plan, languages=["ru"])
+    x = make_channel("x", xmltv_id="x.tv", is_exclusive_approval_required=True, **settings)
+    y = make_channel("y", is_exclusive_approval_required=True, **settings)
+    session.commit()
+    start = (now() + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    first = [("Soon", -1, 50), ("Later", 1, 45), ("Tomorrow", 26, 60), ("Soon", 30, 50)]
+
+    def one_by_one(slots):
+        for slot in slots:
+            schedule.create_slot(session, y, slot.programme, {"start": slot.start_at, "end": slot.end_at}, "import")
+        session.commit()
+
+    report = run(session, _guide_at(start, first))
+    assert report.channels[0].created == 4 and report.programmes_created == 3
+    one_by_one(slots_of(session, "x"))
+    # A programme already there that the staff made exclusive: its new slot's posts are held.
+    slots_of(session, "x")[-1].programme.is_exclusive = True
+    session.commit()
+    second = run(session, _guide_at(start, [*first, ("Soon", 50, 50)]))
+    assert second.channels[0].created == 1 and second.channels[0].unchanged == 4
+    one_by_one(slots_of(session, "x")[-1:])
+
+    imported = _posts_and_trail(session, x)
+    assert imported == _posts_and_trail(session, y)
+    # The cases above happen: a past step left out, a counted-up key, holds, a rendered text.
+    posts = [p for *_, ps in imported for p in ps]
+    assert len(imported[0][-1]) < len(imported[-1][-1])
+    assert any(p[8].endswith("-publish-2") for p in posts)
+    assert {p[3] for p in posts if p[1] == "web" and p[2]} >= {"planned", "held"}
+    assert all(p[3] == "held" for p in posts if p[1] == "hook")
+    assert all(p[9] for p in posts if p[1] == "toot")
+
+
+def test_slots_made_in_bulk_are_refused_where_one_by_one_they_would_be(session, mir, make_programme, make_slot):
+    from schedule_service import schedule
+
+    there = make_slot(utc(2031, 11, 21, 10, 0), channel=mir)
+    new = make_programme("New")
+
+    def at(hour, minutes=60):
+        return {"start": utc(2031, 11, 21, hour), "end": utc(2031, 11, 21, hour) + timedelta(minutes=minutes)}
+
+    with pytest.raises(schedule.SlotRefused) as clash:
+        schedule.create_slots(session, mir, [(new, at(8)), (new, at(10, 30))], "import")
+    assert clash.value.index == 1 and isinstance(clash.value.error, schedule.Conflict)
+    assert f"slot(s) {there.id} " in str(clash.value)
+    session.rollback()
+    with pytest.raises(schedule.SlotRefused) as each_other:
+        schedule.create_slots(session, mir, [(new, at(12, 90)), (new, at(13))], "import")
+    assert each_other.value.index == 1 and isinstance(each_other.value.error, schedule.Conflict)
+    session.rollback()
+    assert [s.id for s in slots_of(session, "mir")] == [there.id]
+
+
+def test_an_import_bumps_the_schedule_generation_and_an_unchanged_one_does_not(session, mir):
+    from schedule_service.models.generation import current
+
+    before = current(session)
+    run(session, (DATA / "good.xml").read_bytes())
+    after = current(session)
+    assert after > before
+    run(session, (DATA / "good.xml").read_bytes())
+    assert current(session) == after
 
 
 def test_a_file_that_is_not_xml_is_refused_with_its_line_and_nothing_applied(session):
@@ -572,14 +698,14 @@ def test_cli_dry_run_channel_map_and_refusals(runner, tmp_path):
 def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, tmp_path, monkeypatch):
     from schedule_service.promos import plan
 
-    real_plan_slot = plan.plan_slot
+    real_plan = plan.plan_new_slots
 
-    def plan_slot(session, slot):
-        if slot.programme.title == "Boom":
+    def plan_new_slots(session, channel, slots):
+        if channel.slug == "two":
             raise RuntimeError("the database went away")
-        return real_plan_slot(session, slot)
+        return real_plan(session, channel, slots)
 
-    monkeypatch.setattr(plan, "plan_slot", plan_slot)
+    monkeypatch.setattr(plan, "plan_new_slots", plan_new_slots)
     guide = tmp_path / "guide.xml"
     guide.write_text(
         """<tv><channel id="one"><display-name>One</display-name></channel>
@@ -594,7 +720,7 @@ def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, t
     assert [s.programme.title for s in slots_of(db.session, "one")] == ["Fine"]
     assert db.session.scalar(select(Channel).where(Channel.slug == "two")) is None
     # Importing again finishes the job and leaves channel one as it was.
-    monkeypatch.setattr(plan, "plan_slot", real_plan_slot)
+    monkeypatch.setattr(plan, "plan_new_slots", real_plan)
     again = runner.invoke(args=["xmltv", "import", str(guide)])
     assert again.exit_code == 0, again.output
     assert [s.programme.title for s in slots_of(db.session, "two")] == ["Boom"]

@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
-from schedule_service import audit, schedule
+from schedule_service import schedule
 from schedule_service.broadcast_time import NonexistentTime, to_instant, zone
 from schedule_service.interchange.xmltv_read import (
     BadItem,
@@ -37,7 +37,7 @@ from schedule_service.interchange.xmltv_read import (
 from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.slot import SCHEDULED
-from schedule_service.schedule import PROGRAMME_FIELDS, Conflict, ScheduleError
+from schedule_service.schedule import Conflict, ScheduleError
 
 __all__ = [
     "BadItem",
@@ -382,6 +382,10 @@ def _apply_target(
     # without it.
     while True:
         counts = ChannelReport(summary.channel, summary.xmltv_ids)
+        if session.get_bind().dialect.name == "postgresql":
+            # Each channel asks the same queries of tables the import is filling: a plan made
+            # once for them when they were near empty (a sequential scan) would not be dropped.
+            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         try:
             with session.begin_nested():
                 channel = target.channel or schedule.create_channel(session, target.create, ACTOR)
@@ -504,14 +508,16 @@ def _sync_programmes(session: Session, channel: Channel, items: list[_Item]):
     for it in items:
         first.setdefault(it.key, it)
     keys = list(first)
-    found: dict[str, Programme] = {}
-    # Translations as plain rows: most programmes of a re-import are unchanged, and building
-    # their ORM collections would cost more than everything else about them.
+    found: dict[str, Any] = {}
+    # Plain rows: most programmes of a re-import are unchanged, and building their ORM objects
+    # (and translation collections) would cost more than everything else about them. A row
+    # answers what comparing and scheduling ask (its fields, id, plan, exclusivity); the
+    # programme itself is loaded only to change it.
     translations: dict[int, dict[str, dict[str, str | None]]] = defaultdict(dict)
     for chunk in _chunks(keys):
-        query = select(Programme).options(lazyload(Programme.translations)).where(Programme.import_key.in_(chunk))
+        query = select(*_PROGRAMME_ROW).where(Programme.import_key.in_(chunk))
         ids = []
-        for p in session.scalars(query):
+        for p in session.execute(query):
             found[p.import_key] = p
             ids.append(p.id)
         rows = session.execute(
@@ -523,49 +529,60 @@ def _sync_programmes(session: Session, channel: Channel, items: list[_Item]):
             translations[pid][lang] = dict(zip(TRANSLATED, texts, strict=True))
     default_lang = channel.languages[0] if channel.languages else UNDETERMINED
     updated: set[str] = set()
-    fresh: list[tuple[Programme, dict]] = []
+    fresh: list[str] = []
     for key, it in first.items():
         programme = found.get(key)
         if programme is None:
-            programme = found[key] = _new_programme(it.values, key, default_lang)
-            session.add(programme)
-            # The audit state is taken now: after the flush it would cost a query per programme.
-            fresh.append((programme, _programme_state(programme, it.values["translations"])))
+            fresh.append(key)
             continue
         changes = _programme_changes(programme, it.values, translations.get(programme.id, {}))
         if changes:
+            programme = found[key] = session.get(Programme, programme.id)
             schedule.update_programme(session, programme, changes, ACTOR)
             updated.add(key)
-    if fresh:
-        session.flush()  # one batched INSERT for the channel's new programmes
-        for p, state in fresh:
-            audit.record(session, ACTOR, "create", "programme", p.id, audit.created(state))
+    # New programmes in a few INSERTs: most of a first import, where one by one would cost the most.
+    ids = schedule.create_programmes(
+        session, [_new_programme(first[key].values, key, default_lang) for key in fresh], ACTOR
+    )
+    for key, pid in zip(fresh, ids, strict=True):
+        found[key] = _Fresh(pid)
     return found, len(fresh), updated
 
 
-def _new_programme(values: dict[str, Any], key: str, default_lang: str) -> Programme:
-    programme = Programme(
-        title=values["title"],
-        subtitle=values["subtitle"],
-        summary=values["summary"],
-        category=values["category"],
-        presenter=values["presenter"],
-        guests=values["guests"],
-        episode_num=values["episode_num"],
-        image_url=values["image_url"],
-        language=values["language"] or default_lang,
-        import_key=key,
-        is_exclusive=False,
-    )
-    for lang, fields in values["translations"].items():
-        programme.translations[lang] = ProgrammeTranslation(lang=lang, **fields)
-    return programme
+@dataclass(frozen=True, slots=True)
+class _Fresh:
+    """A programme the import has just inserted, as far as scheduling and planning its slots need it."""
+
+    id: int
+    promo_plan: None = None
+    is_exclusive: bool = False
+
+
+def _new_programme(values: dict[str, Any], key: str, default_lang: str) -> dict[str, Any]:
+    return {
+        "title": values["title"],
+        "subtitle": values["subtitle"],
+        "summary": values["summary"],
+        "category": values["category"],
+        "presenter": values["presenter"],
+        "guests": values["guests"],
+        "episode_num": values["episode_num"],
+        "image_url": values["image_url"],
+        "language": values["language"] or default_lang,
+        "import_key": key,
+        "is_exclusive": False,
+        "translations": values["translations"],
+    }
 
 
 _TRANSLATED = [getattr(ProgrammeTranslation, name) for name in TRANSLATED]
 
 #: What a guide may change on a programme; staff fields (exclusive, quote, credit, plan) stay.
 IMPORTED_FIELDS = ("title", "subtitle", "summary", "category", "presenter", "guests", "episode_num", "image_url")
+_PROGRAMME_ROW = [
+    getattr(Programme, name)
+    for name in ("id", "import_key", "language", "promo_plan", "is_exclusive", *IMPORTED_FIELDS)
+]
 
 
 def _programme_changes(
@@ -595,15 +612,6 @@ def _programme_changes(
     return changes
 
 
-def _programme_state(programme: Programme, translations: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """What the audit trail records of a new programme, as ``schedule.create_programme`` does."""
-    state = audit.snapshot(programme, PROGRAMME_FIELDS)
-    state["translations"] = {
-        lang: {k: v for k, v in fields.items() if v} for lang, fields in sorted(translations.items())
-    }
-    return state
-
-
 def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary: ChannelReport) -> tuple[int, int]:
     """Make the channel's slots in the guide's span what the guide says, by the ordinary operations.
 
@@ -616,21 +624,20 @@ def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary:
     hi = max(it.end for it in items)
     # Only the programmes' keys and titles: loading whole programmes (and their translations)
     # with every slot would double the work of a re-import, which is mostly unchanged slots.
-    rows = session.execute(
-        select(Slot, Programme.import_key, Programme.title)
+    # Plain rows: most slots of a re-import stay as they are; the few that change are loaded.
+    existing = session.execute(
+        select(Slot.id, Slot.start_at, Slot.end_at, Slot.is_premiere, Programme.import_key, Programme.title)
         .join(Programme, Slot.programme_id == Programme.id)
-        .options(lazyload(Slot.programme), lazyload(Slot.channel))
         .where(Slot.channel_id == channel.id, Slot.status == SCHEDULED, Slot.start_at < hi, Slot.end_at > lo)
         .order_by(Slot.start_at)
     ).all()
-    existing = [slot for slot, _, _ in rows]
-    key_of = {slot.id: key for slot, key, _ in rows}
+    key_of = {s.id: s.import_key for s in existing}
     starts = [s.start_at for s in existing]
-    exact = {(key, s.start_at): s for s, key, _ in rows if key}
+    exact = {(s.import_key, s.start_at): s for s in existing if s.import_key}
     # A programme entered by hand has no import key: the guide saying the same thing at the
     # same time keeps it (the guide's copy is not made, the staff's is not touched).
-    by_hand = {(title, s.start_at): s for s, key, title in rows if not key}
-    matched: dict[int, Slot] = {}
+    by_hand = {(s.title, s.start_at): s for s in existing if not s.import_key}
+    matched: dict[int, Any] = {}
     adopted: set[int] = set()
     used: set[int] = set()
     for i, it in enumerate(items):
@@ -658,9 +665,9 @@ def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary:
         session, channel, [it for i, it in enumerate(items) if i not in adopted]
     )
 
-    for slot in existing:
-        if slot.id in overlapped and slot.id not in used:
-            schedule.cancel_slot(session, slot, ACTOR)
+    for row in existing:
+        if row.id in overlapped and row.id not in used:
+            schedule.cancel_slot(session, session.get(Slot, row.id), ACTOR)
             summary.cancelled += 1
     moves = []
     for i, it in enumerate(items):
@@ -668,7 +675,7 @@ def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary:
         if slot is None:
             continue
         if (slot.start_at, slot.end_at, slot.is_premiere) != (it.start, it.end, it.is_premiere):
-            moves.append((slot, it))
+            moves.append((session.get(Slot, slot.id), it))
             summary.updated += 1
         elif i not in adopted and it.key in updated_keys:
             summary.updated += 1
@@ -695,12 +702,12 @@ def _sync_slots(session: Session, channel: Channel, items: list[_Item], summary:
                 creates.append(it)
             break
         moves = blocked
-    for it in creates:
-        try:
-            schedule.create_slot(session, channel, programmes[it.key], _slot_values(it), ACTOR)
-        except ScheduleError as e:
-            raise _ItemRefused(it, e) from e
-        summary.created += 1
+    # New slots in a few INSERTs, with their audit entries and promo posts, as one by one.
+    try:
+        schedule.create_slots(session, channel, [(programmes[it.key], _slot_values(it)) for it in creates], ACTOR)
+    except schedule.SlotRefused as e:
+        raise _ItemRefused(creates[e.index], e.error) from e
+    summary.created += len(creates)
     return created, len(updated_keys)
 
 

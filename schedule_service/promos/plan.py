@@ -10,14 +10,14 @@ without one follows :data:`DEFAULT_PLAN`. Every function here flushes and never 
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import isodate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schedule_service import audit
+from schedule_service import audit, bulk
 from schedule_service.broadcast_time import NonexistentTime, broadcast_day, to_instant
 from schedule_service.clock import now
 from schedule_service.models import Channel, Post, Programme, Slot, Target
@@ -232,7 +232,12 @@ def step_moment(step: dict[str, Any], slot: Slot, target: Target) -> datetime:
     if step.get("offset") is not None:
         return slot.start_at + parse_offset(step["offset"])
     channel = slot.channel
-    day = broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start) + timedelta(days=step["day"])
+    return _wall_moment(step, broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start), channel, target)
+
+
+def _wall_moment(step: dict[str, Any], day: date, channel: Channel, target: Target) -> datetime:
+    """The instant of an ``at_local`` step for a slot of broadcast day ``day``."""
+    day = day + timedelta(days=step["day"])
     tz = audience_zone(target, channel)
     wall = datetime.combine(day, parse_at_local(step["at_local"]))
     try:
@@ -381,3 +386,127 @@ def _key(session: Session, slot: Slot, want: Planned, earlier: int) -> str:
         if session.scalar(select(Post.id).where(Post.idempotency_key == key)) is None:
             return key
         n += 1
+
+
+# Many new slots at once (an import)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSlot:
+    """A slot just inserted in bulk, as far as planning needs it.
+
+    ``programme`` is anything with ``promo_plan`` and ``is_exclusive``: a loaded programme, or a
+    plain record of one inserted in bulk too.
+    """
+
+    id: int
+    start_at: datetime
+    end_at: datetime
+    programme: Any
+
+
+class SlotDoesNotFit(DoesNotFit):
+    """A step's blurb cannot be made for one of the slots given to :func:`plan_new_slots`."""
+
+    def __init__(self, index: int, step: str, target: str, reason: Exception):
+        super().__init__(step, target, reason)
+        self.index = index
+
+
+def plan_new_slots(session: Session, channel: Channel, slots: list[NewSlot]) -> int:
+    """Plan the posts of new slots on ``channel`` in one INSERT, as :func:`plan_slot` would one by one.
+
+    The same rows, idempotency keys, holds and skipped past steps. What differs is when blurbs
+    are rendered: the text is rendered when a post is sent (SPEC §8), so here only to refuse
+    one that cannot be made. For a target with a length limit that is every post, as
+    :func:`plan_slot` does; for a target without one only a missing or broken template can
+    refuse it, so one post per (target, language, template) is tried, and the others get their
+    text when sent. Returns the number of posts planned.
+
+    :raises SlotDoesNotFit: for the first slot (by its index in ``slots``) whose blurb cannot be made.
+    """
+    if not slots:
+        return 0
+    targets = {t.name: t for t in session.scalars(select(Target))}
+    # What is asked per post, read once: attributes of loaded objects cost a call each.
+    limited = {name: t.limit is not None for name, t in targets.items()}
+    approval = {name: t.is_approval_required for name, t in targets.items()}
+    target_ids = {name: t.id for name, t in targets.items()}
+    exclusive_held = channel.is_exclusive_approval_required
+    channel_plan = channel.promo_plan
+    at = now()
+    tz, day_start = channel.zone, channel.broadcast_day_start
+    ids = [s.id for s in slots]
+    # Keys of the slots' posts already there: none for slots just made, unless an id came back.
+    taken = set(session.scalars(select(Post.idempotency_key).where(Post.slot_id.between(min(ids), max(ids)))))
+    offsets: dict[str, timedelta] = {}
+    walls: dict[tuple, datetime] = {}
+    langs: dict[str, str] = {}
+    tried: set[tuple[str, str, str | None]] = set()
+    gone: set[tuple[str, str]] = set()
+    rows: list[dict[str, Any]] = []
+    for index, slot in enumerate(slots):
+        programme = slot.programme
+        steps = programme.promo_plan if programme.promo_plan is not None else channel_plan
+        start_at, end_at = slot.start_at, slot.end_at
+        exclusive = programme.is_exclusive and exclusive_held
+        day = None
+        wanted: dict[tuple[str, str], tuple[dict, Target, datetime, datetime]] = {}
+        for step in DEFAULT_PLAN if steps is None else steps:
+            for name in step["targets"]:
+                target = targets.get(name)
+                if target is None:
+                    if (step["name"], name) not in gone:
+                        gone.add((step["name"], name))
+                        log.warning("promo plan step %r names target %r, which no longer exists", step["name"], name)
+                    continue
+                if step.get("offset") is not None:
+                    if step["offset"] not in offsets:
+                        offsets[step["offset"]] = parse_offset(step["offset"])
+                    due = start_at + offsets[step["offset"]]
+                else:
+                    if day is None:
+                        day = broadcast_day(start_at, tz, day_start)
+                    wall = (day, step["day"], step["at_local"], target.timezone)
+                    if wall not in walls:
+                        walls[wall] = _wall_moment(step, day, channel, target)
+                    due = walls[wall]
+                valid_until = start_at if due < start_at else end_at
+                wanted[(step["name"], name)] = (step, target, due, valid_until)
+        for key in sorted(wanted):
+            step, target, due, valid_until = wanted[key]
+            if due < at or due >= valid_until:
+                continue  # its moment has passed: never send it
+            step_name, name = key
+            if name not in langs:
+                langs[name] = post_lang(target, channel)
+            lang, template = langs[name], step.get("template")
+            text = None
+            if limited[name] or (name, lang, template) not in tried:
+                tried.add((name, lang, template))
+                try:
+                    text = render_slot(session.get(Slot, slot.id), target, lang, due, template).text
+                except (TooLong, BadTemplate, PromoNotTrue) as e:
+                    raise SlotDoesNotFit(index, step_name, name, e) from e
+            base = f"slot-{slot.id}-{step_name}-{name}-publish"
+            idempotency_key, n = base, 1
+            while idempotency_key in taken:  # as _key: two (step, target) pairs may spell one key
+                n += 1
+                idempotency_key = f"{base}-{n}"
+            taken.add(idempotency_key)
+            rows.append(
+                {
+                    "slot_id": slot.id,
+                    "target_id": target_ids[name],
+                    "step": step_name,
+                    "action": PUBLISH,
+                    "idempotency_key": idempotency_key,
+                    "status": HELD if approval[name] or exclusive else PLANNED,
+                    "due_at": due,
+                    "valid_until": valid_until,
+                    "lang": lang,
+                    "template": template,
+                    "text": text,
+                }
+            )
+    return bulk.insert_rows(session, Post.__table__, rows)
