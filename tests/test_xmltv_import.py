@@ -481,6 +481,34 @@ def test_new_slots_get_the_audit_entries_and_posts_making_them_one_by_one_would(
     assert all(p[9] for p in posts if p[1] == "toot")
 
 
+def test_imported_posts_read_as_they_will_when_due_in_the_api_and_on_the_staff_page(
+    session, client, editor, make_channel, make_slot, make_user
+):
+    from schedule_service.clock import now
+    from tests.staff_actions import StaffActions
+
+    make_channel("x", name="X", xmltv_id="x.tv", timezone="Europe/Moscow", broadcast_day_start="05:00")
+    by_hand = make_channel("y", name="X", timezone="Europe/Moscow", broadcast_day_start="05:00")
+    start = (now() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    run(session, _guide_at(start, [("Evening news", 0, 30)]))
+    (slot,) = slots_of(session, "x")
+    twin = make_slot(start, channel=by_hand, programme=slot.programme, end=slot.end_at)  # one by one: text stored
+
+    def texts(slot_id):
+        items = client.get("/api/v1/posts", query_string={"slot_id": slot_id}, headers=editor).json["items"]
+        return [(p["step"], p["target"], p["text"].replace(f"/slots/{slot_id}", "/slots/N")) for p in items]
+
+    imported = texts(slot.id)
+    assert imported and imported == texts(twin.id)
+    assert all("Evening news" in text for *_, text in imported)
+    # Text is made when sent: imports store it for few posts, and the others read as they will.
+    post = session.scalars(select(Post).where(Post.slot_id == slot.id, Post.text.is_(None))).first()
+    staff = StaffActions(client)
+    assert staff.login(make_user("ed@example.test", "editor").email).status_code == 302
+    page = staff.get(f"/staff/posts/{post.id}").text
+    assert "as it will read when due" in page and "Evening news" in page
+
+
 def test_slots_made_in_bulk_are_refused_where_one_by_one_they_would_be(session, mir, make_programme, make_slot):
     from schedule_service import schedule
 

@@ -28,6 +28,7 @@ __all__ = [
     "post_lang",
     "render_post",
     "render_slot",
+    "text_when_due",
     "template_names",
 ]
 
@@ -60,6 +61,20 @@ class Rendered:
 def render_post(post: Post, at: datetime) -> Rendered:
     """Render ``post`` as it reads at ``at``: the sender calls this at the moment of sending."""
     return render_slot(post.slot, post.target, post.lang, at, post.template)
+
+
+def text_when_due(post: Post, at: datetime) -> tuple[str | None, str | None]:
+    """The post's text as sent (or as stored when planned); else as it would read when due, or why none.
+
+    ``at`` is now: a post already past due would read as of now. Imports plan posts without
+    storing their text (it is made when sent), so readers of the plan get it from here.
+    """
+    if post.text is not None:
+        return post.text, None
+    try:
+        return render_post(post, max(post.due_at, at)).text, None
+    except (PromoNotTrue, TooLong, BadTemplate) as e:
+        return None, str(e)
 
 
 def render_slot(slot: Slot, target: Target, lang: str, at: datetime, template: str | None = None) -> Rendered:

@@ -6,8 +6,10 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from schedule_service.auth import require
+from schedule_service.clock import now
 from schedule_service.models import Post, Target
 from schedule_service.models.promo import STATUSES
+from schedule_service.promos.render import text_when_due
 from schedule_service.web.api.common import ID_RANGE, PageArgs, get_or_404, page_schema, paginate, rfc3339_utc
 
 blp = Blueprint("posts", __name__, url_prefix="/api/v1/posts", description="Promo posts")
@@ -34,8 +36,10 @@ class PostSchema(Schema):
     external_id = fields.String(allow_none=True)
     external_url = fields.String(allow_none=True)
     published_at = _instant("published_at")
-    text = fields.String(
-        allow_none=True, metadata={"description": "as sent; before sending, as it would read when due"}
+    text = fields.Function(
+        lambda p: text_when_due(p, now())[0],
+        allow_none=True,
+        metadata={"type": "string", "description": "as sent; before sending, as it would read when due"},
     )
     idempotency_key = fields.String()
 

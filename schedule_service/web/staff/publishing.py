@@ -10,7 +10,7 @@ from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import Post, Target
 from schedule_service.models.promo import HELD, PLANNED, STATUSES
-from schedule_service.promos.render import BadTemplate, PromoNotTrue, TooLong, render_post
+from schedule_service.promos.render import text_when_due
 from schedule_service.promos.when_phrase import languages
 from schedule_service.publishing import decisions, target_settings
 from schedule_service.schedule import Conflict, Invalid
@@ -34,15 +34,7 @@ def approvals():
     coming = db.session.scalars(
         select(Post).where(Post.status == PLANNED, Post.due_at >= now()).order_by(Post.due_at, Post.id).limit(COMING)
     ).all()
-    return render_template("staff/approvals.html", held=[(p, _text_when_due(p)) for p in held], coming=coming)
-
-
-def _text_when_due(post: Post) -> tuple[str | None, str | None]:
-    """The text the post would carry at its due time, or why it would carry none."""
-    try:
-        return render_post(post, max(post.due_at, now())).text, None
-    except (PromoNotTrue, TooLong, BadTemplate) as e:
-        return None, str(e)
+    return render_template("staff/approvals.html", held=[(p, text_when_due(p, now())) for p in held], coming=coming)
 
 
 # A person's decisions on a post
@@ -147,6 +139,7 @@ def post(post_id: int):
     return render_template(
         "staff/post.html",
         post=post,
+        text=text_when_due(post, now())[0],
         trail=trail,
         follow_ups=follow_ups,
         mark_form=MarkPublishedForm(formdata=None),
