@@ -101,8 +101,11 @@ def generate(url: str, channels: int, days: int, start: date) -> int:
                     at, k, total = stop, k + 1, total + 1
         for table in ("channel", "programme"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
-        cur.execute("ANALYZE")
         conn.commit()
+        # As autovacuum leaves a table some time after a bulk load: statistics, and the
+        # visibility map that lets now/next read its covering index alone.
+        conn.autocommit = True
+        cur.execute("VACUUM ANALYZE")
     return total
 
 

@@ -2,11 +2,13 @@
 
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time
+from functools import cache
 
-from sqlalchemy import Select, select, true
+from sqlalchemy import Select, bindparam, literal_column, select, true
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from schedule_service.broadcast_time import day_bounds
+from schedule_service.db import UtcDateTime
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.channel import ChannelTraits
 from schedule_service.models.slot import SCHEDULED, SlotTraits
@@ -73,17 +75,24 @@ CHANNEL_COLUMNS = tuple(getattr(Channel, f.name) for f in fields(ChannelRow))
 SLOT_COLUMNS = ("id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "version")
 
 
-def _now_next_lateral(at: datetime) -> Select:
-    """PostgreSQL: each channel's two slots by LATERAL subqueries, read straight from the index scan."""
+#: The instant now/next is asked for, bound at execution: the statements are built once.
+AT = bindparam("at", type_=UtcDateTime())
+#: Written out, not bound, so the planner may use the partial index of scheduled slots.
+IS_SCHEDULED = Slot.status == literal_column(f"'{SCHEDULED}'")
+
+
+@cache
+def _now_next_lateral() -> Select:
+    """PostgreSQL: each channel's two slots by LATERAL subqueries, read straight from the covering index."""
     on_air, coming = (
         select(*(getattr(Slot, c) for c in SLOT_COLUMNS))
-        .where(Slot.channel_id == Channel.id, Slot.status == SCHEDULED, condition)
+        .where(Slot.channel_id == Channel.id, IS_SCHEDULED, condition)
         .order_by(order)
         .limit(1)
         .lateral(name)
         for name, condition, order in (
-            ("on_air", Slot.start_at <= at, Slot.start_at.desc()),
-            ("coming", Slot.start_at > at, Slot.start_at),
+            ("on_air", Slot.start_at <= AT, Slot.start_at.desc()),
+            ("coming", Slot.start_at > AT, Slot.start_at),
         )
     )
     return (
@@ -95,23 +104,17 @@ def _now_next_lateral(at: datetime) -> Select:
     )
 
 
-def _now_next_correlated(at: datetime) -> Select:
+@cache
+def _now_next_correlated() -> Select:
     """Elsewhere (SQLite has no LATERAL): each slot's id by a correlated subquery, the row by its key."""
-    last = (
+    last, following = (
         select(Slot.id)
-        .where(Slot.channel_id == Channel.id, Slot.status == SCHEDULED, Slot.start_at <= at)
-        .order_by(Slot.start_at.desc())
+        .where(Slot.channel_id == Channel.id, IS_SCHEDULED, condition)
+        .order_by(order)
         .limit(1)
         .correlate(Channel)
         .scalar_subquery()
-    )
-    following = (
-        select(Slot.id)
-        .where(Slot.channel_id == Channel.id, Slot.status == SCHEDULED, Slot.start_at > at)
-        .order_by(Slot.start_at)
-        .limit(1)
-        .correlate(Channel)
-        .scalar_subquery()
+        for condition, order in ((Slot.start_at <= AT, Slot.start_at.desc()), (Slot.start_at > AT, Slot.start_at))
     )
     now_slot, next_slot = aliased(Slot), aliased(Slot)
     return (
@@ -136,8 +139,8 @@ def now_next(session: Session, at: datetime) -> list[NowNext]:
     building and tracking a thousand slots would cost more than the query.
     """
     lateral = session.get_bind().dialect.name == "postgresql"
-    query = _now_next_lateral(at) if lateral else _now_next_correlated(at)
-    rows = session.execute(query).all()
+    query = _now_next_lateral() if lateral else _now_next_correlated()
+    rows = session.execute(query, {"at": at}).all()
     width, step = len(CHANNEL_COLUMNS), len(SLOT_COLUMNS)
     programme_ids = {row[i + 1] for row in rows for i in (width, width + step) if row[i] is not None}
     programmes = {}

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from schedule_service.clock import now
@@ -32,7 +32,18 @@ class SlotTraits:
 
 class Slot(SlotTraits, Base):
     __tablename__ = "slot"
-    __table_args__ = (Index("ix_slot_channel_start", "channel_id", "start_at"),)
+    __table_args__ = (
+        Index("ix_slot_channel_start", "channel_id", "start_at"),
+        # Scheduled slots only, covering now/next's columns on PostgreSQL (see listings.now_next).
+        Index(
+            "ix_slot_scheduled_channel_start",
+            "channel_id",
+            "start_at",
+            postgresql_where=text("status = 'scheduled'"),
+            postgresql_include=["id", "programme_id", "end_at", "is_premiere", "is_live", "version"],
+            sqlite_where=text("status = 'scheduled'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id"))

@@ -1,0 +1,34 @@
+"""an index of scheduled slots only, covering now/next
+
+Revision ID: 3f1a7c2d9b40
+Revises: cc0b84e18a87
+Create Date: 2026-11-27 18:30:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '3f1a7c2d9b40'
+down_revision = 'cc0b84e18a87'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # now/next looks up two scheduled slots per channel: a partial index skips cancelled ones,
+    # and on PostgreSQL carries the columns shown, so the lookups never visit the table.
+    op.create_index(
+        'ix_slot_scheduled_channel_start',
+        'slot',
+        ['channel_id', 'start_at'],
+        unique=False,
+        postgresql_where=sa.text("status = 'scheduled'"),
+        postgresql_include=['id', 'programme_id', 'end_at', 'is_premiere', 'is_live', 'version'],
+        sqlite_where=sa.text("status = 'scheduled'"),
+    )
+
+
+def downgrade():
+    op.drop_index('ix_slot_scheduled_channel_start', table_name='slot')
