@@ -7,6 +7,7 @@ Needs PostgreSQL at BENCH_PG (default postgresql+psycopg://postgres@127.0.0.1:54
 and for the HTTP half Debian's wrk. Prints a Markdown table for bench/README.md.
 """
 
+import gc
 import os
 import random
 import secrets
@@ -119,7 +120,15 @@ def time_queries(url: str, channels: int, start: date, days: int, rounds: int = 
     app = create_app({"SCHEDULE_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url})
     day_ms, now_ms = [], []
     with app.app_context():
+        # As wsgi.py does after start-up (here after the first queries, as a warm worker is).
+        listings.now_next(db.session, datetime.now(UTC))
+        db.session.rollback()
+        gc.collect()
+        gc.freeze()
         chans = db.session.query(Channel).all()
+        # Loaded once, as a request has its channel: the rollbacks below must not expire them,
+        # or each round would time reloading its channel too.
+        db.session.expunge_all()
         for _ in range(rounds):
             ch = random.choice(chans)
             day = start + timedelta(days=random.randrange(1, days - 1))

@@ -1,10 +1,12 @@
 """The read side of the schedule: a broadcast day, a range, now and next. Queries return Selects."""
 
+import json
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Select, bindparam, literal_column, select, true
+from sqlalchemy import JSON, Select, Text, bindparam, cast, literal_column, select, true
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from schedule_service.broadcast_time import day_bounds
@@ -71,7 +73,12 @@ class NowNext:
     next: SlotRow | None
 
 
-CHANNEL_COLUMNS = tuple(getattr(Channel, f.name) for f in fields(ChannelRow))
+#: JSON columns come as their text: channels mostly share a few values, decoded once per call.
+CHANNEL_COLUMNS = tuple(
+    cast(column, Text) if isinstance(column.type, JSON) else column
+    for column in (getattr(Channel, f.name) for f in fields(ChannelRow))
+)
+JSON_AT = tuple(i for i, column in enumerate(CHANNEL_COLUMNS) if isinstance(column.type, Text))
 SLOT_COLUMNS = ("id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "version")
 
 
@@ -140,7 +147,8 @@ def now_next(session: Session, at: datetime) -> list[NowNext]:
     """
     lateral = session.get_bind().dialect.name == "postgresql"
     query = _now_next_lateral() if lateral else _now_next_correlated()
-    rows = session.execute(query, {"at": at}).all()
+    # Core, not the ORM: these are plain columns, and the ORM would wrap each row in its loading.
+    rows = session.connection().execute(query, {"at": at}).all()
     width, step = len(CHANNEL_COLUMNS), len(SLOT_COLUMNS)
     programme_ids = {row[i + 1] for row in rows for i in (width, width + step) if row[i] is not None}
     programmes = {}
@@ -155,9 +163,19 @@ def now_next(session: Session, at: datetime) -> list[NowNext]:
         slot_id, programme_id, *rest = values
         return SlotRow(slot_id, channel, programmes[programme_id], *rest)
 
+    decoded: dict[str, Any] = {}
+
+    def plain(text: str | None) -> Any:
+        if text not in decoded:
+            decoded[text] = None if text is None else json.loads(text)
+        return decoded[text]
+
     out = []
     for row in rows:
-        channel = ChannelRow(*row[:width])
+        values = list(row[:width])
+        for i in JSON_AT:
+            values[i] = plain(values[i])
+        channel = ChannelRow(*values)
         current = slot(channel, row[width : width + step])
         if current is not None and current.end_at <= at:
             current = None

@@ -2,7 +2,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, attribute_keyed_dict, mapped_column, relationship
 
 from schedule_service.clock import now
 from schedule_service.db import Base, UtcDateTime
@@ -37,7 +37,7 @@ class Programme(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
 
     translations: Mapped[dict[str, "ProgrammeTranslation"]] = relationship(
-        collection_class=lambda: _by_lang(),
+        collection_class=attribute_keyed_dict("lang"),  # one class, made once, for every programme
         back_populates="programme",
         cascade="all, delete-orphan",
         lazy="selectin",
@@ -51,12 +51,6 @@ class Programme(Base):
 
     def __repr__(self) -> str:
         return f"<Programme {self.id} {self.title!r}>"
-
-
-def _by_lang():
-    from sqlalchemy.orm.collections import attribute_keyed_dict
-
-    return attribute_keyed_dict("lang")()
 
 
 class ProgrammeTranslation(Base):
