@@ -253,6 +253,13 @@ class HitLayer:
         self._bytes = 0
         self._lock = threading.Lock()
 
+    def forget(self) -> None:
+        """Drop every kept answer: the next request of each goes through the app (benchmarks' cold reads)."""
+        with self._lock:
+            self._ok.clear()
+            self._not_modified.clear()
+            self._bytes = 0
+
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") != "GET" or "HTTP_AUTHORIZATION" in environ:
             return self.wsgi_app(environ, start_response)
