@@ -73,12 +73,10 @@ class NowNext:
     next: SlotRow | None
 
 
+_SHOWN = tuple(getattr(Channel, f.name) for f in fields(ChannelRow))
+JSON_AT = tuple(i for i, column in enumerate(_SHOWN) if isinstance(column.type, JSON))
 #: JSON columns come as their text: channels mostly share a few values, decoded once per call.
-CHANNEL_COLUMNS = tuple(
-    cast(column, Text) if isinstance(column.type, JSON) else column
-    for column in (getattr(Channel, f.name) for f in fields(ChannelRow))
-)
-JSON_AT = tuple(i for i, column in enumerate(CHANNEL_COLUMNS) if isinstance(column.type, Text))
+CHANNEL_COLUMNS = tuple(cast(column, Text) if i in JSON_AT else column for i, column in enumerate(_SHOWN))
 SLOT_COLUMNS = ("id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "version")
 
 
@@ -86,6 +84,11 @@ SLOT_COLUMNS = ("id", "programme_id", "start_at", "end_at", "is_premiere", "is_l
 AT = bindparam("at", type_=UtcDateTime())
 #: Written out, not bound, so the planner may use the partial index of scheduled slots.
 IS_SCHEDULED = Slot.status == literal_column(f"'{SCHEDULED}'")
+#: The two lookups per channel: the last slot to start by ``at``, and the first after it.
+LOOKUPS = (
+    ("on_air", Slot.start_at <= AT, Slot.start_at.desc()),
+    ("coming", Slot.start_at > AT, Slot.start_at),
+)
 
 
 @cache
@@ -97,10 +100,7 @@ def _now_next_lateral() -> Select:
         .order_by(order)
         .limit(1)
         .lateral(name)
-        for name, condition, order in (
-            ("on_air", Slot.start_at <= AT, Slot.start_at.desc()),
-            ("coming", Slot.start_at > AT, Slot.start_at),
-        )
+        for name, condition, order in LOOKUPS
     )
     return (
         select(*CHANNEL_COLUMNS, *on_air.c, *coming.c)
@@ -121,7 +121,7 @@ def _now_next_correlated() -> Select:
         .limit(1)
         .correlate(Channel)
         .scalar_subquery()
-        for condition, order in ((Slot.start_at <= AT, Slot.start_at.desc()), (Slot.start_at > AT, Slot.start_at))
+        for _, condition, order in LOOKUPS
     )
     now_slot, next_slot = aliased(Slot), aliased(Slot)
     return (

@@ -9,9 +9,10 @@ import os
 import secrets
 import socket
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from schedule_service import create_app
@@ -233,3 +234,21 @@ def make_slot(session, make_channel, make_programme):
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+MSK = ZoneInfo("Europe/Moscow")
+#: The afternoon the demo is loaded: its exclusive airs at 00:05 Moscow time that night.
+LOADED = datetime(2031, 11, 27, 15, 0, tzinfo=MSK)
+
+
+@pytest.fixture
+def demo(session):
+    """The demo (SPEC §3) loaded at :data:`LOADED`; its exclusive interview's slot."""
+    from schedule_service import clock
+    from schedule_service.demo import load_demo
+    from schedule_service.models import Programme, Slot
+
+    with clock.frozen(LOADED):
+        load_demo(session)
+        session.commit()
+    return session.scalars(select(Slot).join(Slot.programme).where(Programme.is_exclusive.is_(True))).one()

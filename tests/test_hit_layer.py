@@ -3,22 +3,11 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
-from schedule_service import clock, schedule
-from schedule_service.demo import load_demo
-from schedule_service.models import Programme, Slot
+from schedule_service import schedule
 from tests.test_pages import LOADED, get
 
 SCHEDULE = "/api/v1/channels/mir/schedule?date=2031-11-27"
-
-
-@pytest.fixture
-def demo(session):
-    with clock.frozen(LOADED):
-        load_demo(session)
-        session.commit()
-    return session.scalars(select(Slot).join(Slot.programme).where(Programme.is_exclusive.is_(True))).one()
 
 
 @pytest.fixture

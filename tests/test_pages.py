@@ -8,28 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from lxml import html
-from sqlalchemy import event, select, update
+from sqlalchemy import event, update
 from sqlalchemy import text as sql
 
 from schedule_service import clock, schedule
 from schedule_service.db import db
-from schedule_service.demo import load_demo
 from schedule_service.models import Programme, Slot
-from tests.conftest import utc
+from tests.conftest import LOADED, MSK, utc
 
-MSK = ZoneInfo("Europe/Moscow")
-#: The afternoon the demo is loaded: its exclusive airs at 00:05 Moscow time that night.
-LOADED = datetime(2031, 11, 27, 15, 0, tzinfo=MSK)
 EXCLUSIVE_AT = datetime(2031, 11, 28, 0, 5, tzinfo=MSK)
 HTML = {"Accept": "text/html"}
-
-
-@pytest.fixture
-def demo(session):
-    with clock.frozen(LOADED):
-        load_demo(session)
-        session.commit()
-    return session.scalars(select(Slot).join(Slot.programme).where(Programme.is_exclusive.is_(True))).one()
 
 
 def get(client, url, at=LOADED, **kw):

@@ -19,27 +19,21 @@ depends_on = None
 def upgrade():
     # now/next looks up two scheduled slots per channel: a partial index skips cancelled ones,
     # and on PostgreSQL carries the columns shown, so the lookups never visit the table.
+    index = dict(
+        index_name='ix_slot_scheduled_channel_start',
+        table_name='slot',
+        columns=['channel_id', 'start_at'],
+        unique=False,
+        postgresql_where=sa.text("status = 'scheduled'"),
+        postgresql_include=['id', 'programme_id', 'end_at', 'is_premiere', 'is_live', 'version'],
+        sqlite_where=sa.text("status = 'scheduled'"),
+    )
     if op.get_bind().dialect.name == 'postgresql':
         # Built without blocking schedule writes on a live database (outside a transaction).
         with op.get_context().autocommit_block():
-            op.create_index(
-                'ix_slot_scheduled_channel_start',
-                'slot',
-                ['channel_id', 'start_at'],
-                unique=False,
-                postgresql_where=sa.text("status = 'scheduled'"),
-                postgresql_include=['id', 'programme_id', 'end_at', 'is_premiere', 'is_live', 'version'],
-                postgresql_concurrently=True,
-                if_not_exists=True,
-            )
+            op.create_index(**index, postgresql_concurrently=True, if_not_exists=True)
     else:
-        op.create_index(
-            'ix_slot_scheduled_channel_start',
-            'slot',
-            ['channel_id', 'start_at'],
-            unique=False,
-            sqlite_where=sa.text("status = 'scheduled'"),
-        )
+        op.create_index(**index)
 
 
 def downgrade():

@@ -206,14 +206,15 @@ def _nul_paths(value, prefix: str = "") -> list[str]:
     """Where in a JSON document a string (or a key) holds a NUL, as dotted paths."""
     if isinstance(value, str):
         return [prefix or "_schema"] if NUL in value else []
-    if isinstance(value, dict):
-        found = [f"{prefix}.{k}" if prefix else k for k in value if NUL in k]
-        for key, sub in value.items():
-            found += _nul_paths(sub, f"{prefix}.{key}" if prefix else str(key))
-        return found
     if isinstance(value, list):
-        return [p for i, sub in enumerate(value) for p in _nul_paths(sub, f"{prefix}.{i}" if prefix else str(i))]
-    return []
+        value = dict(enumerate(value))
+    if not isinstance(value, dict):
+        return []
+    found = []
+    for key, sub in value.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        found += [path] if NUL in str(key) else _nul_paths(sub, path)
+    return found
 
 
 #: What Flask-Login, Flask-WTF (the signed CSRF token), auth.current_staff and the login

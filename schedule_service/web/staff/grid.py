@@ -17,6 +17,7 @@ from schedule_service.schedule import Conflict, Invalid, StaleVersion
 from schedule_service.web.security import staff_page
 from schedule_service.web.staff import bp
 from schedule_service.web.staff.forms import ChannelForm, SlotForm, VersionForm, add_errors, pairs_text
+from schedule_service.web.staff.programmes import title_holds
 
 #: Where schedule.py's field names land on the slot form.
 SLOT_FIELDS = {"start": "start_local", "end": "duration_minutes", "start_local": "start_local"}
@@ -54,8 +55,7 @@ def offer_programmes(form: SlotForm, channel: Channel, keep: int | None = None) 
     pick = select(Programme.id, Programme.title)
     find = request.args.get("find", "").strip()
     if find:
-        pattern = "%" + find.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        pick = pick.where(Programme.title.ilike(pattern, escape="\\"))
+        pick = pick.where(title_holds(find))
     elif total > CHOICES_SHOWN:
         first, _ = _first_day(channel)
         start, _ = listings.day_range(channel, first - timedelta(days=DAYS_SHOWN))

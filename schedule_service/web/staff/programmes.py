@@ -22,6 +22,11 @@ def programme_or_404(programme_id: int) -> Programme:
     return programme
 
 
+def title_holds(text: str):
+    """Programmes whose title holds ``text``, in any case; ``%`` and ``_`` are plain characters."""
+    return func.lower(Programme.title).contains(text.lower(), autoescape=True)
+
+
 @bp.get("/programmes")
 @staff_page()
 def programmes():
@@ -30,7 +35,7 @@ def programmes():
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
     query = select(Programme)
     if q:
-        query = query.where(func.lower(Programme.title).contains(q.lower(), autoescape=True))
+        query = query.where(title_holds(q))
     rows = db.session.scalars(query.order_by(Programme.title, Programme.id).offset((page - 1) * PAGE).limit(PAGE + 1))
     rows = rows.all()
     return render_template("staff/programmes.html", programmes=rows[:PAGE], more=len(rows) > PAGE, page=page, q=q)
