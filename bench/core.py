@@ -30,6 +30,9 @@ PG = os.environ.get("BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/po
 ZONES = ["Europe/Moscow", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC"]
 #: Slot lengths in minutes, cycled: 12 slots a day on average.
 LENGTHS = [60, 120, 90, 150, 120, 60, 180, 90, 120, 150, 60, 240]
+#: Programmes of its own on each channel, each with a Russian translation, so that now/next, as
+#: on a real guide, shows a thousand different programmes, not the same few.
+PER_CHANNEL = 2 * len(LENGTHS)
 
 
 def make_database() -> str:
@@ -78,11 +81,17 @@ def generate(url: str, channels: int, days: int, start: date) -> int:
                     (i, f"ch{i:04d}", f"Channel {i}", "{}", ZONES[i % len(ZONES)], "05:00", '["en"]', False, now, now)
                 )
         with cur.copy(
-            "COPY programme (id, title, guests, is_exclusive, language, duration_minutes, created_at, "
+            "COPY programme (id, title, summary, guests, is_exclusive, language, duration_minutes, created_at, "
             "updated_at) FROM STDIN"
         ) as copy:
-            for i, minutes in enumerate(LENGTHS, start=1):
-                copy.write_row((i, f"Programme {i}", "[]", False, "en", minutes, now, now))
+            for i in range(1, channels * PER_CHANNEL + 1):
+                minutes = LENGTHS[(i - 1) % PER_CHANNEL % len(LENGTHS)]
+                copy.write_row(
+                    (i, f"Programme {i}", f"What programme {i} is about.", "[]", False, "en", minutes, now, now)
+                )
+        with cur.copy("COPY programme_translation (programme_id, lang, title, summary) FROM STDIN") as copy:
+            for i in range(1, channels * PER_CHANNEL + 1):
+                copy.write_row((i, "ru", f"Передача {i}", f"О чём передача {i}."))
         t0 = datetime.combine(start, datetime.min.time(), UTC)
         end = t0 + timedelta(days=days)
         with (
@@ -96,11 +105,12 @@ def generate(url: str, channels: int, days: int, start: date) -> int:
                 at = t0 + timedelta(minutes=random.randrange(0, 60))
                 k = ch
                 while at < end:
-                    minutes = LENGTHS[k % len(LENGTHS)]
-                    stop = at + timedelta(minutes=minutes)
-                    copy.write_row((ch, 1 + k % len(LENGTHS), at, stop, False, False, "scheduled", 1, now, now))
+                    j = k % PER_CHANNEL
+                    stop = at + timedelta(minutes=LENGTHS[j % len(LENGTHS)])
+                    programme = (ch - 1) * PER_CHANNEL + j + 1
+                    copy.write_row((ch, programme, at, stop, False, False, "scheduled", 1, now, now))
                     at, k, total = stop, k + 1, total + 1
-        for table in ("channel", "programme"):
+        for table in ("channel", "programme", "programme_translation"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         conn.commit()
         # As autovacuum leaves a table some time after a bulk load: statistics, and the

@@ -1,18 +1,20 @@
 """The read side of the schedule: a broadcast day, a range, now and next. Queries return Selects."""
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Select, Text, bindparam, cast, literal_column, select, true
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy import JSON, Integer, Select, Text, any_, bindparam, cast, literal_column, select, true
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session, aliased
 
 from schedule_service.broadcast_time import day_bounds
 from schedule_service.db import UtcDateTime
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.channel import ChannelTraits
+from schedule_service.models.programme import ProgrammeTraits, ProgrammeTranslation
 from schedule_service.models.slot import SCHEDULED, SlotTraits
 
 
@@ -44,12 +46,44 @@ class ChannelRow(ChannelTraits):
 
 
 @dataclass(slots=True)
+class TranslationRow:
+    """A programme's texts in one language, as listings read them."""
+
+    lang: str
+    title: str | None
+    subtitle: str | None
+    summary: str | None
+    quote: str | None
+
+
+@dataclass(slots=True)
+class ProgrammeRow(ProgrammeTraits):
+    """A programme as listings read it: the columns viewers see and its translations by language."""
+
+    id: int
+    title: str
+    subtitle: str | None
+    summary: str | None
+    category: str | None
+    guests: list[dict[str, str]]
+    presenter: str | None
+    is_exclusive: bool
+    quote: str | None
+    image_url: str | None
+    image_credit: str | None
+    duration_minutes: int | None
+    language: str
+    episode_num: str | None
+    translations: dict[str, TranslationRow] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class SlotRow(SlotTraits):
-    """A scheduled slot as listings read it, with its channel row and its (ORM) programme."""
+    """A scheduled slot as listings read it, with its channel and programme rows."""
 
     id: int
     channel: ChannelRow
-    programme: Programme
+    programme: ProgrammeRow
     start_at: datetime
     end_at: datetime
     is_premiere: bool
@@ -73,111 +107,123 @@ class NowNext:
     next: SlotRow | None
 
 
-_SHOWN = tuple(getattr(Channel, f.name) for f in fields(ChannelRow))
-JSON_AT = tuple(i for i, column in enumerate(_SHOWN) if isinstance(column.type, JSON))
-#: JSON columns come as their text: channels mostly share a few values, decoded once per call.
-CHANNEL_COLUMNS = tuple(cast(column, Text) if i in JSON_AT else column for i, column in enumerate(_SHOWN))
-SLOT_COLUMNS = ("id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "version")
+def _shown(model: type, row: type) -> tuple[tuple, tuple[int, ...]]:
+    """The columns of ``model`` that light ``row`` holds, JSON ones as their text, and where those are.
 
+    Rows mostly share a few JSON values (``{}``, ``["en"]``, ``[]``): decoded once per call, not
+    once per row by the driver.
+    """
+    columns = tuple(getattr(model, f.name) for f in fields(row) if f.name != "translations")
+    json_at = tuple(i for i, column in enumerate(columns) if isinstance(column.type, JSON))
+    return tuple(cast(column, Text) if i in json_at else column for i, column in enumerate(columns)), json_at
+
+
+CHANNEL_COLUMNS, CHANNEL_JSON_AT = _shown(Channel, ChannelRow)
+PROGRAMME_COLUMNS, PROGRAMME_JSON_AT = _shown(Programme, ProgrammeRow)
+SLOT_COLUMNS = ("id", "start_at", "end_at", "is_premiere", "is_live", "version")
+TRANSLATION_COLUMNS = (
+    ProgrammeTranslation.programme_id,
+    *(getattr(ProgrammeTranslation, f.name) for f in fields(TranslationRow)),
+)
 
 #: The instant now/next is asked for, bound at execution: the statements are built once.
 AT = bindparam("at", type_=UtcDateTime())
 #: Written out, not bound, so the planner may use the partial index of scheduled slots.
 IS_SCHEDULED = Slot.status == literal_column(f"'{SCHEDULED}'")
-#: The two lookups per channel: the last slot to start by ``at``, and the first after it.
-LOOKUPS = (
-    ("on_air", Slot.start_at <= AT, Slot.start_at.desc()),
-    ("coming", Slot.start_at > AT, Slot.start_at),
-)
+#: Scheduled slots never overlap on a channel, so in the order they end they are in air order
+#: too: the first two to end after ``at`` are the one on air (if it has started) and the next.
+#: One step down the (channel, end) index of scheduled slots per channel.
+UPCOMING = (Slot.channel_id == Channel.id, IS_SCHEDULED, Slot.end_at > AT)
 
 
 @cache
 def _now_next_lateral() -> Select:
-    """PostgreSQL: each channel's two slots by LATERAL subqueries, read straight from the covering index."""
-    on_air, coming = (
-        select(*(getattr(Slot, c) for c in SLOT_COLUMNS))
-        .where(Slot.channel_id == Channel.id, IS_SCHEDULED, condition)
-        .order_by(order)
-        .limit(1)
-        .lateral(name)
-        for name, condition, order in LOOKUPS
+    """PostgreSQL: each channel's two slots by a LATERAL subquery, read straight from the covering index."""
+    upcoming = (
+        select(Slot.programme_id, *(getattr(Slot, c) for c in SLOT_COLUMNS))
+        .where(*UPCOMING)
+        .order_by(Slot.end_at)
+        .limit(2)
+        .lateral("upcoming")
     )
     return (
-        select(*CHANNEL_COLUMNS, *on_air.c, *coming.c)
+        select(*CHANNEL_COLUMNS, *(upcoming.c[c] for c in SLOT_COLUMNS), *PROGRAMME_COLUMNS)
         .select_from(Channel)
-        .outerjoin(on_air, true())
-        .outerjoin(coming, true())
-        .order_by(Channel.slug)
+        .outerjoin(upcoming, true())
+        .outerjoin(Programme, Programme.id == upcoming.c.programme_id)
+        .order_by(Channel.slug, upcoming.c.end_at)
     )
 
 
 @cache
 def _now_next_correlated() -> Select:
-    """Elsewhere (SQLite has no LATERAL): each slot's id by a correlated subquery, the row by its key."""
-    last, following = (
-        select(Slot.id)
-        .where(Slot.channel_id == Channel.id, IS_SCHEDULED, condition)
-        .order_by(order)
-        .limit(1)
-        .correlate(Channel)
-        .scalar_subquery()
-        for _, condition, order in LOOKUPS
-    )
-    now_slot, next_slot = aliased(Slot), aliased(Slot)
+    """Elsewhere (SQLite has no LATERAL): the two slots' ids by a correlated subquery, the rows by their key."""
+    upcoming = select(Slot.id).where(*UPCOMING).order_by(Slot.end_at).limit(2).correlate(Channel)
+    shown = aliased(Slot)
     return (
-        select(
-            *CHANNEL_COLUMNS,
-            *(getattr(now_slot, c) for c in SLOT_COLUMNS),
-            *(getattr(next_slot, c) for c in SLOT_COLUMNS),
-        )
+        select(*CHANNEL_COLUMNS, *(getattr(shown, c) for c in SLOT_COLUMNS), *PROGRAMME_COLUMNS)
         .select_from(Channel)
-        .outerjoin(now_slot, now_slot.id == last)
-        .outerjoin(next_slot, next_slot.id == following)
-        .order_by(Channel.slug)
+        .outerjoin(shown, shown.id.in_(upcoming))
+        .outerjoin(Programme, Programme.id == shown.programme_id)
+        .order_by(Channel.slug, shown.end_at)
     )
+
+
+@cache
+def _translations(dialect: str) -> Select:
+    """The translations of the programmes with ``ids``: one array parameter on PostgreSQL, a list elsewhere."""
+    of = ProgrammeTranslation.programme_id
+    if dialect == "postgresql":
+        return select(*TRANSLATION_COLUMNS).where(of == any_(bindparam("ids", type_=postgresql.ARRAY(Integer))))
+    return select(*TRANSLATION_COLUMNS).where(of.in_(bindparam("ids", expanding=True)))
 
 
 def now_next(session: Session, at: datetime) -> list[NowNext]:
     """For every channel: the slot on air at ``at`` and the one after it, as read-only rows.
 
-    Two lookups per channel, each one step down the (channel, start) index, so the cost grows
-    with the number of channels, not with the length of the schedule; one round trip for
-    channels and slots, one for their few distinct programmes. Plain rows, not ORM objects:
-    building and tracking a thousand slots would cost more than the query.
+    One lookup per channel, a step down the (channel, end) index of scheduled slots, so the cost
+    grows with the number of channels, not with the length of the schedule; one round trip for
+    channels, slots and programmes, one for the programmes' translations. Plain rows, not ORM
+    objects: building and tracking a thousand slots and programmes would cost more than the query.
     """
-    lateral = session.get_bind().dialect.name == "postgresql"
-    query = _now_next_lateral() if lateral else _now_next_correlated()
+    dialect = session.get_bind().dialect.name
+    query = _now_next_lateral() if dialect == "postgresql" else _now_next_correlated()
     # Core, not the ORM: these are plain columns, and the ORM would wrap each row in its loading.
-    rows = session.connection().execute(query, {"at": at}).all()
-    width, step = len(CHANNEL_COLUMNS), len(SLOT_COLUMNS)
-    programme_ids = {row[i + 1] for row in rows for i in (width, width + step) if row[i] is not None}
-    programmes = {}
-    if programme_ids:
-        # Translations joined, not selected after: one round trip fewer, for a few programmes.
-        found = select(Programme).where(Programme.id.in_(programme_ids)).options(joinedload(Programme.translations))
-        programmes = {p.id: p for p in session.scalars(found).unique()}
-
-    def slot(channel: ChannelRow, values: tuple) -> SlotRow | None:
-        if values[0] is None:
-            return None
-        slot_id, programme_id, *rest = values
-        return SlotRow(slot_id, channel, programmes[programme_id], *rest)
-
+    connection = session.connection()
+    rows = connection.execute(query, {"at": at}).all()
     decoded: dict[str, Any] = {}
 
-    def plain(text: str | None) -> Any:
-        if text not in decoded:
-            decoded[text] = None if text is None else json.loads(text)
-        return decoded[text]
+    def light(row_class: type, values: tuple, json_at: tuple[int, ...]) -> Any:
+        values = list(values)
+        for i in json_at:
+            text = values[i]
+            if text not in decoded:
+                decoded[text] = None if text is None else json.loads(text)
+            values[i] = decoded[text]
+        return row_class(*values)
 
-    out = []
+    slot_at = len(CHANNEL_COLUMNS)
+    programme_at = slot_at + len(SLOT_COLUMNS)
+    programmes: dict[int, ProgrammeRow] = {}
+    out: list[NowNext] = []
+    channel_id = None
     for row in rows:
-        values = list(row[:width])
-        for i in JSON_AT:
-            values[i] = plain(values[i])
-        channel = ChannelRow(*values)
-        current = slot(channel, row[width : width + step])
-        if current is not None and current.end_at <= at:
-            current = None
-        out.append(NowNext(channel, current, slot(channel, row[width + step :])))
+        if row[0] != channel_id:
+            channel_id = row[0]
+            entry = NowNext(light(ChannelRow, row[:slot_at], CHANNEL_JSON_AT), None, None)
+            out.append(entry)
+        if row[slot_at] is None:  # nothing ends after ``at``: the channel's schedule has run out
+            continue
+        programme = programmes.get(row[programme_at])
+        if programme is None:
+            programme = programmes[row[programme_at]] = light(ProgrammeRow, row[programme_at:], PROGRAMME_JSON_AT)
+        slot_id, *rest = row[slot_at:programme_at]
+        slot = SlotRow(slot_id, entry.channel, programme, *rest)
+        if entry.now is None and entry.next is None and slot.start_at <= at:
+            entry.now = slot
+        elif entry.next is None:
+            entry.next = slot
+    if programmes:
+        for programme_id, lang, *texts in connection.execute(_translations(dialect), {"ids": list(programmes)}).all():
+            programmes[programme_id].translations[lang] = TranslationRow(lang, *texts)
     return out

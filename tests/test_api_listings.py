@@ -108,3 +108,31 @@ def test_now_and_next_show_each_channel_and_slot_as_their_own_rows_do(
     assert row["next"] == next(s for s in listed["slots"] if s["id"] == coming.id)
     assert row["next"]["start_local"] == "2031-03-30T04:00:00+02:00" and row["next"]["premiere"] is True
     assert row["next"]["programme"]["title"] == "Интервью"
+    # Without a language: the programme as stored, its translations inlined, as the listing has it.
+    (plain,) = client.get("/api/v1/now", query_string={"at": at.isoformat()}).json["channels"]
+    listed = client.get("/api/v1/channels/ard/schedule", query_string={"date": "2031-03-29"}).json
+    assert plain["next"] == next(s for s in listed["slots"] if s["id"] == coming.id)
+    assert plain["next"]["programme"]["translations"] == {
+        "ru": {"title": "Интервью", "subtitle": None, "summary": None, "quote": None}
+    }
+
+
+def test_now_and_next_when_a_programme_airs_on_two_channels_and_a_schedule_runs_out(
+    client, make_channel, make_programme, make_slot
+):
+    mir, ard = make_channel("mir"), make_channel("ard", timezone="Europe/Berlin")
+    shared = make_programme(duration_minutes=60, translations={"ru": {"title": "Общее"}, "de": {"title": "Gemeinsam"}})
+    last_on_mir = make_slot(utc(2031, 11, 21, 20), channel=mir, programme=shared)
+    on_ard = make_slot(utc(2031, 11, 21, 20, 15), channel=ard, programme=shared)
+    after_on_ard = make_slot(utc(2031, 11, 21, 21, 15), channel=ard, programme=shared)
+    at = utc(2031, 11, 21, 20, 30).isoformat()
+    got = {c["channel"]["slug"]: c for c in client.get("/api/v1/now", query_string={"at": at}).json["channels"]}
+    assert got["mir"]["now"]["id"] == last_on_mir.id and got["mir"]["next"] is None
+    assert got["ard"]["now"]["id"] == on_ard.id and got["ard"]["next"]["id"] == after_on_ard.id
+    for row in (got["mir"]["now"], got["ard"]["now"], got["ard"]["next"]):
+        assert sorted(row["programme"]["translations"]) == ["de", "ru"]
+    german = client.get("/api/v1/now", query_string={"at": at, "lang": "de"}).json["channels"]
+    assert {c["channel"]["slug"]: c["now"]["programme"]["title"] for c in german} == {
+        "mir": "Gemeinsam",
+        "ard": "Gemeinsam",
+    }

@@ -10,7 +10,21 @@ from schedule_service.db import Base, UtcDateTime
 TRANSLATED = ("title", "subtitle", "summary", "quote")
 
 
-class Programme(Base):
+class ProgrammeTraits:
+    """What a programme knows from its own columns; shared by the ORM row and listings' light rows."""
+
+    __slots__ = ()
+
+    translations: dict[str, Any]
+
+    def text(self, field: str, lang: str | None) -> str | None:
+        """Return ``field`` in ``lang`` when translated, else in the programme's own language."""
+        tr = self.translations.get(lang or "")
+        value = getattr(tr, field, None) if tr is not None else None
+        return value or getattr(self, field)
+
+
+class Programme(ProgrammeTraits, Base):
     __tablename__ = "programme"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,12 +56,6 @@ class Programme(Base):
         cascade="all, delete-orphan",
         lazy="selectin",
     )
-
-    def text(self, field: str, lang: str | None) -> str | None:
-        """Return ``field`` in ``lang`` when translated, else in the programme's own language."""
-        tr = self.translations.get(lang or "")
-        value = getattr(tr, field, None) if tr is not None else None
-        return value or getattr(self, field)
 
     def __repr__(self) -> str:
         return f"<Programme {self.id} {self.title!r}>"

@@ -34,13 +34,14 @@ class Slot(SlotTraits, Base):
     __tablename__ = "slot"
     __table_args__ = (
         Index("ix_slot_channel_start", "channel_id", "start_at"),
-        # Scheduled slots only, covering now/next's columns on PostgreSQL (see listings.now_next).
+        # Scheduled slots only, by channel and end, covering now/next's columns on PostgreSQL
+        # (see listings.now_next).
         Index(
-            "ix_slot_scheduled_channel_start",
+            "ix_slot_scheduled_channel_end",
             "channel_id",
-            "start_at",
+            "end_at",
             postgresql_where=text("status = 'scheduled'"),
-            postgresql_include=["id", "programme_id", "end_at", "is_premiere", "is_live", "version"],
+            postgresql_include=["id", "programme_id", "start_at", "is_premiere", "is_live", "version"],
             sqlite_where=text("status = 'scheduled'"),
         ),
     )
