@@ -1,6 +1,7 @@
 """The read side of the schedule: a broadcast day, a range, now and next. Queries return Selects."""
 
 import json
+import threading
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time
 from functools import cache
@@ -14,6 +15,7 @@ from schedule_service.broadcast_time import day_bounds
 from schedule_service.db import UtcDateTime
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.channel import ChannelTraits
+from schedule_service.models.generation import current as current_generation
 from schedule_service.models.programme import ProgrammeTraits, ProgrammeTranslation
 from schedule_service.models.slot import SCHEDULED, SlotTraits
 
@@ -120,7 +122,7 @@ def _shown(model: type, row: type) -> tuple[tuple, tuple[int, ...]]:
 
 CHANNEL_COLUMNS, CHANNEL_JSON_AT = _shown(Channel, ChannelRow)
 PROGRAMME_COLUMNS, PROGRAMME_JSON_AT = _shown(Programme, ProgrammeRow)
-SLOT_COLUMNS = ("id", "start_at", "end_at", "is_premiere", "is_live", "version")
+SLOT_COLUMNS = ("id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "version")
 TRANSLATION_COLUMNS = (
     ProgrammeTranslation.programme_id,
     *(getattr(ProgrammeTranslation, f.name) for f in fields(TranslationRow)),
@@ -140,17 +142,16 @@ UPCOMING = (Slot.channel_id == Channel.id, IS_SCHEDULED, Slot.end_at > AT)
 def _now_next_lateral() -> Select:
     """PostgreSQL: each channel's two slots by a LATERAL subquery, read straight from the covering index."""
     upcoming = (
-        select(Slot.programme_id, *(getattr(Slot, c) for c in SLOT_COLUMNS))
+        select(*(getattr(Slot, c) for c in SLOT_COLUMNS))
         .where(*UPCOMING)
         .order_by(Slot.end_at)
         .limit(2)
         .lateral("upcoming")
     )
     return (
-        select(*CHANNEL_COLUMNS, *(upcoming.c[c] for c in SLOT_COLUMNS), *PROGRAMME_COLUMNS)
+        select(*CHANNEL_COLUMNS, *upcoming.c)
         .select_from(Channel)
         .outerjoin(upcoming, true())
-        .outerjoin(Programme, Programme.id == upcoming.c.programme_id)
         .order_by(Channel.slug, upcoming.c.end_at)
     )
 
@@ -161,31 +162,78 @@ def _now_next_correlated() -> Select:
     upcoming = select(Slot.id).where(*UPCOMING).order_by(Slot.end_at).limit(2).correlate(Channel)
     shown = aliased(Slot)
     return (
-        select(*CHANNEL_COLUMNS, *(getattr(shown, c) for c in SLOT_COLUMNS), *PROGRAMME_COLUMNS)
+        select(*CHANNEL_COLUMNS, *(getattr(shown, c) for c in SLOT_COLUMNS))
         .select_from(Channel)
         .outerjoin(shown, shown.id.in_(upcoming))
-        .outerjoin(Programme, Programme.id == shown.programme_id)
         .order_by(Channel.slug, shown.end_at)
     )
 
 
+def _of_ids(column, dialect: str):
+    """``column`` is one of the bound ``ids``: one array parameter on PostgreSQL, a list elsewhere."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+@cache
+def _programmes(dialect: str) -> Select:
+    return select(*PROGRAMME_COLUMNS).where(_of_ids(Programme.id, dialect))
+
+
 @cache
 def _translations(dialect: str) -> Select:
-    """The translations of the programmes with ``ids``: one array parameter on PostgreSQL, a list elsewhere."""
-    of = ProgrammeTranslation.programme_id
-    if dialect == "postgresql":
-        return select(*TRANSLATION_COLUMNS).where(of == any_(bindparam("ids", type_=postgresql.ARRAY(Integer))))
-    return select(*TRANSLATION_COLUMNS).where(of.in_(bindparam("ids", expanding=True)))
+    return select(*TRANSLATION_COLUMNS).where(_of_ids(ProgrammeTranslation.programme_id, dialect))
 
 
-def now_next(session: Session, at: datetime) -> list[NowNext]:
+class KeptProgrammes:
+    """Programme rows kept between now/next calls while the schedule's generation stays the same.
+
+    A worker asks now/next for the same thousand programmes minute after minute; reading them
+    was most of the call. The rows are read-only and shared between threads; a newer generation
+    drops them all (any change to a programme or translation moves it), and so does passing
+    ``limit`` rows.
+    """
+
+    def __init__(self, limit: int = 20_000):
+        self.limit = limit
+        self._generation: int | None = None
+        self._rows: dict[int, ProgrammeRow] = {}
+        self._lock = threading.Lock()
+
+    def take(self, generation: int, ids: set[int]) -> dict[int, ProgrammeRow]:
+        """The rows of ``ids`` kept for ``generation`` (those not kept are missing)."""
+        with self._lock:
+            if generation != self._generation:
+                return {}
+            return {i: self._rows[i] for i in ids if i in self._rows}
+
+    def keep(self, generation: int, rows: dict[int, ProgrammeRow]) -> None:
+        """Keep ``rows``, read at ``generation`` or later."""
+        with self._lock:
+            if self._generation is None or generation > self._generation or len(self._rows) + len(rows) > self.limit:
+                self._generation, self._rows = max(generation, self._generation or 0), {}
+            if generation == self._generation:
+                self._rows.update(rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def now_next(
+    session: Session, at: datetime, kept: KeptProgrammes | None = None, generation: int | None = None
+) -> list[NowNext]:
     """For every channel: the slot on air at ``at`` and the one after it, as read-only rows.
 
     One lookup per channel, a step down the (channel, end) index of scheduled slots, so the cost
-    grows with the number of channels, not with the length of the schedule; one round trip for
-    channels, slots and programmes, one for the programmes' translations. Plain rows, not ORM
-    objects: building and tracking a thousand slots and programmes would cost more than the query.
+    grows with the number of channels, not with the length of the schedule: one round trip for
+    channels and slots, and for the programmes not in ``kept`` one for them and one for their
+    translations. ``generation`` is the schedule's, read before this call (read here if not given). Plain rows,
+    not ORM objects: building and tracking a thousand slots and programmes would cost more than
+    the query.
     """
+    if kept is not None and generation is None:
+        generation = current_generation(session)
     dialect = session.get_bind().dialect.name
     query = _now_next_lateral() if dialect == "postgresql" else _now_next_correlated()
     # Core, not the ORM: these are plain columns, and the ORM would wrap each row in its loading.
@@ -203,8 +251,20 @@ def now_next(session: Session, at: datetime) -> list[NowNext]:
         return row_class(*values)
 
     slot_at = len(CHANNEL_COLUMNS)
-    programme_at = slot_at + len(SLOT_COLUMNS)
-    programmes: dict[int, ProgrammeRow] = {}
+    wanted = {row[slot_at + 1] for row in rows if row[slot_at] is not None}
+    programmes = kept.take(generation, wanted) if kept is not None else {}
+    missing = [i for i in wanted if i not in programmes]
+    if missing:
+        fetched = {
+            row[0]: light(ProgrammeRow, row, PROGRAMME_JSON_AT)
+            for row in connection.execute(_programmes(dialect), {"ids": missing})
+        }
+        for programme_id, lang, *texts in connection.execute(_translations(dialect), {"ids": missing}).all():
+            fetched[programme_id].translations[lang] = TranslationRow(lang, *texts)
+        if kept is not None:
+            kept.keep(generation, fetched)
+        programmes.update(fetched)
+
     out: list[NowNext] = []
     channel_id = None
     for row in rows:
@@ -214,16 +274,10 @@ def now_next(session: Session, at: datetime) -> list[NowNext]:
             out.append(entry)
         if row[slot_at] is None:  # nothing ends after ``at``: the channel's schedule has run out
             continue
-        programme = programmes.get(row[programme_at])
-        if programme is None:
-            programme = programmes[row[programme_at]] = light(ProgrammeRow, row[programme_at:], PROGRAMME_JSON_AT)
-        slot_id, *rest = row[slot_at:programme_at]
-        slot = SlotRow(slot_id, entry.channel, programme, *rest)
+        slot_id, programme_id, *rest = row[slot_at:]
+        slot = SlotRow(slot_id, entry.channel, programmes[programme_id], *rest)
         if entry.now is None and entry.next is None and slot.start_at <= at:
             entry.now = slot
         elif entry.next is None:
             entry.next = slot
-    if programmes:
-        for programme_id, lang, *texts in connection.execute(_translations(dialect), {"ids": list(programmes)}).all():
-            programmes[programme_id].translations[lang] = TranslationRow(lang, *texts)
     return out

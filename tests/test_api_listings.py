@@ -136,3 +136,39 @@ def test_now_and_next_when_a_programme_airs_on_two_channels_and_a_schedule_runs_
         "mir": "Gemeinsam",
         "ard": "Gemeinsam",
     }
+
+
+def test_now_and_next_show_a_programme_edited_after_it_was_kept(
+    client, editor, make_channel, make_programme, make_slot
+):
+    mir = make_channel("mir")
+    p = make_programme(title="Old title", duration_minutes=60, translations={"ru": {"title": "Старое"}})
+    make_slot(utc(2031, 11, 21, 20), channel=mir, programme=p)
+    at = utc(2031, 11, 21, 20, 30)
+
+    def shown(lang=None):
+        query = {"at": at.isoformat(), **({"lang": lang} if lang else {})}
+        return client.get("/api/v1/now", query_string=query).json["channels"][0]["now"]["programme"]["title"]
+
+    assert (shown(), shown("ru")) == ("Old title", "Старое")
+    edit = {"title": "New title", "translations": {"ru": {"title": "Новое"}}}
+    assert client.patch(f"/api/v1/programmes/{p.id}", json=edit, headers=editor).status_code == 200
+    at += timedelta(seconds=1)
+    assert (shown(), shown("ru")) == ("New title", "Новое")
+
+
+def test_kept_programmes_hold_one_generation_and_never_an_older_one():
+    from schedule_service.listings import KeptProgrammes, ProgrammeRow
+
+    def row(i: int, title: str) -> ProgrammeRow:
+        return ProgrammeRow(i, title, None, None, None, [], None, False, None, None, None, 60, "en", None)
+
+    kept = KeptProgrammes(limit=3)
+    kept.keep(5, {1: row(1, "a"), 2: row(2, "b")})
+    assert set(kept.take(5, {1, 2, 3})) == {1, 2} and kept.take(4, {1}) == {} and kept.take(6, {1}) == {}
+    kept.keep(4, {3: row(3, "read before the change")})  # older than what is kept: not kept
+    assert kept.take(5, {3}) == {}
+    kept.keep(6, {1: row(1, "a2")})  # a newer generation drops the rest
+    assert kept.take(6, {1, 2}) == {1: row(1, "a2")}
+    kept.keep(6, {7: row(7, "x"), 8: row(8, "y"), 9: row(9, "z")})  # past the limit: starts over
+    assert len(kept) <= 3 and kept.take(6, {1}) == {}

@@ -28,6 +28,7 @@ from werkzeug.http import parse_cookie, parse_etags, quote_etag
 
 from schedule_service import clock
 from schedule_service.db import db
+from schedule_service.listings import KeptProgrammes
 from schedule_service.models import generation
 from schedule_service.models.generation import ScheduleGeneration
 
@@ -102,6 +103,15 @@ def body_cache(app: Flask | None = None) -> BodyCache:
             app.config.get("PUBLIC_CACHE_ENTRIES", 512), app.config.get("PUBLIC_CACHE_BYTES", 64 * 2**20)
         )
     return cache
+
+
+def kept_programmes(app: Flask | None = None) -> KeptProgrammes:
+    """The programme rows now/next keeps in this worker between calls (see listings.KeptProgrammes)."""
+    app = app or current_app
+    kept = app.extensions.get("kept_programmes")
+    if kept is None:
+        kept = app.extensions["kept_programmes"] = KeptProgrammes(app.config.get("KEPT_PROGRAMMES", 20_000))
+    return kept
 
 
 _NOW = "schedule_service.public_now"

@@ -24,7 +24,7 @@ from schedule_service.broadcast_time import WallTimeError, broadcast_day, to_ins
 from schedule_service.db import db
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
-from schedule_service.web.caching import public, request_now
+from schedule_service.web.caching import kept_programmes, public, request_now, schedule_generation
 from schedule_service.web.errors import problem
 
 bp = Blueprint("public", __name__)
@@ -108,7 +108,7 @@ def front():
     """Tonight and now/next on every channel, with the coming highlights."""
     at = request_now()
     lang = _lang()
-    rows = listings.now_next(db.session, at)
+    rows = listings.now_next(db.session, at, kept_programmes(), schedule_generation())
     tonight = _tonight([row.channel for row in rows], at)
     return render_template(
         "front.html",

@@ -14,7 +14,7 @@ from schedule_service.web.api.channels import ChannelSchema, channel_or_404
 from schedule_service.web.api.common import rfc3339
 from schedule_service.web.api.programmes import ProgrammeSchema
 from schedule_service.web.api.slots import SlotOut
-from schedule_service.web.caching import public, request_now
+from schedule_service.web.caching import kept_programmes, public, request_now, schedule_generation
 from schedule_service.web.errors import problem
 
 blp = Blueprint("listings", __name__, url_prefix="/api/v1", description="Schedules and now/next")
@@ -140,7 +140,7 @@ class NowNext(MethodView):
         """What is on air on every channel at ``at`` (default now), and what comes next."""
         at: datetime = args.get("at") or request_now()
         lang = args.get("lang")
-        rows = listings.now_next(db.session, at)
+        rows = listings.now_next(db.session, at, kept_programmes(), schedule_generation())
         items = []
         for row in rows:
             tz = _zone_arg(args.get("tz"), row.channel.zone)
