@@ -2,29 +2,37 @@
 
 import copy
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, abort, g, request
+from flask import Flask, abort, after_this_request, g, request
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from schedule_service import audit
 from schedule_service.clock import now
-from schedule_service.db import db
+from schedule_service.db import SQLITE_BUSY_TIMEOUT_MS, db
 from schedule_service.models import ApiToken, User
 from schedule_service.models.user import ROLES
 
+log = logging.getLogger(__name__)
 hasher = PasswordHasher()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
 TOKEN_PREFIX = "sst_"
+#: A token's last use is written at most this often: a busy client must not turn every read into a write.
+LAST_USED_EVERY = timedelta(minutes=1)
+#: How long writing a last use waits for a busy SQLite database before giving up.
+STAMP_WAIT_MS = 200
 
 
 def hash_password(password: str) -> str:
@@ -140,7 +148,42 @@ def bearer_user() -> User | None:
     )
     if token is None or not token.user.is_active:
         return None
+    if token.last_used_at is None or now() - token.last_used_at >= LAST_USED_EVERY:
+        _stamp_when_sent(token.id)
     return token.user
+
+
+def _stamp_when_sent(token_id: int) -> None:
+    """Write the token's last use once the answer has gone out, on a connection of its own.
+
+    Not in the request's transaction: a read would become a write (and on SQLite could not
+    upgrade its snapshot while another writer commits). Best effort: if the database is busy past
+    a short wait, the next use a minute on writes it.
+    """
+    engine, used_at = db.engine, now()
+    stale = or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= used_at - LAST_USED_EVERY)
+    stamp = update(ApiToken).where(ApiToken.id == token_id, stale).values(last_used_at=used_at)
+
+    def write() -> None:
+        try:
+            with engine.connect() as conn:
+                # A SQLite writer waits in BEGIN IMMEDIATE: shorten the wait before the transaction.
+                sqlite = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+                if sqlite is not None:
+                    sqlite.execute(f"PRAGMA busy_timeout={STAMP_WAIT_MS}")
+                try:
+                    with conn.begin():
+                        conn.execute(stamp)
+                finally:
+                    if sqlite is not None:
+                        sqlite.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        except OperationalError as e:
+            log.info("token %s: last use not written (%s)", token_id, e.orig)
+
+    @after_this_request
+    def _when_sent(response):
+        response.call_on_close(write)
+        return response
 
 
 def current_staff() -> User | None:

@@ -52,6 +52,10 @@ def _postgresql_in_utc(dialect, _record, _args, params):
         params["options"] = f"{params.get('options', '')} -c TimeZone=UTC".strip()
 
 
+#: How long a SQLite writer waits for another to commit.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
     """WAL (synced at checkpoints), a busy timeout and foreign keys: several threads and processes share SQLite."""
@@ -64,7 +68,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
     # In WAL mode NORMAL never corrupts and loses nothing when a process dies; only a power cut
     # may take back the last commits. FULL would sync on every commit (an import commits per channel).
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 

@@ -104,3 +104,31 @@ def test_the_last_admin_cannot_be_demoted_or_deactivated(session, make_user):
     make_user("second@example.test", "admin")
     update_user(session, boss, boss.email, role="editor")
     assert boss.role == "editor"
+
+
+def test_a_tokens_last_use_is_written_once_the_answer_is_out_and_at_most_once_a_minute(client, editor, session):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from schedule_service import clock
+
+    def use(at: datetime) -> dict:
+        with clock.frozen(at):
+            resp = client.get("/api/v1/tokens", headers=editor)
+            resp.close()  # the server closes the answer once it is sent; the use is written then
+        return resp.json["items"][0]
+
+    def last_used() -> datetime | None:
+        session.rollback()  # the requests ran in this session: leave their snapshot (SQLite's WAL keeps it)
+        value = session.scalars(select(ApiToken.last_used_at)).one()
+        session.rollback()  # on SQLite a transaction outside a request holds the write lock: let it go
+        return value
+
+    first = datetime(2031, 11, 21, 20, 0, tzinfo=UTC)
+    assert use(first)["last_used_at"] is None  # never used before this answer
+    assert last_used() == first
+    assert use(first + timedelta(seconds=40))["last_used_at"] == "2031-11-21T20:00:00+00:00"
+    assert last_used() == first  # within the minute: no write
+    use(first + timedelta(minutes=2))
+    assert last_used() == first + timedelta(minutes=2)

@@ -29,6 +29,10 @@ class TokenOut(Schema):
     prefix = fields.String(metadata={"description": "the token's first characters"})
     user = fields.Function(lambda t: t.user.email)
     created_at = fields.Function(lambda t: rfc3339_utc(t.created_at))
+    last_used_at = fields.Function(
+        lambda t: rfc3339_utc(t.last_used_at),
+        metadata={"description": "when the token was last sent, to the minute (null if never)"},
+    )
     revoked_at = fields.Function(lambda t: rfc3339_utc(t.revoked_at))
 
 
