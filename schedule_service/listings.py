@@ -1,4 +1,4 @@
-"""The read side of the schedule: a broadcast day, a range, now and next. Queries return Selects."""
+"""The read side of the schedule: a broadcast day, a range (Selects), now and next (light read-only rows)."""
 
 import json
 import threading
@@ -211,10 +211,11 @@ class KeptProgrammes:
     def keep(self, generation: int, rows: dict[int, ProgrammeRow]) -> None:
         """Keep ``rows``, read at ``generation`` or later."""
         with self._lock:
-            if self._generation is None or generation > self._generation or len(self._rows) + len(rows) > self.limit:
-                self._generation, self._rows = max(generation, self._generation or 0), {}
-            if generation == self._generation:
-                self._rows.update(rows)
+            if self._generation is not None and generation < self._generation:
+                return  # read before a change this worker has already seen
+            if generation != self._generation or len(self._rows) + len(rows) > self.limit:
+                self._generation, self._rows = generation, {}
+            self._rows.update(rows)
 
     def __len__(self) -> int:
         return len(self._rows)
