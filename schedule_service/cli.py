@@ -30,17 +30,26 @@ def demo_load() -> None:
 @users_cli.command("create")
 @click.argument("email")
 @click.option("--role", type=click.Choice(["admin", "editor"]), required=True)
-@click.password_option(prompt="Password", help="read from stdin when not a terminal")
-def users_create(email: str, role: str, password: str) -> None:
-    """Add a staff user; the password is read from stdin."""
+def users_create(email: str, role: str) -> None:
+    """Add a staff user; the password is the first line of stdin (asked twice, hidden, on a terminal)."""
     from schedule_service.auth import create_user
 
     try:
-        user = create_user(db.session, email, password, role)
+        user = create_user(db.session, email, _password_from_stdin(), role)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     db.session.commit()
     click.echo(f"created {user.role} {user.email}")
+
+
+def _password_from_stdin() -> str:
+    """A person at a terminal types it twice, unseen; a script pipes it in as one line."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.UsageError("give the password as the first line of stdin")
+    return password
 
 
 @tokens_cli.command("create")

@@ -54,3 +54,15 @@ def test_users_and_tokens_from_the_cli(runner, client):
     assert resp.status_code == 201
     weak = runner.invoke(args=["users", "create", "w@example.test", "--role", "editor"], input="short\nshort\n")
     assert weak.exit_code != 0 and "8 characters" in weak.output
+
+
+def test_a_script_pipes_the_new_users_password_as_one_line(runner, session):
+    from schedule_service.auth import check_password, user_by_email
+
+    # As `echo "$PASSWORD" | flask --app wsgi users create …` does: one line, no confirmation.
+    made = runner.invoke(args=["users", "create", "ops@example.test", "--role", "editor"], input="  spaces kept  \n")
+    assert made.exit_code == 0, made.output
+    user = user_by_email(session, "ops@example.test")
+    assert check_password(user, "  spaces kept  ") and not check_password(user, "spaces kept")
+    empty = runner.invoke(args=["users", "create", "none@example.test", "--role", "editor"], input="")
+    assert empty.exit_code != 0 and "stdin" in empty.output
