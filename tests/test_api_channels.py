@@ -64,6 +64,22 @@ def test_a_body_that_is_not_json_is_refused(client, editor):
     assert resp.content_type == "application/problem+json"
 
 
+def test_a_body_sent_as_another_type_is_refused_for_its_type_not_read_as_empty(client, editor):
+    # `curl -d '{…}'` without -H sends a form type: say so, rather than "slug: missing".
+    body = '{"slug": "mir", "name": "Mir", "timezone": "Europe/Moscow"}'
+    for kind in ("application/x-www-form-urlencoded", "text/plain"):
+        resp = client.post("/api/v1/channels", data=body, headers={**editor, "Content-Type": kind})
+        assert resp.status_code == 415 and resp.content_type == "application/problem+json"
+        assert kind in resp.json["detail"] and "application/json" in resp.json["detail"]
+    assert client.get("/api/v1/channels").json["items"] == []
+    limit = client.get("/api/v1/channels?limit=0")
+    assert (
+        limit.status_code == 400
+        and limit.json["detail"] == "The query is not valid."
+        and "limit" in limit.json["errors"]
+    )
+
+
 def test_text_with_a_nul_character_is_refused_by_name_not_failed_in_the_database(client, editor, make_channel):
     mir = make_channel("mir")
     body = {"title": "News\x00", "guests": [{"name": "A\x00B"}], "duration_minutes": 30}

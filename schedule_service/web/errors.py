@@ -75,8 +75,8 @@ def render_error(error: HTTPException) -> Response | tuple:
     detail = error.description
     if isinstance(error, CSRFError):
         detail = "The form's CSRF token is missing or stale; reload the page and try again."
-    if status == 422 and errors and detail == HTTPException.description:
-        detail = "The request has fields that are not valid."
+    if errors and detail == type(error).description:  # werkzeug's words for the status: say what is wrong
+        detail = "The request has fields that are not valid." if status == 422 else "The query is not valid."
     extra = getattr(error, "extra", None) or {}
     if wants_json():
         resp = problem_response(status, detail, errors, **extra)

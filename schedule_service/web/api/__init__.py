@@ -1,6 +1,7 @@
 """The JSON API under /api/v1, one module per resource, documented by flask-smorest."""
 
 from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import request
 
 from schedule_service.web.api import (
     audit,
@@ -16,10 +17,23 @@ from schedule_service.web.api import (
     tokens,
 )
 from schedule_service.web.api.problems import ProblemApi
+from schedule_service.web.errors import problem
 
 BLUEPRINTS = [channels.blp, programmes.blp, slots.blp, schedule.blp, audit.blp, tokens.blp, promos.blp, posts.blp]
 BLUEPRINTS += [targets.blp, post_actions.blp]
 BLUEPRINTS += [imports.blp]
+
+
+def _json_bodies_only() -> None:
+    """A body that is not JSON is refused for its type, not read as a body without fields."""
+    if request.method in ("POST", "PUT", "PATCH") and request.content_length and not request.is_json:
+        sent = request.mimetype or "no Content-Type"
+        raise problem(415, f"Send the body as JSON (Content-Type: application/json), not {sent}.")
+
+
+for _blueprint in BLUEPRINTS:
+    if _blueprint is not imports.blp:  # guides come as XML (see imports.py)
+        _blueprint.before_request(_json_bodies_only)
 
 
 def schema_name(schema) -> str:
