@@ -182,6 +182,8 @@ def test_unknown_channels_and_dates_out_of_range_are_pages_not_500s(client, demo
         ("/slots/999999", 404),
         ("/programmes/999999", 404),
         ("/channels/mir?tz=Not/AZone", 400),
+        ("/programmes/not-a-number", 404),  # no route matches: still a page, with no Accept header too
+        ("/no/such/page", 404),
     ):
         response = get(client, url)
         assert response.status_code == status, url

@@ -28,7 +28,8 @@ def wants_json() -> bool:
     return (
         request.path.startswith("/api/")
         or request.path == "/healthz"
-        or request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM]) != "text/html"
+        # No Accept header at all reads as a browser's: a page (API paths answered above).
+        or request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM], "text/html") != "text/html"
     )
 
 
