@@ -25,12 +25,14 @@ def problem(status: int, detail: str, errors: dict | None = None, **extra) -> Pr
 
 
 def wants_json() -> bool:
-    return (
-        request.path.startswith("/api/")
-        or request.path == "/healthz"
-        # No Accept header at all reads as a browser's: a page (API paths answered above).
-        or request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM], "text/html") != "text/html"
-    )
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM])
+    if best is None:
+        # No Accept preference: a feed's reader gets a problem it can parse; a path that matches
+        # no route at all is a mistyped address, answered with a page like the viewer pages' own.
+        return request.url_rule is not None
+    return best != "text/html"
 
 
 def problem_response(status: int, detail: str | None, errors: dict | None = None, **extra) -> Response:
