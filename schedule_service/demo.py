@@ -54,6 +54,14 @@ LINEUP = [
     ("01:05", 115, "Night Film: Moscow Does Not Believe in Tears", "Ночной фильм: Москва слезам не верит", "film"),
     ("03:00", 120, "Music of the Night", "Музыка ночи", "music"),
 ]
+#: Mir's broadcast day starts at 05:00; earlier shows belong to the night before.
+DAY_STARTS = 5
+#: The night under way when the demo is loaded between midnight and 05:00.
+TONIGHT_SO_FAR = [
+    ("00:05", 60, "Night News", "Ночные новости", "news"),
+    ("01:05", 115, "Night Film: Moscow Does Not Believe in Tears", "Ночной фильм: Москва слезам не верит", "film"),
+    ("03:00", 120, "Music of the Night", "Музыка ночи", "music"),
+]
 
 
 def load_demo(session: Session) -> bool:
@@ -78,11 +86,15 @@ def load_demo(session: Session) -> bool:
     local_now = now().astimezone(tz)
     midnight = local_now.date() + timedelta(days=1)
     day = midnight - timedelta(days=1)
+    lineup = [(day if _hour(hhmm) >= DAY_STARTS else midnight, hhmm, *rest) for hhmm, *rest in LINEUP]
+    if local_now.hour < DAY_STARTS:
+        # Loaded in the small hours, before today's broadcast day has begun: the night under way
+        # gets its own shows too, so that now/next has something on air at once.
+        lineup += [(day, hhmm, *rest) for hhmm, *rest in TONIGHT_SO_FAR]
     exclusive = schedule.create_programme(session, EXCLUSIVE, ACTOR)
     seen: dict[str, object] = {}
-    for hhmm, minutes, en, ru, category in LINEUP:
+    for date, hhmm, minutes, en, ru, category in sorted(lineup, key=lambda row: row[:2]):
         hour, minute = map(int, hhmm.split(":"))
-        date = day if hour >= 5 else midnight
         start = to_instant(datetime(date.year, date.month, date.day, hour, minute), tz, fold=0)
         if en is None:
             programme, minutes = exclusive, EXCLUSIVE["duration_minutes"]
@@ -102,3 +114,7 @@ def load_demo(session: Session) -> bool:
                 )
         schedule.create_slot(session, channel, programme, {"start": start, "duration_minutes": minutes}, ACTOR)
     return True
+
+
+def _hour(hhmm: str) -> int:
+    return int(hhmm.split(":")[0])

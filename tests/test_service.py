@@ -40,6 +40,28 @@ def test_demo_airs_the_exclusive_right_after_midnight_moscow(runner, client):
     assert exclusive[0]["start_local"][11:16] == "00:05"
 
 
+def test_the_demo_loaded_in_the_small_hours_has_a_show_on_air_and_its_exclusive_the_next_night(session, client):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from schedule_service import clock
+    from schedule_service.demo import load_demo
+
+    at = datetime(2031, 11, 28, 2, 30, tzinfo=ZoneInfo("Europe/Moscow"))  # a Friday night, 02:30
+    with clock.frozen(at):
+        load_demo(session)
+        session.commit()
+    (mir,) = client.get("/api/v1/now", query_string={"at": at.isoformat()}).json["channels"]
+    assert mir["now"]["programme"]["title"] == "Night Film: Moscow Does Not Believe in Tears"
+    assert mir["next"]["start_local"] == "2031-11-28T03:00:00+03:00"
+    slots = client.get("/api/v1/slots?limit=1000").json["items"]
+    exclusive = [s for s in slots if client.get(f"/api/v1/programmes/{s['programme_id']}").json["exclusive"]]
+    assert [s["start_local"] for s in exclusive] == ["2031-11-29T00:05:00+03:00"]  # the coming 00:05
+    with clock.frozen(at):
+        preview = client.get("/").text
+    assert "Night Film" in preview
+
+
 def test_users_and_tokens_from_the_cli(runner, client):
     made = runner.invoke(
         args=["users", "create", "Boss@Example.test", "--role", "admin"], input="long enough\nlong enough\n"
