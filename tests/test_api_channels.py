@@ -62,6 +62,7 @@ def test_a_body_that_is_not_json_is_refused(client, editor):
     resp = client.post("/api/v1/channels", data="{not json", headers={**editor, "Content-Type": "application/json"})
     assert resp.status_code == 400
     assert resp.content_type == "application/problem+json"
+    assert resp.json["detail"] == "The request body is not valid JSON."
 
 
 def test_a_body_sent_as_another_type_is_refused_for_its_type_not_read_as_empty(client, editor):

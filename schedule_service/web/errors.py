@@ -79,7 +79,7 @@ def render_error(error: HTTPException) -> Response | tuple:
     if isinstance(error, CSRFError):
         detail = "The form's CSRF token is missing or stale; reload the page and try again."
     if errors and detail == type(error).description:  # werkzeug's words for the status: say what is wrong
-        detail = "The request has fields that are not valid." if status == 422 else "The query is not valid."
+        detail = _what_is_wrong(status, set(data.get("messages") or {}))
     extra = getattr(error, "extra", None) or {}
     if wants_json():
         resp = problem_response(status, detail, errors, **extra)
@@ -91,6 +91,17 @@ def render_error(error: HTTPException) -> Response | tuple:
     for key, value in (data.get("headers") or {}).items():
         resp.headers[key] = value
     return resp
+
+
+def _what_is_wrong(status: int, locations: set[str]) -> str:
+    """The detail for a validation error, by where webargs found it."""
+    if status == 422:
+        return "The request has fields that are not valid."
+    if "json" in locations:  # webargs answers 400 only when the body cannot be parsed at all
+        return "The request body is not valid JSON."
+    if locations and locations <= {"query", "querystring"}:
+        return "The query is not valid."
+    return "The request is not valid."
 
 
 def init_app(app: Flask) -> None:
