@@ -68,7 +68,9 @@ def history(entity: str | None = None, entity_id: Any = None) -> Select:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
+    if isinstance(value, time):
+        return value.strftime("%H:%M")  # as the API writes a broadcast day's start
+    if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

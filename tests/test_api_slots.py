@@ -148,3 +148,11 @@ def test_every_slot_write_is_audited(client, editor, mir, interview):
     assert [e.action for e in entries] == ["create", "update"]
     assert entries[1].changes["start_at"] == ["2031-11-21T21:05:00+00:00", "2031-11-21T21:15:00+00:00"]
     assert entries[1].actor.startswith("editor-")
+    # The trail speaks the API's field names, not the columns'.
+    trail = client.get(f"/api/v1/audit?entity=slot&id={made['id']}", headers=editor).json["items"]
+    assert trail[0]["changes"] == {
+        "start": ["2031-11-21T21:05:00+00:00", "2031-11-21T21:15:00+00:00"],
+        "end": ["2031-11-21T22:05:00+00:00", "2031-11-21T22:15:00+00:00"],
+    }
+    assert {"start", "end", "premiere", "live"} <= set(trail[1]["changes"])
+    assert not any(field.startswith("is_") or field.endswith("_at") for field in trail[1]["changes"])

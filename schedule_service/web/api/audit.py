@@ -45,7 +45,7 @@ class AuditEntryOut(Schema):
     action = fields.String()
     entity = fields.String()
     entity_id = fields.String()
-    changes = fields.Dict(metadata={"description": "{field: [old, new]}"})
+    changes = fields.Dict(attribute="shown_changes", metadata={"description": "{field: [old, new]}"})
 
 
 AuditPage = page_schema(AuditEntryOut, "AuditPage")
