@@ -15,7 +15,6 @@ from schedule_service.broadcast_time import day_bounds
 from schedule_service.db import UtcDateTime
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.channel import ChannelTraits
-from schedule_service.models.generation import current as current_generation
 from schedule_service.models.programme import ProgrammeTraits, ProgrammeTranslation
 from schedule_service.models.slot import SCHEDULED, SlotTraits
 
@@ -229,12 +228,11 @@ def now_next(
     One lookup per channel, a step down the (channel, end) index of scheduled slots, so the cost
     grows with the number of channels, not with the length of the schedule: one round trip for
     channels and slots, and for the programmes not in ``kept`` one for them and one for their
-    translations. ``generation`` is the schedule's, read before this call (read here if not given). Plain rows,
-    not ORM objects: building and tracking a thousand slots and programmes would cost more than
-    the query.
+    translations. ``kept`` comes with the schedule ``generation`` the caller read before this
+    call. Plain rows, not ORM objects: building and tracking a thousand slots and programmes
+    would cost more than the query.
     """
-    if kept is not None and generation is None:
-        generation = current_generation(session)
+    assert kept is None or generation is not None, "kept programme rows need the generation they belong to"
     dialect = session.get_bind().dialect.name
     query = _now_next_lateral() if dialect == "postgresql" else _now_next_correlated()
     # Core, not the ORM: these are plain columns, and the ORM would wrap each row in its loading.

@@ -15,24 +15,22 @@ down_revision = '3f1a7c2d9b40'
 branch_labels = None
 depends_on = None
 
-BY_END = dict(
-    index_name='ix_slot_scheduled_channel_end',
-    table_name='slot',
-    columns=['channel_id', 'end_at'],
-    unique=False,
-    postgresql_where=sa.text("status = 'scheduled'"),
-    postgresql_include=['id', 'programme_id', 'start_at', 'is_premiere', 'is_live', 'version'],
-    sqlite_where=sa.text("status = 'scheduled'"),
-)
-BY_START = dict(
-    index_name='ix_slot_scheduled_channel_start',
-    table_name='slot',
-    columns=['channel_id', 'start_at'],
-    unique=False,
-    postgresql_where=sa.text("status = 'scheduled'"),
-    postgresql_include=['id', 'programme_id', 'end_at', 'is_premiere', 'is_live', 'version'],
-    sqlite_where=sa.text("status = 'scheduled'"),
-)
+
+def _scheduled_by(column: str, other: str) -> dict:
+    """The partial index of scheduled slots by channel and ``column``, covering now/next's columns."""
+    return dict(
+        index_name=f"ix_slot_scheduled_channel_{column.removesuffix('_at')}",
+        table_name='slot',
+        columns=['channel_id', column],
+        unique=False,
+        postgresql_where=sa.text("status = 'scheduled'"),
+        postgresql_include=['id', 'programme_id', other, 'is_premiere', 'is_live', 'version'],
+        sqlite_where=sa.text("status = 'scheduled'"),
+    )
+
+
+BY_END = _scheduled_by('end_at', 'start_at')
+BY_START = _scheduled_by('start_at', 'end_at')
 
 
 def _swap(make: dict, drop: dict) -> None:
