@@ -3,6 +3,7 @@
 from schedule_service.models.audit import AuditEntry
 from schedule_service.models.channel import Channel
 from schedule_service.models.generation import ScheduleGeneration
+from schedule_service.models.import_job import ImportFileChunk, ImportJob
 from schedule_service.models.programme import Programme, ProgrammeTranslation
 from schedule_service.models.promo import FeedItem, Post, PostAttempt, SchedulerHeartbeat
 from schedule_service.models.slot import Slot
@@ -14,6 +15,8 @@ __all__ = [
     "AuditEntry",
     "Channel",
     "FeedItem",
+    "ImportFileChunk",
+    "ImportJob",
     "Post",
     "PostAttempt",
     "Programme",
