@@ -35,6 +35,8 @@ MAX_RANGE_DAYS = 31
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+#: How long a staff login lasts; the session cookie is refused after it.
+SESSION_LIFETIME_HOURS = float(os.environ.get("SESSION_LIFETIME_HOURS", "12"))
 WTF_CSRF_TIME_LIMIT = None
 
 #: Publishing: lease on a claimed post, batch per tick, timeout per target call.

@@ -67,7 +67,8 @@ def update_user(session: Session, user: User, actor: str, **values) -> User:
     """Change a user's ``role``, ``is_active`` or ``password``; raise ``ValueError`` when refused.
 
     The last active admin can neither be demoted nor deactivated: someone must be able to
-    manage users and targets.
+    manage users and targets. A new password ends the user's sessions and revokes their API
+    tokens: whoever knew the old one may have made either.
     """
     if "role" in values and values["role"] not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -92,10 +93,29 @@ def update_user(session: Session, user: User, actor: str, **values) -> User:
     if values.get("password") is not None:
         user.password_hash = hash_password(values["password"])
         changes["password"] = ["(hidden)", "(changed)"]  # never the hash, not even in the trail
+        user.session_generation += 1
     session.flush()
     if changes:
         audit.record(session, actor, "update", "user", user.id, changes)
+    if "password" in changes:
+        for token in live_tokens(session, user):
+            revoke_token(session, token, actor)
     return user
+
+
+def live_tokens(session: Session, user: User) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).order_by(ApiToken.id)
+        )
+    )
+
+
+def end_sessions(session: Session, user: User, actor: str) -> None:
+    """End every login session of ``user`` ("sign out everywhere"); API tokens are left alone."""
+    user.session_generation += 1
+    session.flush()
+    audit.record(session, actor, "sign-out", "user", user.id, {})
 
 
 def _check_password_strength(password: str) -> None:
@@ -241,9 +261,19 @@ def require(role: str) -> Callable:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
+def _load_user(session_id: str) -> User | None:
+    """The active user a session names, if the session is of the user's current generation.
+
+    The session holds "id:generation" (``User.get_id``); logout, a new password and "sign out
+    everywhere" move the generation, so a session cookie copied before then names nobody.
+    """
+    user_id, _, generation = session_id.partition(":")
+    if not (user_id.isdigit() and generation.isdigit()) or int(user_id) > 2**31 - 1:
+        return None
     user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active or user.session_generation != int(generation):
+        return None
+    return user
 
 
 def init_app(app: Flask) -> None:

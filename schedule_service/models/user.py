@@ -18,6 +18,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: Part of every login session's id: moving it (logout, a new password, "sign out
+    #: everywhere") ends every session made before.
+    session_generation: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -35,7 +38,9 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        # Flask-Login's alternative id: the session holds "id:generation", so a session made
+        # before the generation moved names no user any more.
+        return f"{self.id}:{self.session_generation}"
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"

@@ -152,7 +152,9 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    # Flask defines PERMANENT_SESSION_LIFETIME itself (31 days), so a default here must be set,
+    # not set by default: a staff session lasts SESSION_LIFETIME_HOURS (config, 12 by default).
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=float(app.config.get("SESSION_LIFETIME_HOURS", 12)))
     # Flask-Login's remember-me cookie, should anyone turn it on, follows the session cookie.
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config.get("SESSION_COOKIE_SECURE", False))
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)

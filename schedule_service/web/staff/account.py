@@ -51,7 +51,15 @@ def too_many_attempts(error):
 
 @bp.post("/logout")
 def logout():
-    """Log out (a POST with the CSRF token, so no other site can log staff out)."""
+    """Log out (a POST with the CSRF token, so no other site can log staff out).
+
+    The user's session generation moves, so a copy of the session cookie taken before (from
+    this browser or another) no longer logs anyone in.
+    """
+    if current_user.is_authenticated:
+        user = current_user._get_current_object()
+        user.session_generation += 1
+        db.session.commit()
     logout_user()
     session.clear()
     flash("You are logged out.", "info")
@@ -141,6 +149,7 @@ def change_user(user_id: int):
         abort(404)
     form = UserChangeForm(prefix=f"u{user_id}")
     if form.validate_on_submit():
+        tokens = auth.live_tokens(db.session, user) if form.password.data else []
         try:
             auth.update_user(
                 db.session,
@@ -155,9 +164,33 @@ def change_user(user_id: int):
             form.role.errors = [*form.role.errors, str(e)]
         else:
             db.session.commit()
-            flash(f"Saved {user.email}.", "ok")
+            if form.password.data:
+                if user.id == current_user.id:
+                    login_user(user)  # this session carries on under the new generation
+                flash(
+                    f"Saved {user.email}: the new password ends every session of theirs made with the old one, "
+                    f"and their {len(tokens)} API token(s) are revoked.",
+                    "ok",
+                )
+            else:
+                flash(f"Saved {user.email}.", "ok")
             return redirect(url_for("staff.users"))
     return _users_page(UserForm(formdata=None), changing=(user_id, form), status=422)
+
+
+@bp.post("/users/<int:user_id>/sign-out")
+@staff_page("admin")
+def sign_out_everywhere(user_id: int):
+    """End every login session of a user, wherever it is (API tokens are left alone)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    auth.end_sessions(db.session, user, current_user.email)
+    db.session.commit()
+    if user.id == current_user.id:
+        return redirect(url_for("staff.login"))
+    flash(f"Every session of {user.email} has ended; they must log in again.", "ok")
+    return redirect(url_for("staff.users"))
 
 
 def _users_page(form: UserForm, changing: tuple[int, UserChangeForm] | None = None, status: int = 200):
