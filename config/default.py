@@ -51,3 +51,5 @@ PUBLISH_RETRY_CAP_SECONDS = float(os.environ.get("PUBLISH_RETRY_CAP_SECONDS", "9
 PUBLISH_MAX_ATTEMPTS = int(os.environ.get("PUBLISH_MAX_ATTEMPTS", "8"))
 #: How long a worker trusts its last look at the schedule generation before asking again, seconds.
 PUBLIC_GENERATION_TTL = float(os.environ.get("PUBLIC_GENERATION_TTL", "1"))
+#: XMLTV import jobs: a claimed job whose process shows no sign of life this long is taken up again.
+IMPORT_LEASE_SECONDS = int(os.environ.get("IMPORT_LEASE_SECONDS", "300"))

@@ -11,8 +11,9 @@ import os
 import secrets
 import signal
 import socket
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import click
@@ -25,6 +26,7 @@ from sqlalchemy import delete
 
 from schedule_service.clock import now
 from schedule_service.db import db
+from schedule_service.interchange import import_jobs
 from schedule_service.publishing import outbox
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,12 @@ class Runtime:
     app: Flask
     worker: str
     publisher: outbox.Publisher
+    #: Set when the process stops: an import under way gives its job back between two channels.
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.publisher.stop()
 
 
 @dataclass(frozen=True)
@@ -86,12 +94,18 @@ def expire_passed(rt: Runtime) -> None:
         log.warning("%d post(s) expired unsent: their moment passed", count)
 
 
+def run_imports(rt: Runtime) -> None:
+    """Run the queued XMLTV import jobs, and those whose process died, one after the other."""
+    import_jobs.run_pending(db.session, rt.worker, import_jobs.lease_of(rt.app.config), rt.stopping)
+
+
 def housekeeping(rt: Runtime) -> None:
-    """Forget the heartbeats of schedulers long gone."""
+    """Forget the heartbeats of schedulers long gone, and the files of dry runs nobody applied."""
     from schedule_service.models import SchedulerHeartbeat
 
     db.session.execute(delete(SchedulerHeartbeat).where(SchedulerHeartbeat.last_tick_at < now() - FORGET_WORKERS_AFTER))
     db.session.commit()
+    import_jobs.forget_old_files(db.session)
 
 
 def jobs(config=None) -> list[Job]:
@@ -102,6 +116,8 @@ def jobs(config=None) -> list[Job]:
         # A dead scheduler's posts wait out its lease, and at most a third of a lease more.
         Job("recover-leases", recover_leases, min(10.0, max(1.0, lease / 3))),
         Job("expire", expire_passed, 5.0),
+        # An import runs for as long as it takes, in a thread of its own beside the tick.
+        Job("imports", run_imports, 2.0),
         Job("housekeeping", housekeeping, 3600.0),
     ]
 
@@ -171,7 +187,7 @@ class EmbeddedScheduler:
 
     def shutdown(self) -> None:
         """Stop claiming, let calls under way finish, release the rest."""
-        self.runtime.publisher.stop()
+        self.runtime.stop()
         self.scheduler.shutdown(wait=True)
         self.runtime.publisher.close()
 
@@ -193,8 +209,9 @@ def run() -> None:
 
     def stop(signum, _frame) -> None:
         click.echo(f"scheduler {rt.worker}: stopping on signal {signum}")
-        # No new claims; posts claimed and not started are released; calls under way finish.
-        rt.publisher.stop()
+        # No new claims; posts claimed and not started are released; calls under way finish;
+        # an import gives its job back after the channel under way.
+        rt.stop()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)

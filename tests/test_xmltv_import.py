@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from schedule_service.db import db
+from schedule_service.interchange import import_jobs
 from schedule_service.interchange import xmltv_import as xi
-from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot, Target
+from schedule_service.models import AuditEntry, Channel, ImportJob, Post, Programme, Slot, Target
 from schedule_service.models.slot import CANCELLED, SCHEDULED
 from tests.conftest import need, utc
 
@@ -755,25 +756,41 @@ def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, t
     assert len(slots_of(db.session, "one")) == 1
 
 
-# The HTTP API
+# The HTTP API: a request queues a job, a scheduler process runs it (see test_import_jobs.py)
+
+
+def queued(client, headers, body, query: str = "", **kwargs):
+    """Post a guide: 202 at once, the job's URL in Location, nothing imported yet."""
+    resp = client.post(f"/api/v1/import/xmltv{query}", data=body, headers=headers, **kwargs)
+    assert resp.status_code == 202, resp.json
+    assert resp.headers["Location"] == f"/api/v1/imports/{resp.json['id']}"
+    assert resp.json["status"] == "queued"
+    return resp
+
+
+def finished(client, headers, resp) -> dict:
+    """Run the queued jobs as the scheduler's import job does; the job as the API then shows it."""
+    import_jobs.run_pending(db.session, "test-scheduler", timedelta(minutes=5))
+    job = client.get(resp.headers["Location"], headers=headers)
+    assert job.status_code == 200
+    assert job.json["status"] in ("done", "failed")
+    return job.json
 
 
 def test_api_imports_a_posted_guide(client, editor, mir):
-    resp = client.post(
-        "/api/v1/import/xmltv",
-        data=(DATA / "good.xml").read_bytes(),
-        content_type="application/xml",
-        headers=editor,
-    )
-    assert resp.status_code == 200, resp.json
-    assert resp.json["ok"] and resp.json["totals"]["created"] == 5
-    assert [c["channel"] for c in resp.json["channels"]] == ["mir", "first-channel"]
+    resp = queued(client, editor, (DATA / "good.xml").read_bytes(), content_type="application/xml")
+    assert slots_of(db.session, "mir") == []  # not in the request
+
+    job = finished(client, editor, resp)
+    assert job["status"] == "done" and job["progress"] == {"channels_done": 2, "channels_total": 2}
+    report = job["summary"]
+    assert report["ok"] and report["totals"]["created"] == 5
+    assert [c["channel"] for c in report["channels"]] == ["mir", "first-channel"]
     assert len(slots_of(db.session, "mir")) == 3
 
-    again = client.post(
-        "/api/v1/import/xmltv", data=(DATA / "good.xml").read_bytes(), content_type="text/xml", headers=editor
-    )
-    assert again.json["totals"]["unchanged"] == 5 and again.json["totals"]["created"] == 0
+    again = queued(client, editor, (DATA / "good.xml").read_bytes(), content_type="text/xml")
+    report = finished(client, editor, again)["summary"]
+    assert report["totals"]["unchanged"] == 5 and report["totals"]["created"] == 0
 
 
 def test_api_takes_a_form_with_a_channel_map_and_a_dry_run(client, editor):
@@ -782,56 +799,66 @@ def test_api_takes_a_form_with_a_channel_map_and_a_dry_run(client, editor):
         "file": (io.BytesIO((DATA / "dst_naive.xml").read_bytes()), "guide.xml"),
         "channel_map": (io.BytesIO(mapping.encode()), "map.json"),
     }
-    resp = client.post(
-        "/api/v1/import/xmltv?dry_run=1&skip_bad=1", data=form, content_type="multipart/form-data", headers=editor
-    )
-    assert resp.status_code == 200, resp.json
-    assert resp.json["dry_run"] and resp.json["totals"]["created"] == 4
-    assert resp.json["bad_items"][0]["line"] == line_of(DATA / "dst_naive.xml", "In der Lücke")
+    resp = queued(client, editor, form, "?dry_run=1&skip_bad=1", content_type="multipart/form-data")
+    assert resp.json["file"]["name"] == "guide.xml" and resp.json["dry_run"]
+
+    job = finished(client, editor, resp)
+    assert job["status"] == "done"
+    assert job["summary"]["dry_run"] and job["summary"]["totals"]["created"] == 4
+    assert job["summary"]["bad_items"][0]["line"] == line_of(DATA / "dst_naive.xml", "In der Lücke")
     assert db.session.scalar(select(func.count(Channel.id))) == 0
 
 
-def test_api_lists_bad_items_by_line_and_answers_422_when_nothing_applies(client, editor):
+def test_api_lists_bad_items_by_line_and_the_job_fails_when_nothing_applies(client, editor):
     path = DATA / "bad.xml"
-    partly = client.post("/api/v1/import/xmltv", data=path.read_bytes(), content_type="application/xml", headers=editor)
-    assert partly.status_code == 200
-    assert not partly.json["ok"] and partly.json["rejected_channels"] == 2
-    assert {b["line"] for b in partly.json["bad_items"]} == {
+    partly = finished(client, editor, queued(client, editor, path.read_bytes(), content_type="application/xml"))
+    assert partly["status"] == "done"
+    assert not partly["summary"]["ok"] and partly["summary"]["rejected_channels"] == 2
+    assert {b["line"] for b in partly["summary"]["bad_items"]} == {
         line_of(path, t) for t in ("Stop before start", "Overlapping", "Unparsable time", "Unknown channel")
     }
 
     only_bad = path.read_text().replace('channel="delta"', 'channel="alpha"')
-    resp = client.post("/api/v1/import/xmltv", data=only_bad, content_type="application/xml", headers=editor)
-    assert resp.status_code == 422
-    assert resp.headers["Content-Type"].startswith("application/problem+json")
-    assert f"line {line_of(path, 'Stop before start')}" in resp.json["errors"]
-    assert len(resp.json["bad_items"]) == 4
+    job = finished(client, editor, queued(client, editor, only_bad, content_type="application/xml"))
+    assert job["status"] == "failed"
+    assert "nothing was imported" in job["error"]["detail"]
+    assert f"line {line_of(path, 'Stop before start')}" in job["error"]["errors"]
+    assert len(job["error"]["bad_items"]) == 4
     assert db.session.scalars(select(Channel.slug)).all() == ["delta"]  # from the first post only
 
 
-def test_api_refuses_files_that_are_not_guides(client, editor):
-    broken = client.post(
-        "/api/v1/import/xmltv", data=(DATA / "broken.xml").read_bytes(), content_type="application/xml", headers=editor
+def test_api_jobs_of_files_that_are_not_guides_fail_with_the_line(client, editor):
+    broken = finished(
+        client, editor, queued(client, editor, (DATA / "broken.xml").read_bytes(), content_type="application/xml")
     )
-    assert broken.status_code == 422
-    assert f"line {line_of(DATA / 'broken.xml', 'Unclosed')}" in broken.json["errors"]
+    assert broken["status"] == "failed"
+    assert f"line {line_of(DATA / 'broken.xml', 'Unclosed')}" in broken["error"]["errors"]
 
-    laughs = client.post(
-        "/api/v1/import/xmltv",
-        data=(DATA / "billion_laughs.xml").read_bytes(),
-        content_type="application/xml",
-        headers=editor,
+    laughs = finished(
+        client,
+        editor,
+        queued(client, editor, (DATA / "billion_laughs.xml").read_bytes(), content_type="application/xml"),
     )
-    assert laughs.status_code == 422 and "entities" in laughs.json["detail"]
+    assert laughs["status"] == "failed" and "entities" in laughs["error"]["detail"]
 
+
+def test_api_refuses_at_once_what_is_no_file_at_all(client, editor, session):
     as_json = client.post("/api/v1/import/xmltv", json={"tv": []}, headers=editor)
     assert as_json.status_code == 415
 
     empty = client.post("/api/v1/import/xmltv", data=b"", content_type="application/xml", headers=editor)
     assert empty.status_code == 422 and "empty" in empty.json["detail"]
 
+    no_file = client.post("/api/v1/import/xmltv", data={"x": "1"}, content_type="multipart/form-data", headers=editor)
+    assert no_file.status_code == 422 and "file" in no_file.json["errors"]
+    assert session.scalar(select(func.count(ImportJob.id))) == 0
 
-def test_api_import_is_for_staff(client):
+
+def test_api_import_and_its_jobs_are_for_staff(client, editor):
     resp = client.post("/api/v1/import/xmltv", data=(DATA / "good.xml").read_bytes(), content_type="application/xml")
     assert resp.status_code == 401
     assert db.session.scalar(select(func.count(Channel.id))) == 0
+
+    job = queued(client, editor, (DATA / "good.xml").read_bytes(), content_type="application/xml")
+    assert client.get(job.headers["Location"]).status_code == 401
+    assert client.get("/api/v1/imports/999999", headers=editor).status_code == 404

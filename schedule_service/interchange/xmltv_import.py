@@ -203,6 +203,7 @@ def apply_guide(
     default_timezone: str = "UTC",
     own_hosts: tuple[str, ...] = (),
     end_channel: Callable[[], None] | None = None,
+    channel_done: Callable[[ImportReport], None] | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Bring the service's schedule in line with ``guide``, channel by channel, each all or nothing.
@@ -214,6 +215,8 @@ def apply_guide(
     :param end_channel: called after each channel, to commit it (or roll it back, for a dry
         run) so a long import neither holds the database's locks to the end nor loses the
         channels already done when it stops; without it, one transaction holds them all.
+    :param channel_done: called with the report so far (its last channel the one just handled)
+        before ``end_channel``, so an import job can record that channel in the same commit.
     :param progress: called with the number of programmes handled.
     """
     zone(default_timezone)
@@ -244,6 +247,8 @@ def apply_guide(
         items = [_Item(seq, line, chan, data) for seq, line, chan, data in guide.items(target.chans)]
         parse_bad = [b for chan in target.chans for b in bad_by_chan.get(chan, [])]
         _apply_target(session, target, items, parse_bad, report, skip_bad, default_timezone)
+        if channel_done:
+            channel_done(report)
         if end_channel:
             end_channel()
         if progress:

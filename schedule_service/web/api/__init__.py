@@ -21,7 +21,7 @@ from schedule_service.web.errors import problem
 
 BLUEPRINTS = [channels.blp, programmes.blp, slots.blp, schedule.blp, audit.blp, tokens.blp, promos.blp, posts.blp]
 BLUEPRINTS += [targets.blp, post_actions.blp]
-BLUEPRINTS += [imports.blp]
+BLUEPRINTS += [imports.blp, imports.jobs_blp]
 
 
 def _json_bodies_only() -> None:

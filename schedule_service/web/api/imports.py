@@ -1,23 +1,29 @@
-"""XMLTV import over HTTP: staff post a guide, the schedule follows it (SPEC §7)."""
+"""XMLTV import over HTTP: staff post a guide, a scheduler process imports it as a job (SPEC §7).
+
+The request only stores the file and queues the job (202, ``Location`` of the job); the import
+never runs inside a web request, whose worker would time out on a large guide.
+"""
 
 import io
 from urllib.parse import urlsplit
 
-from flask import current_app, request
+from flask import current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from schedule_service.auth import require
+from schedule_service.auth import actor, require
 from schedule_service.broadcast_time import zone
 from schedule_service.db import db
+from schedule_service.interchange import import_jobs as jobs
 from schedule_service.interchange import xmltv_import as xi
-from schedule_service.web.errors import PROBLEM, problem
+from schedule_service.models import ImportJob
+from schedule_service.models.import_job import STATUSES
+from schedule_service.web.errors import problem
 
 blp = Blueprint("imports", __name__, url_prefix="/api/v1/import", description="Importing XMLTV guides")
+jobs_blp = Blueprint("import_jobs", __name__, url_prefix="/api/v1/imports", description="Importing XMLTV guides")
 
-#: Bad items listed in full in one answer; the count says how many there were in all.
-MAX_LISTED = 1000
 XML_TYPES = ("application/xml", "text/xml", "application/octet-stream", "application/xmltv+xml")
 
 
@@ -68,18 +74,6 @@ class ImportReportSchema(Schema):
     warnings = fields.List(fields.Nested(BadItemSchema))
 
 
-class ImportRefusedSchema(Schema):
-    """The problem answered when nothing could be applied: the file, or every channel, was bad."""
-
-    type = fields.String()
-    title = fields.String()
-    status = fields.Integer()
-    detail = fields.String()
-    errors = fields.Dict(keys=fields.String(), values=fields.String(), metadata={"description": '{"line N": message}'})
-    bad_items = fields.List(fields.Nested(BadItemSchema))
-    report = fields.Nested(ImportReportSchema, allow_none=True)
-
-
 REQUEST_BODY = {
     "required": True,
     "description": "The XMLTV file itself, or a form with it as `file` (and optionally `channel_map`, JSON or CSV).",
@@ -99,57 +93,99 @@ REQUEST_BODY = {
 }
 
 
+class ProgressSchema(Schema):
+    channels_done = fields.Integer()
+    channels_total = fields.Integer(allow_none=True, metadata={"description": "known once the file is read"})
+
+
+class FileSchema(Schema):
+    name = fields.String(allow_none=True)
+    size = fields.Integer()
+    sha256 = fields.String(allow_none=True)
+
+
+class ImportErrorSchema(Schema):
+    detail = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.String(), metadata={"description": '{"line N": message}'})
+    bad_items = fields.List(fields.Nested(BadItemSchema))
+
+
+class ImportJobSchema(Schema):
+    id = fields.Integer()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    dry_run = fields.Boolean()
+    skip_bad = fields.Boolean()
+    file = fields.Nested(FileSchema)
+    created_by = fields.String()
+    created_at = fields.AwareDateTime()
+    started_at = fields.AwareDateTime(allow_none=True)
+    finished_at = fields.AwareDateTime(allow_none=True)
+    progress = fields.Nested(ProgressSchema)
+    summary = fields.Nested(
+        ImportReportSchema,
+        allow_none=True,
+        metadata={"description": "the per-channel report; while running, the channels done so far"},
+    )
+    error = fields.Nested(
+        ImportErrorSchema,
+        allow_none=True,
+        metadata={"description": "why a failed job failed: the file refused, or every channel kept out"},
+    )
+
+
 @blp.route("/xmltv")
 class XmltvImport(MethodView):
     @require("editor")
     @blp.arguments(ImportArgs, location="query", error_status_code=400)
     @blp.doc(requestBody=REQUEST_BODY)
-    @blp.response(200, ImportReportSchema)
-    @blp.alt_response(422, schema=ImportRefusedSchema, content_type=PROBLEM, description="nothing could be applied")
+    @blp.response(202, ImportJobSchema, description="queued; follow `Location` for its progress and report")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     def post(self, args):
-        """Import an XMLTV guide; each channel all or nothing, bad items listed by line."""
+        """Queue the import of an XMLTV guide; a scheduler process runs it, each channel all or nothing."""
         try:
             zone(args["timezone"])
         except ValueError as e:
             raise problem(400, str(e), {"timezone": str(e)}) from e
-        source, channel_map = _body()
+        source, channel_map, name = _body()
         try:
-            with xi.read_guide(source) as guide:
-                report = xi.apply_guide(
-                    db.session,
-                    guide,
-                    channel_map=channel_map,
-                    skip_bad=args["skip_bad"],
-                    dry_run=args["dry_run"],
-                    default_timezone=args["timezone"],
-                    own_hosts=_own_hosts(),
-                    end_channel=db.session.rollback if args["dry_run"] else db.session.commit,
-                )
-        except xi.GuideRefused as e:
+            job = jobs.queue_import(
+                db.session,
+                source,
+                created_by=actor(),
+                file_name=name,
+                dry_run=args["dry_run"],
+                skip_bad=args["skip_bad"],
+                timezone=args["timezone"],
+                own_hosts=_own_hosts(),
+                channel_map=channel_map,
+            )
+        except jobs.EmptyFile as e:
             db.session.rollback()
-            item = xi.BadItem(e.line, None, e.message)
-            raise problem(422, f"the file is refused: {e}", _by_line([item]), bad_items=[_item(item)]) from e
+            raise problem(422, str(e), {"file": str(e)}) from e
         except BaseException:
             db.session.rollback()
             raise
-        nothing = report.applied_channels == 0 and bool(report.bad_items)
-        out = report.to_dict()
-        out["bad_items_total"] = len(report.bad_items)
-        out["bad_items"] = out["bad_items"][:MAX_LISTED]
-        if nothing:
-            raise problem(
-                422,
-                f"nothing was imported: {len(report.bad_items)} bad item(s) kept every channel out",
-                _by_line(report.bad_items[:MAX_LISTED]),
-                bad_items=out["bad_items"],
-                report=out,
-            )
-        return out
+        db.session.commit()
+        location = url_for("import_jobs.ImportJobView", job_id=job.id)
+        return jobs.representation(job), 202, {"Location": location}
+
+
+@jobs_blp.route("/<int:job_id>")
+class ImportJobView(MethodView):
+    @require("editor")
+    @jobs_blp.response(200, ImportJobSchema)
+    @jobs_blp.alt_response(404, response="NOT_FOUND")
+    def get(self, job_id: int):
+        """An import job: its status, progress and per-channel report."""
+        job = db.session.get(ImportJob, job_id)
+        if job is None:
+            raise problem(404, f"There is no import job {job_id}.")
+        return jobs.representation(job)
 
 
 def _body():
-    """The guide as a binary stream, and the channel map when the form has one."""
+    """The guide as a binary stream, the channel map when the form has one, and the file's name."""
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
         upload = request.files.get("file")
@@ -164,27 +200,13 @@ def _body():
                 channel_map = xi.load_channel_map(io.BytesIO(raw) if isinstance(raw, bytes) else io.StringIO(raw))
             except (ValueError, UnicodeDecodeError) as e:
                 raise problem(422, f"the channel map is not usable: {e}", {"channel_map": str(e)}) from e
-        return upload.stream, channel_map
+        return upload.stream, channel_map, upload.filename
     if mimetype and mimetype not in XML_TYPES:
         raise problem(415, f"send the guide as application/xml or multipart/form-data, not {mimetype}")
-    return request.stream, None
+    return request.stream, None, None
 
 
 def _own_hosts() -> tuple[str, ...]:
     """The hosts this service exports its channels under: PUBLIC_URL's and this request's."""
     hosts = {urlsplit(current_app.config["PUBLIC_URL"]).hostname, request.host.partition(":")[0]}
     return tuple(sorted(h for h in hosts if h))
-
-
-def _item(item: xi.BadItem) -> dict:
-    return {"line": item.line, "channel": item.channel, "message": item.message}
-
-
-def _by_line(items: list[xi.BadItem]) -> dict[str, str]:
-    """{"line N": message} for the problem's ``errors`` (messages on one line joined)."""
-    out: dict[str, str] = {}
-    for item in items:
-        key = f"line {item.line}" if item.line else "file"
-        text = f"{item.channel}: {item.message}" if item.channel else item.message
-        out[key] = f"{out[key]}; {text}" if key in out else text
-    return out

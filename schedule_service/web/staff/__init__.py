@@ -34,6 +34,7 @@ def change_text(value) -> str:
 NAV = (
     ("staff.home", "Schedule", "editor"),
     ("staff.programmes", "Programmes", "editor"),
+    ("staff.imports", "XMLTV import", "editor"),
     ("staff.plans", "Promo plans", "editor"),
     ("staff.approvals", "Approvals", "editor"),
     ("staff.publish_log", "Publish log", "editor"),
@@ -71,4 +72,4 @@ def _private(response: Response) -> Response:
 
 
 # The pages register themselves on ``bp``.
-from schedule_service.web.staff import account, grid, programmes, promos, publishing, trail  # noqa: E402, F401
+from schedule_service.web.staff import account, grid, imports, programmes, promos, publishing, trail  # noqa: E402, F401
