@@ -26,7 +26,7 @@ TWO_CHANNELS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <tv>
 <channel id="one"><display-name>One</display-name></channel>
 <channel id="two"><display-name>Two</display-name></channel>
-<programme start="20311121100000 +0000" stop="20311121110000 +0000" channel="one"><title>Morning news</title></programme>
+<programme start="20311121100000 +0000" stop="20311121110000 +0000" channel="one"><title>Early news</title></programme>
 <programme start="20311121110000 +0000" stop="20311121120000 +0000" channel="one"><title>Noon news</title></programme>
 <programme start="20311121100000 +0000" stop="20311121110000 +0000" channel="two"><title>Cartoons</title></programme>
 </tv>
