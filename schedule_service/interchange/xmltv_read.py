@@ -308,24 +308,57 @@ def read_guide(source: str | Path | IO[bytes], progress: Progress | None = None)
     return guide
 
 
+#: Elements one ``<channel>`` or ``<programme>`` may hold; past this it is a bad item, and its
+#: further elements are dropped as they are read, so no single item can grow the process.
+MAX_ITEM_ELEMENTS = 2000
+_ITEMS = ("channel", "programme")
+
+
 def _read_into(guide: Guide, stream: IO[bytes]) -> None:
-    events = etree.iterparse(stream, events=("end",), tag=("channel", "programme"), **PARSER_OPTIONS)
+    """Read every element as it ends and free it: memory stays flat whatever the file holds.
+
+    Children of ``<tv>`` other than channels and programmes, and everything inside them, are
+    dropped as they end; so are the elements past :data:`MAX_ITEM_ELEMENTS` inside one item.
+    """
+    marked = _MarkingReader(stream)
+    events = etree.iterparse(marked, events=("start", "end"), **PARSER_OPTIONS)
     root = None
+    depth = 0
+    is_item = False  # inside a <channel> or <programme> child of the root
+    elements = 0  # elements read so far inside that item
     try:
-        for _, el in events:
-            if root is None:
-                root = _check_document(el.getroottree())
-            # lxml hands back the one proxy it holds for a node, so ``is`` tells a child of <tv>.
-            if el.getparent() is not root:
-                continue  # a <channel> inside something else is not a channel of the guide
-            if el.tag == "programme":
-                _read_programme(guide, el)
-            else:
-                _read_channel(guide, el)
-            # Drop what was read: memory stays flat however long the file is.
-            el.clear(keep_tail=False)
-            while el.getprevious() is not None:
-                del root[0]
+        for event, el in events:
+            if event == "start":
+                depth += 1
+                if depth == 2:
+                    is_item, elements = el.tag in _ITEMS, 0
+                elif depth == 1:
+                    root = _check_document(el.getroottree())
+                continue
+            depth -= 1
+            if depth == 1:  # a child of <tv> is complete
+                if is_item:
+                    if elements > MAX_ITEM_ELEMENTS:
+                        chan = (el.get("channel" if el.tag == "programme" else "id") or "").strip() or None
+                        guide.bad_items.append(
+                            BadItem(
+                                el.sourceline,
+                                chan,
+                                f"a <{el.tag}> holding more than {MAX_ITEM_ELEMENTS} elements: left out",
+                            )
+                        )
+                    elif el.tag == "programme":
+                        _read_programme(guide, el, marked.seen)
+                    else:
+                        _read_channel(guide, el, marked.seen)
+                _drop(el, root)
+            elif depth > 1:
+                if not is_item:
+                    _drop(el, el.getparent())  # nothing of an unknown element is ever read
+                else:
+                    elements += 1
+                    if elements > MAX_ITEM_ELEMENTS:
+                        _drop(el, el.getparent())
         if root is None:
             _check_document(events.root.getroottree())
     except etree.XMLSyntaxError as e:
@@ -338,6 +371,129 @@ def _read_into(guide: Guide, stream: IO[bytes]) -> None:
                 "entity declarations are refused (they are how XXE and billion-laughs files work)"
             ) from e
         raise GuideRefused(f"not well-formed XML: {e.msg}", e.lineno) from e
+
+
+def _drop(el, parent) -> None:
+    """Free a complete element and its earlier siblings (the parser is past all of them)."""
+    el.clear(keep_tail=False)
+    while el.getprevious() is not None:
+        del parent[0]
+
+
+# Characters XML 1.0 cannot carry. libxml2 refuses a whole file for one of them; to report
+# them per item instead, the bytes are rewritten on their way to the parser: each such
+# character (raw, or as a character reference) becomes a reference to a private-use character
+# of plane 16, U+100000 + its code point, which the item's reader then reports with its line.
+
+_MARK_BASE = 0x100000
+_MARKED = re.compile("[\U00100000-\U0010ffff]")
+#: A character reference, and (for UTF-8 only) a raw U+FFFE, U+FFFF or surrogate.
+_CHAR_REF = rb"&#(?:x([0-9A-Fa-f]{1,8})|([0-9]{1,10}));"
+_ASCII_BAD = rb"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+_UTF8_BAD = rb"\xef\xbf[\xbe\xbf]|\xed[\xa0-\xbf][\x80-\xbf]"
+_BAD_ANY = re.compile(_CHAR_REF + b"|" + _ASCII_BAD)
+_BAD_UTF8 = re.compile(_CHAR_REF + b"|" + _ASCII_BAD + b"|" + _UTF8_BAD)
+_DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+#: Bytes held back at the end of a read when they may begin a character reference or a UTF-8 sequence.
+_HOLD = 16
+
+
+def is_xml_char(code: int) -> bool:
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+
+
+def _mark(match: re.Match) -> bytes:
+    hex_, dec = match.group(1), match.group(2)
+    if hex_ is not None or dec is not None:
+        code = int(hex_, 16) if hex_ is not None else int(dec)
+        if is_xml_char(code):
+            return match.group(0)
+    else:
+        code = ord(match.group(0).decode("utf-8", "surrogatepass"))
+    return b"&#x%X;" % (_MARK_BASE + min(code, 0xFFFF))
+
+
+class _MarkingReader:
+    """A binary stream wrapper that marks characters XML 1.0 cannot carry (see above).
+
+    Only files in an ASCII-compatible encoding are rewritten (UTF-16 and UTF-32 ones reach the
+    parser as they are, which refuses such a file whole). ``seen`` tells whether anything was marked.
+    """
+
+    def __init__(self, raw: IO[bytes]):
+        self.raw = raw
+        self.seen = False
+        self._pattern: re.Pattern | None = None
+        self._held = b""
+        self._first = True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        if self._first:
+            self._first = False
+            self._pattern = self._pattern_for(data)
+        if self._pattern is None:
+            return data
+        while True:
+            if not data:  # the end: give what was held back
+                data, self._held = self._held, b""
+                return self._marked(data)
+            data = self._held + data
+            cut = self._safe_end(data)
+            data, self._held = data[:cut], data[cut:]
+            if data:
+                return self._marked(data)
+            # All of it may begin a reference: read on (an empty answer would end the parse).
+            data = self.raw.read(size)
+
+    def _marked(self, data: bytes) -> bytes:
+        if self._pattern.search(data) is None:
+            return data
+        self.seen = True
+        return self._pattern.sub(_mark, data)
+
+    @staticmethod
+    def _pattern_for(head: bytes) -> re.Pattern | None:
+        if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00", b"\x00<", b"<\x00")):
+            return None  # UTF-16 or UTF-32
+        declared = _DECLARED.match(head.removeprefix(b"\xef\xbb\xbf"))
+        encoding = declared.group(1).decode().lower().replace("_", "-") if declared else "utf-8"
+        if encoding.startswith(("utf-16", "utf-32", "ucs")):
+            return None
+        return _BAD_UTF8 if encoding in ("utf-8", "utf8") else _BAD_ANY
+
+    @staticmethod
+    def _safe_end(data: bytes) -> int:
+        """Where to cut ``data`` so that no reference or UTF-8 sequence is split."""
+        tail_start = max(0, len(data) - _HOLD)
+        amp = data.rfind(b"&", tail_start)
+        cut = amp if amp != -1 and data.find(b";", amp) == -1 else len(data)
+        # A UTF-8 lead byte near the end may begin U+FFFE, U+FFFF or a surrogate.
+        for back in (1, 2):
+            if cut - back >= 0 and data[cut - back] in (0xED, 0xEF):
+                return cut - back
+        return cut
+
+
+def _refused_chars(values: dict[str, Any], prefix: str = "") -> str | None:
+    """The first field of ``values`` holding a marked character, described; None when clean."""
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, str):
+            found = _MARKED.search(value)
+            if found:
+                code = ord(found.group(0)) - _MARK_BASE
+                kind = "an unpaired surrogate" if 0xD800 <= code <= 0xDFFF else "a character XML 1.0 cannot carry"
+                return f"{name} holds U+{code:04X}, {kind}"
+        elif isinstance(value, dict):
+            found_in = _refused_chars(value, f"{name}.")
+            if found_in:
+                return found_in
+        elif isinstance(value, list):
+            found_in = _refused_chars({str(i): v for i, v in enumerate(value)}, f"{name}.")
+            if found_in:
+                return found_in
+    return None
 
 
 def _check_document(tree):
@@ -394,11 +550,21 @@ def _clean_lang(lang: str) -> str | None:
 _parse_time = functools.lru_cache(maxsize=4096)(parse_time)
 
 
-def _read_channel(guide: Guide, el) -> None:
+def _read_channel(guide: Guide, el, marked: bool = False) -> None:
     chan_id = (el.get("id") or "").strip()
     if not chan_id:
         guide.bad_items.append(BadItem(el.sourceline, None, "a <channel> without an id"))
         return
+    if marked:
+        refused = _refused_chars({"id": chan_id})
+        if refused:
+            guide.bad_items.append(BadItem(el.sourceline, None, refused))
+            return
+        names = {f"display-name.{i}": _text(c) for i, c in enumerate(el) if c.tag == "display-name"}
+        refused = _refused_chars(names)
+        if refused:
+            guide.bad_items.append(BadItem(el.sourceline, chan_id, refused))
+            return
     channel = guide.channels.get(chan_id)
     if channel is None:
         channel = guide.channels[chan_id] = FileChannel(chan_id)
@@ -419,11 +585,14 @@ def _url(value: str | None) -> str | None:
     return value if value.startswith(("http://", "https://")) and len(value) <= 1000 else None
 
 
-def _read_programme(guide: Guide, el) -> None:
+def _read_programme(guide: Guide, el, marked: bool = False) -> None:
     get = el.get
     chan = (get("channel") or "").strip()
     if not chan:
         guide.bad_items.append(BadItem(el.sourceline, None, "a <programme> without a channel"))
+        return
+    if marked and _MARKED.search(chan):
+        guide.bad_items.append(BadItem(el.sourceline, None, _refused_chars({"channel": chan})))
         return
     channel = guide.channels.get(chan)
     if channel is None:
@@ -443,6 +612,11 @@ def _read_programme(guide: Guide, el) -> None:
     if not values["title"]:
         guide.bad_items.append(BadItem(el.sourceline, chan, "a programme without a title"))
         return
+    if marked:
+        refused = _refused_chars(values)
+        if refused:
+            guide.bad_items.append(BadItem(el.sourceline, chan, refused))
+            return
     channel.title_langs[values["language"]] += 1
     premiere = values.pop("is_premiere")
     clump = get("clumpidx")
