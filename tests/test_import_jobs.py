@@ -180,6 +180,16 @@ def test_a_stopping_scheduler_gives_the_job_back_between_channels(session):
     assert slot_count(session, "one") == 2
 
 
+def test_housekeeping_forgets_the_files_of_dry_runs_nobody_applied(session):
+    dry = queue(session, dry_run=True)
+    import_jobs.run_pending(session, "s1", LEASE)
+
+    assert import_jobs.forget_old_files(session) == 0  # still there to be applied
+    with clock.frozen(now() + import_jobs.KEEP_DRY_RUN_FILES + timedelta(minutes=1)):
+        assert import_jobs.forget_old_files(session) == 1
+    assert not import_jobs.has_file(session, dry)
+
+
 def test_the_scheduler_declares_the_import_job(app):
     from schedule_service import scheduler
 
@@ -294,3 +304,90 @@ def test_a_real_scheduler_process_runs_an_api_import(pg_app, pg_url, tmp_path):
     assert job["progress"] == {"channels_done": 2, "channels_total": 2}
     db.session.rollback()
     assert db.session.scalar(select(func.count(Slot.id))) == 5
+
+
+def many_channels(channels: int, per_channel: int) -> bytes:
+    parts = [b'<?xml version="1.0" encoding="UTF-8"?>\n<tv>\n']
+    for c in range(channels):
+        parts.append(b'<channel id="c%d"><display-name>C %d</display-name></channel>\n' % (c, c))
+    for c in range(channels):
+        for i in range(per_channel):
+            start, stop = (
+                f"203111{21 + i // 24:02d}{i % 24:02d}0000",
+                f"203111{21 + (i + 1) // 24:02d}{(i + 1) % 24:02d}0000",
+            )
+            parts.append(
+                b'<programme start="%s +0000" stop="%s +0000" channel="c%d"><title>Show %d</title></programme>\n'
+                % (start.encode(), stop.encode(), c, i)
+            )
+    parts.append(b"</tv>\n")
+    return b"".join(parts)
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.slow
+def test_a_scheduler_killed_mid_import_is_relieved_by_another_and_no_channel_is_applied_twice(pg_app, pg_url, tmp_path):
+    import io
+    import signal
+
+    channels, per_channel = 60, 48
+    job = import_jobs.queue_import(db.session, io.BytesIO(many_channels(channels, per_channel)), created_by="pg")
+    db.session.commit()
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_url,
+        "SCHEDULE_ENV": "testing",
+        "PYTHONUNBUFFERED": "1",
+        "IMPORT_LEASE_SECONDS": "3",
+    }
+
+    def start(name: str):
+        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115  (closed after the process)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return proc, log
+
+    def state():
+        db.session.rollback()
+        return db.session.get(ImportJob, job.id, populate_existing=True)
+
+    def wait(until, seconds: float = 120) -> ImportJob:
+        deadline = time.monotonic() + seconds  # a bound on waiting, not a measure of speed
+        current = state()
+        while not until(current) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            current = state()
+        return current
+
+    first, first_log = start("first")
+    try:
+        midway = wait(lambda j: j.channels_done >= 1 or j.is_finished)
+        killed = (midway.status, midway.claimed_by, midway.channels_done)
+        first.send_signal(signal.SIGKILL)  # as a machine dies: no clean-up of any kind
+        first.wait(30)
+    finally:
+        first_log.close()
+    assert killed[0] == "running" and 1 <= killed[2] < channels, "the import ended before the kill"
+
+    second, second_log = start("second")
+    try:
+        done = wait(lambda j: j.is_finished)
+    finally:
+        second.terminate()
+        second.wait(30)
+        second_log.close()
+
+    assert done.status == "done", (tmp_path / "second.log").read_text()
+    assert done.attempts == 2 and done.claimed_by != killed[1]
+    assert (done.channels_done, done.channels_total) == (channels, channels)
+    assert sum(c["created"] for c in done.summary["channels"]) == channels * per_channel
+    assert len({c["channel"] for c in done.summary["channels"]}) == channels
+    # Every slot exists once, and each was created by exactly one audit entry: nothing applied twice.
+    assert db.session.scalar(select(func.count(Slot.id))) == channels * per_channel
+    created = select(func.count(AuditEntry.id)).where(AuditEntry.entity == "slot", AuditEntry.action == "create")
+    assert db.session.scalar(created) == channels * per_channel
