@@ -138,7 +138,12 @@ class XmltvImport(MethodView):
     @require("editor")
     @blp.arguments(ImportArgs, location="query", error_status_code=400)
     @blp.doc(requestBody=REQUEST_BODY)
-    @blp.response(202, ImportJobSchema, description="queued; follow `Location` for its progress and report")
+    @blp.response(
+        202,
+        ImportJobSchema,
+        description="queued; follow `Location` for its progress and report",
+        headers={"Location": {"description": "the job: /api/v1/imports/{id}", "schema": {"type": "string"}}},
+    )
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     def post(self, args):
