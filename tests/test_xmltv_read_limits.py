@@ -188,3 +188,19 @@ def test_valid_references_and_plain_text_come_through_unchanged():
     with read(data, chunk=5) as guide:
         assert [d["values"]["title"] for *_, d in guide.items(["one"])] == ["Café A&B Мир 📺"]
         assert guide.bad_items == []
+
+
+@pytest.mark.parametrize(
+    ("mapping", "said"),
+    [
+        ('{"one": {"slug": "one", "name": "Ctrl\\u0001TV"}}', "name holds U+0001"),
+        ('{"one": {"slug": "one", "name": "Half \\ud800"}}', "name holds U+D800, an unpaired surrogate"),
+        ('{"one": {"slug": 5}}', "slug must be text"),
+        ('{"one": {"slug": "one", "languages": 5}}', "languages must be a list"),
+        ('{"one": {"slug": "one", "languages": [5]}}', "languages.0 must be text"),
+    ],
+)
+def test_a_channel_map_with_bad_text_is_refused_naming_the_entry(mapping, said):
+    with pytest.raises(ValueError, match="'one'") as refused:
+        xmltv_read.load_channel_map(io.StringIO(mapping))
+    assert said in str(refused.value)

@@ -91,6 +91,14 @@ def load_channel_map(source: str | Path | IO) -> dict[str, MapEntry]:
         text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
     entries = _map_from_json(text) if text.lstrip().startswith("{") else _map_from_csv(text)
     for xmltv_id, entry in entries.items():
+        texts = {"id": xmltv_id, "slug": entry.slug, "name": entry.name, "timezone": entry.timezone}
+        texts.update({f"languages.{i}": lang for i, lang in enumerate(entry.languages)})
+        for field_name, text_value in texts.items():
+            if text_value is not None and not isinstance(text_value, str):
+                raise ValueError(f"channel map: {xmltv_id!r}: {field_name} must be text, not {text_value!r}")
+        refused = _refused_text(texts)
+        if refused:
+            raise ValueError(f"channel map: {xmltv_id!r}: {refused}")
         if entry.slug is not None and not SLUG.match(entry.slug):
             raise ValueError(f"channel map: {xmltv_id!r} → {entry.slug!r} is not a slug (lowercase letters, digits, -)")
         if entry.timezone is not None:
@@ -106,7 +114,9 @@ def _map_from_json(text: str) -> dict[str, MapEntry]:
     out = {}
     for xmltv_id, value in data.items():
         if isinstance(value, dict):
-            languages = value.get("languages") or ()
+            languages = value.get("languages") or []
+            if not isinstance(languages, list):
+                raise ValueError(f"channel map: {xmltv_id!r}: languages must be a list, not {languages!r}")
             out[xmltv_id] = MapEntry(
                 _map_slug(value.get("slug")), value.get("name"), value.get("timezone"), tuple(languages)
             )
@@ -473,6 +483,17 @@ class _MarkingReader:
             if cut - back >= 0 and data[cut - back] in (0xED, 0xEF):
                 return cut - back
         return cut
+
+
+def _refused_text(values: dict[str, str | None]) -> str | None:
+    """The first of ``values`` holding a character XML 1.0 cannot carry, described; None when clean."""
+    for name, value in values.items():
+        for char in value or "":
+            if not is_xml_char(ord(char)):
+                code = ord(char)
+                kind = "an unpaired surrogate" if 0xD800 <= code <= 0xDFFF else "a character XML 1.0 cannot carry"
+                return f"{name} holds U+{code:04X}, {kind}"
+    return None
 
 
 def _refused_chars(values: dict[str, Any], prefix: str = "") -> str | None:
