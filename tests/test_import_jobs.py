@@ -67,6 +67,11 @@ def test_a_job_runs_channel_by_channel_and_reports_progress_and_summary(session)
     assert session.scalar(select(func.count()).select_from(ImportFileChunk)) == 0
 
 
+def test_the_files_name_keeps_only_what_a_page_can_show(session):
+    assert queue(session, file_name="guide\x00\ud800\x01.xml").file_name == "guide.xml"
+    assert queue(session, file_name="\x01").file_name is None
+
+
 def test_a_big_upload_is_stored_in_pieces_and_read_back_whole(session, monkeypatch):
     monkeypatch.setattr(import_jobs, "CHUNK_SIZE", 100)
     job = queue(session)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from schedule_service.clock import now
 from schedule_service.interchange import xmltv_import as xi
-from schedule_service.interchange.xmltv_read import BadItem, Guide, MapEntry
+from schedule_service.interchange.xmltv_read import BadItem, Guide, MapEntry, is_xml_char
 from schedule_service.models import ImportFileChunk, ImportJob
 from schedule_service.models.import_job import DONE, FAILED, QUEUED, RUNNING
 
@@ -98,7 +98,7 @@ def queue_import(
         timezone=timezone,
         own_hosts=list(own_hosts),
         channel_map=map_to_json(channel_map),
-        file_name=(file_name or None) and file_name[:255],
+        file_name=_clean_name(file_name),
         created_by=created_by,
     )
     session.add(job)
@@ -115,6 +115,12 @@ def queue_import(
     job.file_size, job.file_sha256 = size, digest.hexdigest()
     session.flush()
     return job
+
+
+def _clean_name(name: str | None) -> str | None:
+    """The upload's file name as shown on pages: what a browser sent, less what no page can carry."""
+    name = "".join(c for c in name or "" if is_xml_char(ord(c)) and c not in "\r\n\t").strip()
+    return name[:255] or None
 
 
 def has_file(session: Session, job: ImportJob) -> bool:
