@@ -51,6 +51,10 @@ class Proposed:
     def programme_id(self) -> int | None:
         return self.programme.id if self.programme is not None else None
 
+    @property
+    def broadcast_day(self) -> date:
+        return broadcast_day(self.start_at, self.channel.zone, self.channel.broadcast_day_start)
+
 
 @dataclass
 class Clash:

@@ -71,4 +71,4 @@ def _private(response: Response) -> Response:
 
 
 # The pages register themselves on ``bp``.
-from schedule_service.web.staff import account, grid, programmes, promos, publishing, trail  # noqa: E402, F401
+from schedule_service.web.staff import account, fast_entry, grid, programmes, promos, publishing, trail  # noqa: E402, F401
