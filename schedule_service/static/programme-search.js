@@ -12,7 +12,8 @@
 
   function refill(items, hintText) {
     var chosen = select.value;
-    var keep = select.selectedOptions.length ? select.selectedOptions[0].cloneNode(true) : null;
+    // Keep the programme the editor picked; the one a list merely starts on is not a choice.
+    var keep = select.dataset.picked && select.selectedOptions.length ? select.selectedOptions[0].cloneNode(true) : null;
     select.textContent = "";
     var seen = false;
     items.forEach(function (item) {
@@ -38,6 +39,7 @@
       .catch(function () { /* the Find button still works */ });
   }
 
+  select.addEventListener("change", function () { select.dataset.picked = "1"; });
   input.addEventListener("input", function () {
     clearTimeout(timer);
     timer = setTimeout(search, 200);
