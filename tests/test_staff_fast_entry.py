@@ -200,3 +200,13 @@ def test_a_bad_lineup_line_is_named_beside_the_text(staff, mir, news):
     )
     assert resp.status_code == 422
     assert "line 2: &#39;7pm News&#39; is not HH:MM and a title" in resp.text
+
+
+def test_the_grid_and_a_lineup_preview_speak_russian(staff, mir, news, make_slot):
+    make_slot(utc(2031, 11, 20, 11, 0), channel=mir, programme=news)
+    thursday = day_in(staff.get("/staff/channels/mir?date=2031-11-20&lang=ru").text, "2031-11-20")
+    assert "нет передачи 05:00–14:00" in thursday and "сейчас 15:00" in thursday and "повторить" in thursday
+    body = {"day": "2031-11-21", "text": "18:00 Vremya\n19:00 Поле чудес\n20:00 Vremya", "preview": "1"}
+    words = text_of(staff.post("/staff/channels/mir/lineup?lang=ru", body).text)
+    assert "Будет создано 3 слота, с 1 новой передачей" in words
+    assert "Не найдены среди передач: Поле чудес" in words and "Создать ненайденные передачи" in words
