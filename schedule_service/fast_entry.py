@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from schedule_service import schedule
 from schedule_service.broadcast_time import WallTimeError, broadcast_day, day_bounds, to_instant
+from schedule_service.clock import now
 from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.schedule import Invalid
@@ -26,8 +27,12 @@ EVERY = ("day", "weekday", "week")
 MAX_DAYS_AHEAD = 366
 MAX_LINES = 200
 MAX_TITLE = 300
+#: How far from today the days given may be (as the grid's ?date=).
+MAX_DAYS_AWAY = 3660
 #: "HH:MM Title", also "HH.MM Title" as Russian listings write it.
 LINE = re.compile(r"^(\d{1,2})[:.](\d{2})\s+(\S.*)$")
+#: What XML 1.0 cannot carry (titles go out in XMLTV and feeds), and lone surrogates.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 @dataclass
@@ -133,6 +138,8 @@ def copy_days(
     """
     if not 1 <= days <= 7:
         raise Invalid({"days": "from 1 (a day) to 7 (a week)"})
+    _near("from", source)
+    _near("to", onto)
     shift = (onto - source).days
     if shift == 0:
         raise Invalid({"to": "other days than the ones copied"})
@@ -179,6 +186,7 @@ def paste_lineup(
     start: after midnight), each slot ending where the next begins, the last after its programme's
     duration. Titles are matched to programmes (also by a translated title); unknown ones are made.
     """
+    _near("date", day)
     lines = read_lineup(channel, day, text)
     tz = channel.zone
     problems: list[str] = []
@@ -231,6 +239,9 @@ def read_lineup(channel: Channel, day: date, text: str) -> list[Line]:
         hour, minute, title = int(match[1]), int(match[2]), match[3].strip()
         if hour > 23 or minute > 59:
             problems.append(f"line {number}: {match[1]}:{match[2]} is not a time of day")
+            continue
+        if NOT_XML.search(title):
+            problems.append(f"line {number}: the title holds a control character or a lone surrogate")
             continue
         if len(title) > MAX_TITLE:
             problems.append(f"line {number}: a title has at most {MAX_TITLE} characters")
@@ -290,6 +301,11 @@ def _key(title: str) -> str:
 
 
 # Shared
+
+
+def _near(field: str, day: date) -> None:
+    if abs((day - now().date()).days) > MAX_DAYS_AWAY:
+        raise Invalid({field: "more than ten years from today"})
 
 
 def _moved(wall: datetime, days: int, tz: ZoneInfo, problems: list[str]) -> datetime | None:

@@ -214,6 +214,8 @@ def test_copying_nothing_or_onto_itself_is_422(client, editor, mir):
     assert same.status_code == 422 and "to" in same.json["errors"]
     week = {"from": "2031-11-21", "to": "2031-11-28", "days": 8}
     assert client.post("/api/v1/channels/mir/copy", json=week, headers=editor).status_code == 422
+    ancient = client.post("/api/v1/channels/mir/copy", json={"from": "0001-01-01", "to": "0001-01-02"}, headers=editor)
+    assert ancient.status_code == 422 and "ten years" in ancient.json["errors"]["from"]
 
 
 # Paste a day's lineup
@@ -306,6 +308,7 @@ def test_a_lineup_on_the_night_the_clocks_skip_an_hour(client, editor, make_chan
         ("18:00 Vremya\n25:00 Vremya", "line 2: 25:00 is not a time of day"),
         ("19:00 Vremya\n18:00 Vremya", "line 2: 18:00 is not after 19:00 on the line above"),
         ("18:00 Vremya\n19:00 Something new", "line 2: 'Something new' is new"),
+        ("18:00 Vre\x01mya\n19:00 Vremya", "line 1: the title holds a control character"),
     ],
 )
 def test_a_bad_lineup_names_its_line(client, editor, mir, news, text, says):
@@ -314,6 +317,18 @@ def test_a_bad_lineup_names_its_line(client, editor, mir, news, text, says):
     assert resp.status_code == 422
     assert says in resp.json["errors"]["text"]
     assert written() == before
+
+
+def test_a_lineup_time_the_clocks_repeat_is_refused_naming_it(client, editor, make_channel, news, film):
+    make_channel("ard", timezone="Europe/Berlin", broadcast_day_start="06:00")
+    with clock.frozen(utc(2031, 10, 20)):
+        resp = client.post(
+            "/api/v1/channels/ard/lineup",
+            json={"date": "2031-10-25", "text": "01:30 Night Film\n02:30 Vremya"},
+            headers=editor,
+        )
+    assert resp.status_code == 422
+    assert "line 2: 2031-10-26 02:30 happens twice in Europe/Berlin" in resp.json["errors"]["text"]
 
 
 # Who may, and where it is documented
