@@ -30,7 +30,8 @@ def news(make_programme):
 
 @pytest.fixture
 def film(make_programme):
-    return make_programme("Night Film", duration_minutes=90)
+    # Exclusive, so its slots get promo posts whatever the channel promotes (SPEC §8a).
+    return make_programme("Night Film", duration_minutes=90, is_exclusive=True)
 
 
 def count(model, *where) -> int:
@@ -49,16 +50,16 @@ def locals_of(body) -> list[str]:
 # Repeat a slot
 
 
-def test_repeating_daily_makes_a_slot_a_day_each_audited_and_planned(client, editor, mir, news, make_slot):
-    slot = make_slot(utc(2031, 11, 21, 18, 0), channel=mir, programme=news, is_premiere=True)
+def test_repeating_daily_makes_a_slot_a_day_each_audited_and_planned(client, editor, mir, film, make_slot):
+    slot = make_slot(utc(2031, 11, 21, 18, 0), channel=mir, programme=film, is_premiere=True)
     resp = client.post(f"/api/v1/slots/{slot.id}/repeat", json={"every": "day", "until": "2031-11-24"}, headers=editor)
     assert resp.status_code == 201
     body = resp.json
     assert body["applied"] is True and body["conflicts"] == []
     assert locals_of(body) == [f"2031-11-{d}T21:00:00+03:00" for d in (22, 23, 24)]
-    assert all(s["duration_minutes"] == 30 and not s["premiere"] for s in body["created"])  # reruns
+    assert all(s["duration_minutes"] == 90 and not s["premiere"] for s in body["created"])  # reruns
     ids = [s["id"] for s in body["created"]]
-    assert db.session.get(Slot, ids[0]).programme_id == news.id
+    assert db.session.get(Slot, ids[0]).programme_id == film.id
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.entity == "slot", AuditEntry.action == "create"))
     made = {e.entity_id: e.actor for e in entries}
     assert all(made[str(i)].startswith("editor-") for i in ids)
@@ -169,7 +170,7 @@ def test_copying_a_day_keeps_wall_times_after_midnight_too(client, editor, mir, 
     assert {s["broadcast_day"] for s in created} == {"2031-11-28"}
     assert [s["programme_id"] for s in created] == [news.id, film.id]
     assert created[1]["live"] and created[1]["duration_minutes"] == 90
-    assert all(count(Post, Post.slot_id == s["id"]) > 0 for s in created)
+    assert count(Post, Post.slot_id == created[1]["id"]) > 0  # the exclusive's copy is promoted
     assert count(AuditEntry, AuditEntry.entity == "slot", AuditEntry.action == "create") == 4
 
 
@@ -245,7 +246,9 @@ def test_a_pasted_lineup_matches_titles_makes_new_programmes_and_runs_after_midn
     new = db.session.scalars(select(Programme).where(Programme.title == "Pole Chudes")).one()
     assert [s["programme_id"] for s in created] == [news.id, new.id, film.id]
     assert count(AuditEntry, AuditEntry.entity == "programme", AuditEntry.entity_id == str(new.id)) == 1
-    assert all(count(Post, Post.slot_id == s["id"]) > 0 for s in created)
+    assert count(Post, Post.slot_id == created[2]["id"]) > 0  # the exclusive's slot is promoted
+    made = db.session.scalars(select(AuditEntry.entity_id).where(AuditEntry.entity == "slot")).all()
+    assert {str(s["id"]) for s in created} <= set(made)
 
 
 def test_a_lineup_title_may_be_a_translated_one(client, editor, mir, make_programme):
