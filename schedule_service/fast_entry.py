@@ -29,8 +29,8 @@ MAX_LINES = 200
 MAX_TITLE = 300
 #: How far from today the days given may be (as the grid's ?date=).
 MAX_DAYS_AWAY = 3660
-#: "HH:MM Title", also "HH.MM Title" as Russian listings write it.
-LINE = re.compile(r"^(\d{1,2})[:.](\d{2})\s+(\S.*)$")
+#: "HH:MM Title", also "HH.MM Title" as Russian listings write it; a last line "HH:MM" alone ends the day.
+LINE = re.compile(r"^(\d{1,2})[:.](\d{2})(?:\s+(\S.*))?$")
 #: What XML 1.0 cannot carry (titles go out in XMLTV and feeds), and lone surrogates.
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -176,7 +176,7 @@ def copy_days(
 class Line:
     number: int
     wall: datetime
-    title: str
+    title: str | None  #: None on a last line that only says when the day's last programme ends
 
 
 def paste_lineup(
@@ -184,7 +184,8 @@ def paste_lineup(
 ) -> Outcome:
     """Schedule a day from lines "HH:MM Title": wall times on broadcast day ``day`` (before the day's
     start: after midnight), each slot ending where the next begins, the last after its programme's
-    duration. Titles are matched to programmes (also by a translated title); unknown ones are made.
+    duration, or at a last line "HH:MM" with no title. Titles are matched to programmes (also by a
+    translated title); unknown ones are made.
     """
     _near("date", day)
     lines = read_lineup(channel, day, text)
@@ -204,17 +205,21 @@ def paste_lineup(
             problems.append(f"line {b.number}: {b.wall:%H:%M} is not after {a.wall:%H:%M} on the line above")
     if problems:
         raise Invalid({"text": "; ".join(problems)})
-    found = match_programmes(session, channel, [line.title for line in lines])
-    last = found.get(_key(lines[-1].title))
-    if last is None or not last.duration_minutes:
-        what = "is new" if last is None else "has no duration"
-        raise Invalid(
-            {
-                "text": f"line {lines[-1].number}: {lines[-1].title!r} {what}, so where the day ends is unknown; "
-                "give the programme its duration, or end the list with the programme that follows"
-            }
-        )
-    ends = [*starts[1:], starts[-1] + timedelta(minutes=last.duration_minutes)]
+    found = match_programmes(session, channel, [line.title for line in lines if line.title is not None])
+    if lines[-1].title is None:  # the time the day's last programme ends
+        ends = starts[1:]
+        lines, starts = lines[:-1], starts[:-1]
+    else:
+        last = found.get(_key(lines[-1].title))
+        if last is None or not last.duration_minutes:
+            what = "is new" if last is None else "has no duration"
+            raise Invalid(
+                {
+                    "text": f"line {lines[-1].number}: {lines[-1].title!r} {what}, so its end is unknown; "
+                    f"end the list with a line holding only the time it ends ({lines[-1].wall:%H:%M} + its length)"
+                }
+            )
+        ends = [*starts[1:], starts[-1] + timedelta(minutes=last.duration_minutes)]
     proposals = [
         Proposed(channel, found.get(_key(line.title)), line.title, start, end, line=line.number)
         for line, start, end in zip(lines, starts, ends, strict=True)
@@ -236,22 +241,27 @@ def read_lineup(channel: Channel, day: date, text: str) -> list[Line]:
         if match is None:
             problems.append(f"line {number}: {raw[:60]!r} is not HH:MM and a title")
             continue
-        hour, minute, title = int(match[1]), int(match[2]), match[3].strip()
+        hour, minute, title = int(match[1]), int(match[2]), match[3] and match[3].strip()
         if hour > 23 or minute > 59:
             problems.append(f"line {number}: {match[1]}:{match[2]} is not a time of day")
             continue
-        if NOT_XML.search(title):
+        if title is not None and NOT_XML.search(title):
             problems.append(f"line {number}: the title holds a control character or a lone surrogate")
             continue
-        if len(title) > MAX_TITLE:
+        if title is not None and len(title) > MAX_TITLE:
             problems.append(f"line {number}: a title has at most {MAX_TITLE} characters")
             continue
         clock = time(hour, minute)
         date_ = day + timedelta(days=1) if clock < channel.broadcast_day_start else day
         lines.append(Line(number, datetime.combine(date_, clock), title))
+    problems += [
+        f"line {line.number}: a time alone only ends the list (where the last programme ends); give the title"
+        for line in lines[:-1]
+        if line.title is None
+    ]
     if problems:
         raise Invalid({"text": "; ".join(problems)})
-    if not lines:
+    if not any(line.title for line in lines):
         raise Invalid({"text": "give one line per programme: HH:MM and its title"})
     if len(lines) > MAX_LINES:
         raise Invalid({"text": f"at most {MAX_LINES} lines at once"})

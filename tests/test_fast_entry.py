@@ -251,6 +251,16 @@ def test_a_pasted_lineup_matches_titles_makes_new_programmes_and_runs_after_midn
     assert {str(s["id"]) for s in created} <= set(made)
 
 
+def test_a_last_line_with_a_time_alone_ends_the_day(client, editor, mir, news):
+    text = "23:00 Vremya\n23:45 A new late show\n01:15"
+    resp = client.post("/api/v1/channels/mir/lineup", json={"date": "2031-11-21", "text": text}, headers=editor)
+    assert resp.status_code == 201
+    assert [(s["start_local"][11:16], s["end_local"][11:16]) for s in resp.json["created"]] == [
+        ("23:00", "23:45"),
+        ("23:45", "01:15"),
+    ]
+
+
 def test_a_lineup_title_may_be_a_translated_one(client, editor, mir, make_programme):
     programme = make_programme("Field of Miracles", translations={"ru": {"title": "Поле чудес"}})
     resp = client.post(
@@ -310,7 +320,9 @@ def test_a_lineup_on_the_night_the_clocks_skip_an_hour(client, editor, make_chan
         ("18:00 Vremya\nnews at nine\n19:00 Vremya", "line 2: 'news at nine' is not HH:MM and a title"),
         ("18:00 Vremya\n25:00 Vremya", "line 2: 25:00 is not a time of day"),
         ("19:00 Vremya\n18:00 Vremya", "line 2: 18:00 is not after 19:00 on the line above"),
-        ("18:00 Vremya\n19:00 Something new", "line 2: 'Something new' is new"),
+        ("18:00 Vremya\n19:00 Something new", "line 2: 'Something new' is new, so its end is unknown"),
+        ("18:00 Vremya\n19:00\n20:00 Vremya", "line 2: a time alone only ends the list"),
+        ("18:00 Vremya\n17:00", "line 2: 17:00 is not after 18:00"),
         ("18:00 Vre\x01mya\n19:00 Vremya", "line 1: the title holds a control character"),
     ],
 )

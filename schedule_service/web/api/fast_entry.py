@@ -45,7 +45,7 @@ class LineupIn(Schema):
         metadata={
             "description": "lines \"HH:MM Title\" in the channel's wall time; a time before the broadcast day's "
             "start is after midnight; each slot ends where the next begins, the last after its programme's "
-            "duration; unknown titles become new programmes"
+            'duration, or at a last line "HH:MM" with no title; unknown titles become new programmes'
         },
     )
     dry_run = fields.Boolean(load_default=False, metadata=DRY_RUN)

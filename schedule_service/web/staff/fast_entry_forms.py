@@ -68,7 +68,8 @@ class LineupForm(FastEntryForm):
         validators=[InputRequired(message=_("Paste one line per programme.")), Length(max=40_000)],
         description=_(
             'one line per programme, "HH:MM Title", in air order; times before the broadcast day starts are '
-            "after midnight; each runs until the next, the last for its programme's length (at most %(n)s lines)",
+            "after midnight; each runs until the next, the last for its programme's length or until a last line "
+            '"HH:MM" alone (at most %(n)s lines)',
             n=MAX_LINES,
         ),
         render_kw={"rows": 14, "spellcheck": "false"},
