@@ -15,6 +15,7 @@ from schedule_service.broadcast_time import broadcast_day
 from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot
+from schedule_service.models.promo import EXPIRED, REVOKED, WITHDRAWN
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.schedule import Conflict, Invalid, StaleVersion
 from schedule_service.web.security import staff_page
@@ -317,7 +318,15 @@ def slot(slot_id: int):
 def confirm_cancel(slot_id: int):
     """Ask before cancelling: what goes, and what happens to its promos; the answer is a form post."""
     slot = slot_or_404(slot_id)
-    posts = db.session.scalar(select(func.count()).select_from(Post).where(Post.slot_id == slot.id)) or 0
+    # The posts a cancel takes back: those still to go and those out, not ones already dropped.
+    posts = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Post)
+            .where(Post.slot_id == slot.id, Post.status.not_in((EXPIRED, REVOKED, WITHDRAWN)))
+        )
+        or 0
+    )
     day = broadcast_day(slot.start_at, slot.channel.zone, slot.channel.broadcast_day_start)
     return render_template(
         "staff/confirm_cancel.html",
