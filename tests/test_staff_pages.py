@@ -41,6 +41,13 @@ def slot_form(programme, start_local: str, **extra) -> dict:
     return {"programme_id": str(programme.id), "start_local": start_local, "fold": "", **extra}
 
 
+def day_in(html: str, day: str) -> str:
+    """The words of one broadcast day's column of the week grid."""
+    found = re.search(rf'<section class="day[^"]*" id="day-{day}".*?</section>', html, re.S)
+    assert found, f"the grid has no column for {day}"
+    return text_of(found.group(0))
+
+
 def text_of(html: str) -> str:
     """The page's words, without tags, to assert what a person reads."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'").replace("&amp;", "&")
@@ -168,10 +175,10 @@ def test_the_week_grid_puts_a_slot_after_midnight_on_the_broadcast_day_before(lo
     make_slot(utc(2031, 11, 21, 21, 5), channel=mir, programme=interview)  # 00:05 Moscow on the 22nd
     page = logged_in.get("/staff/channels/mir?date=2031-11-21")
     assert page.status_code == 200
-    columns = page.text.split("<td>")[1:]
-    assert "Fri 21 Nov" in page.text
-    assert "00:05" in columns[0] and interview.title in columns[0] and "night" in columns[0]
-    assert interview.title not in columns[1]
+    friday, saturday = (day_in(page.text, d) for d in ("2031-11-21", "2031-11-22"))
+    assert "Fri 21 Nov" in friday
+    assert "00:05 – 01:05" in friday and interview.title in friday and "after midnight" in friday
+    assert interview.title not in saturday
 
 
 def test_a_bad_date_on_the_grid_says_so_and_shows_this_week(logged_in, mir):

@@ -77,7 +77,7 @@ def test_from_a_clash_to_an_approved_promo_in_the_publish_log(site, page, sessio
     # The week of Mir; a slot at 21:30 tonight runs into the weekly review.
     page.get_by_role("link", name="Schedule", exact=True).click()
     page.get_by_role("link", name="Mir").first.click()
-    assert "Thu 27 Nov" in page.locator("table.week thead").inner_text()
+    assert "Thu 27 Nov" in page.locator(".week section.today h2").inner_text()
     choose_programme(page, EXCLUSIVE)
     page.fill("#start_local", "2031-11-27T21:30")
     page.get_by_role("button", name="Add slot").click()

@@ -6,6 +6,7 @@ from flask import request
 from schedule_service.web.api import (
     audit,
     channels,
+    fast_entry,
     imports,
     post_actions,
     posts,
@@ -21,7 +22,7 @@ from schedule_service.web.errors import problem
 
 BLUEPRINTS = [channels.blp, programmes.blp, slots.blp, schedule.blp, audit.blp, tokens.blp, promos.blp, posts.blp]
 BLUEPRINTS += [targets.blp, post_actions.blp]
-BLUEPRINTS += [imports.blp, imports.jobs_blp]
+BLUEPRINTS += [imports.blp, imports.jobs_blp, fast_entry.blp]
 
 
 def _json_bodies_only() -> None:

@@ -72,4 +72,13 @@ def _private(response: Response) -> Response:
 
 
 # The pages register themselves on ``bp``.
-from schedule_service.web.staff import account, grid, imports, programmes, promos, publishing, trail  # noqa: E402, F401
+from schedule_service.web.staff import (  # noqa: E402, F401
+    account,
+    fast_entry,
+    grid,
+    imports,
+    programmes,
+    promos,
+    publishing,
+    trail,
+)

@@ -1,8 +1,11 @@
 """Channels, the week grid, and slots: add, move, cancel and restore, through schedule.py's operations."""
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
@@ -12,6 +15,7 @@ from schedule_service.broadcast_time import broadcast_day
 from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot
+from schedule_service.models.promo import EXPIRED, REVOKED, WITHDRAWN
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.schedule import Conflict, Invalid, StaleVersion
 from schedule_service.web.security import staff_page
@@ -72,6 +76,20 @@ def offer_programmes(form: SlotForm, channel: Channel, keep: int | None = None) 
     form.programmes_total = total
 
 
+@bp.get("/programmes/find.json")
+@staff_page()
+def find_programmes():
+    """Programmes whose title holds ``?find=``, for the slot form's search as you type."""
+    find = request.args.get("find", "").strip()[:200]
+    query = select(Programme.id, Programme.title)
+    if find:
+        query = query.where(title_holds(find))
+    rows = db.session.execute(query.order_by(Programme.title, Programme.id).limit(CHOICES_SHOWN)).all()
+    total = db.session.scalar(select(func.count()).select_from(Programme)) or 0
+    hint = gettext("%(shown)d of %(total)d programmes match “%(find)s”.", shown=len(rows), total=total, find=find)
+    return {"items": [{"id": pid, "label": f"{title} (#{pid})"} for pid, title in rows], "hint": hint}
+
+
 # The week grid
 
 
@@ -109,27 +127,82 @@ def add_slot(slug: str):
 
 
 def _week_page(channel: Channel, form: SlotForm, errors=(), conflict: Conflict | None = None, status: int = 200):
-    first, date_error = _first_day(channel)
-    days = []
-    for offset in range(DAYS_SHOWN):
-        day = first + timedelta(days=offset)
-        start, end = listings.day_range(channel, day)
-        slots = db.session.scalars(listings.slots_between(channel.id, start, end, include_cancelled=True)).all()
-        days.append((day, slots))
+    shown, date_error = _first_day(channel)
+    monday = shown - timedelta(days=shown.weekday())
+    at = now()
+    today = broadcast_day(at, channel.zone, channel.broadcast_day_start)
+    bounds = [listings.day_range(channel, monday + timedelta(days=i)) for i in range(DAYS_SHOWN)]
+    slots = db.session.scalars(
+        listings.slots_between(channel.id, bounds[0][0], bounds[-1][1], include_cancelled=True)
+    ).all()
+    # A slot of the week before that runs on into Monday: Monday's first hours are not a gap.
+    before = db.session.scalar(
+        select(Slot.end_at)
+        .where(Slot.channel_id == channel.id, Slot.status == SCHEDULED, Slot.start_at < bounds[0][0])
+        .order_by(Slot.start_at.desc())
+        .limit(1)
+    )
+    days, covered = [], before or bounds[0][0]
+    for offset, (start, end) in enumerate(bounds):
+        day = monday + timedelta(days=offset)
+        own = [s for s in slots if start <= s.start_at < end]
+        rows, covered = day_rows(day, start, end, own, covered, at, channel.zone)
+        days.append((day, rows))
     return (
         render_template(
             "staff/channel.html",
             channel=channel,
             days=days,
-            first=first,
-            previous=first - timedelta(days=DAYS_SHOWN),
-            following=first + timedelta(days=DAYS_SHOWN),
+            first=monday,
+            today=today,
+            at=at,
+            previous=monday - timedelta(days=DAYS_SHOWN),
+            following=monday + timedelta(days=DAYS_SHOWN),
             form=form,
             errors=[*([date_error] if date_error else []), *errors],
             conflict=conflict,
         ),
         status,
     )
+
+
+@dataclass(frozen=True)
+class Row:
+    """A line in a day of the staff grid: a slot, a gap with no programme, "after midnight", or now."""
+
+    kind: str  #: "slot", "gap", "midnight" or "now"
+    start: datetime
+    end: datetime | None = None
+    slot: Slot | None = None
+
+
+def day_rows(
+    day: date, start: datetime, end: datetime, slots: list[Slot], covered: datetime, at: datetime, tz: ZoneInfo
+) -> tuple[list[Row], datetime]:
+    """A broadcast day's rows in air order, and how far scheduled slots cover (for the next day).
+
+    :param covered: the end of the last scheduled slot before this day (or the day's start).
+    """
+    rows: list[Row] = []
+    covered = max(covered, start)
+    for slot in slots:
+        if slot.is_cancelled:
+            rows.append(Row("slot", slot.start_at, slot.end_at, slot))
+            continue
+        if slot.start_at > covered:
+            rows.append(Row("gap", covered, slot.start_at))
+        rows.append(Row("slot", slot.start_at, slot.end_at, slot))
+        covered = max(covered, slot.end_at)
+    if any(not s.is_cancelled for s in slots) and covered < end:
+        rows.append(Row("gap", covered, end))
+    if start <= at < end:
+        place = next((i for i, row in enumerate(rows) if row.start > at), len(rows))
+        rows.insert(place, Row("now", at))
+    # Where the wall clock passes midnight, say so: those times belong to this broadcast day still.
+    place = next((i for i, row in enumerate(rows) if row.start.astimezone(tz).date() > day), None)
+    if place is not None:
+        rows.insert(place, Row("midnight", rows[place].start))
+    return rows, covered
 
 
 def _first_day(channel: Channel) -> tuple[date, str | None]:
@@ -238,6 +311,30 @@ def slot(slot_id: int):
         return _stale(e.slot, form, _seen_version(form))
     flash(f"Saved slot {slot.id}.", "ok")
     return redirect(url_for("staff.slot", slot_id=slot.id))
+
+
+@bp.get("/slots/<int:slot_id>/cancel")
+@staff_page()
+def confirm_cancel(slot_id: int):
+    """Ask before cancelling: what goes, and what happens to its promos; the answer is a form post."""
+    slot = slot_or_404(slot_id)
+    # The posts a cancel takes back: those still to go and those out, not ones already dropped.
+    posts = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Post)
+            .where(Post.slot_id == slot.id, Post.status.not_in((EXPIRED, REVOKED, WITHDRAWN)))
+        )
+        or 0
+    )
+    day = broadcast_day(slot.start_at, slot.channel.zone, slot.channel.broadcast_day_start)
+    return render_template(
+        "staff/confirm_cancel.html",
+        slot=slot,
+        day=day,
+        posts=posts,
+        version_form=VersionForm(formdata=None, prefix="act", version=str(slot.version)),
+    )
 
 
 @bp.post("/slots/<int:slot_id>/cancel")
