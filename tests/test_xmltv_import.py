@@ -108,6 +108,9 @@ def test_a_guide_becomes_programmes_and_slots_at_the_right_instants(session, cli
         "subtitle": "25 years of the Collective Security Treaty",
         "summary": "The President of Armenia on the CSTO.",
         "quote": None,
+        "category": None,
+        "image_alt": None,
+        "guests": None,
     }
     assert body["presenter"] == "Anna Presenter"
     assert body["guests"] == [{"name": "Serzh Sargsyan"}, {"name": "Another Guest", "role": "himself"}]
