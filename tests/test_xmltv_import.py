@@ -307,7 +307,8 @@ def test_a_guide_this_service_exported_comes_back_without_a_change(session):
 
     report = run(session, guide, own_hosts=("schedule.test",))
 
-    assert report.ok and report.totals()["unchanged"] == len(before["slots"]) > 0
+    # Every showing the guide carries (the demo's week reaches back before now) comes back unchanged.
+    assert report.ok and report.totals()["unchanged"] == guide.count(b"<programme ") > 0
     assert state(session) == before
     assert session.scalars(select(Channel.slug)).all() == ["mir"]
 
