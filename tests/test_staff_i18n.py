@@ -198,6 +198,12 @@ def test_problem_details_speak_the_language_asked_for(client, editor):
     bad = client.post("/api/v1/channels", data="{", content_type="application/json", headers=russian)
     assert bad.status_code == 400 and bad.mimetype == "application/problem+json"
     assert (bad.json["title"], bad.json["detail"]) == ("Неверный запрос", "Тело запроса — не корректный JSON.")
+    invalid = client.post("/api/v1/programmes", json={"title": ""}, headers=russian)
+    assert invalid.status_code == 422 and invalid.json["detail"] == "В запросе есть недопустимые поля."
+    assert "title" in invalid.json["errors"]
+    no_token = client.post("/api/v1/channels", json={}, headers={"Accept-Language": "ru"})
+    assert no_token.status_code == 401 and no_token.json["title"] == "Требуется вход"
+    assert "Authorization: Bearer TOKEN" in no_token.json["detail"]
     missing = client.get("/api/v1/nothing-here", headers={"Accept-Language": "ru"})
     assert missing.json["title"] == "Не найдено"
     english = client.post("/api/v1/channels", data="{", content_type="application/json", headers=editor)
