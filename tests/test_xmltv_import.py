@@ -126,6 +126,7 @@ def test_a_guide_becomes_programmes_and_slots_at_the_right_instants(session, cli
     )
     assert news_body["translations"]["en"]["title"] == "News"
     assert news_body["translations"]["en"]["summary"] == "The day's news."
+    assert news_body["translations"]["en"]["category"] == "news"  # <category lang="en"> beside the Russian one
 
     trail = session.scalars(select(AuditEntry).where(AuditEntry.entity == "slot")).all()
     assert {e.actor for e in trail} == {"import"}
