@@ -67,6 +67,7 @@ PROGRAMME_FIELDS = (
     "is_exclusive",
     "quote",
     "image_url",
+    "image_alt",
     "image_credit",
     "duration_minutes",
     "language",
@@ -174,7 +175,7 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
     ids = bulk.take_ids(session, Programme.__table__, len(rows))
     bulk.insert_rows(session, Programme.__table__, [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
     extra = [
-        {"programme_id": pid, "lang": lang, **{k: fields.get(k) for k in TRANSLATED}}
+        {"programme_id": pid, "lang": lang, **{k: fields.get(k) or None for k in TRANSLATED}}
         for pid, texts in zip(ids, translations, strict=True)
         for lang, fields in texts.items()
     ]
@@ -211,6 +212,12 @@ def delete_programme(session: Session, programme: Programme, actor: str) -> None
 
 
 def _set_translations(programme: Programme, translations: dict[str, dict[str, Any]]) -> None:
+    """Make the programme's translations those given; a language left out is dropped.
+
+    Within a language a field left out keeps what is stored, so a client (or form) that does not
+    know a field (guests, category, alt text) never erases it; an empty one falls back to the
+    programme's own.
+    """
     for lang in list(programme.translations):
         if lang not in translations:
             del programme.translations[lang]
@@ -218,14 +225,15 @@ def _set_translations(programme: Programme, translations: dict[str, dict[str, An
         row = programme.translations.get(lang)
         if row is None:
             row = programme.translations[lang] = ProgrammeTranslation(lang=lang)
-        for key in ("title", "subtitle", "summary", "quote"):
-            setattr(row, key, fields.get(key))
+        for key in TRANSLATED:
+            if key in fields:
+                setattr(row, key, fields[key] or None)
 
 
 def _programme_state(programme: Programme) -> dict[str, Any]:
     state = audit.snapshot(programme, PROGRAMME_FIELDS)
     state["translations"] = {
-        lang: {k: getattr(t, k) for k in ("title", "subtitle", "summary", "quote") if getattr(t, k)}
+        lang: {k: getattr(t, k) for k in TRANSLATED if getattr(t, k)}
         for lang, t in sorted(programme.translations.items())
     }
     return state

@@ -706,9 +706,14 @@ def _programme_values(el) -> dict[str, Any]:
             _read_credits(child, presenters, guests)
         elif tag == "premiere":
             premiere = True
-    category = None
-    if categories:
-        category = next((text for lang, text in categories if lang is None or lang == main_lang), categories[0][1])
+    category = next((text for lang, text in categories if lang is None or lang == main_lang), None)
+    if category is not None:
+        # The other languages' categories are the programme's translations of its own.
+        for lang, text in categories:
+            if lang is not None and lang != main_lang:
+                translations.setdefault(lang, {}).setdefault("category", text)
+    elif categories:
+        category = categories[0][1]
     episode = (episodes.get("onscreen") or episodes.get("xmltv_ns")) if episodes else None
     title = main.get("title")
     subtitle = main.get("sub-title")
@@ -723,7 +728,7 @@ def _programme_values(el) -> dict[str, Any]:
         "image_url": icon,
         "language": main_lang,
         "translations": {
-            lang: {k: (v[:300] if k != "summary" else v) for k, v in fields.items()}
+            lang: {k: v if k == "summary" else v[: 100 if k == "category" else 300] for k, v in fields.items()}
             for lang, fields in translations.items()
         },
         "is_premiere": premiere,

@@ -21,6 +21,8 @@ class User(Base):
     #: Part of every login session's id: moving it (logout, a new password, "sign out
     #: everywhere") ends every session made before.
     session_generation: Mapped[int] = mapped_column(default=0)
+    #: The staff pages' language; None follows the browser (and ?lang= for a page).
+    language: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user", cascade="all, delete-orphan")

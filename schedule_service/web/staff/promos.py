@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
@@ -79,8 +81,14 @@ def programme_plan(programme_id: int):
 
 
 def _coming(query) -> list[Slot]:
-    query = query.where(Slot.status == SCHEDULED, Slot.end_at > now()).order_by(Slot.start_at)
-    return db.session.scalars(query.limit(PREVIEW_SLOTS)).unique().all()
+    """The next coming slots, and the one asked for (``slot``) however far off it is."""
+    query = query.where(Slot.status == SCHEDULED, Slot.end_at > now())
+    slots = list(db.session.scalars(query.order_by(Slot.start_at).limit(PREVIEW_SLOTS)).unique())
+    # A full week has more coming slots than the list shows; "Preview its promos" must still find its own.
+    wanted = request.values.get("slot", type=int) or request.form.get("preview_slot", type=int)
+    if wanted and all(s.id != wanted for s in slots):
+        slots += db.session.scalars(query.where(Slot.id == wanted)).unique().all()
+    return slots
 
 
 def _plan_page(owner: Channel | Programme, saved: list[dict], coming: list[Slot], setter, endpoint: str, args: dict):
@@ -106,14 +114,19 @@ def _plan_page(owner: Channel | Programme, saved: list[dict], coming: list[Slot]
             if action == "reset":
                 setter(db.session, owner, None, current_user.email)
                 db.session.commit()
-                flash("Saved: it follows the plan above it again.", "ok")
+                flash(_("Saved: it follows the plan above it again."), "ok")
                 return redirect(url_for(endpoint, **args))
             steps, rows = form.plan()
             steps = plan.validate_plan(db.session, steps)
             if action == "save":
                 setter(db.session, owner, steps, current_user.email)
                 db.session.commit()
-                flash(f"Saved the plan ({len(steps)} steps); coming posts are re-planned.", "ok")
+                saved = ngettext(
+                    "Saved the plan (%(num)s step); coming posts are re-planned.",
+                    "Saved the plan (%(num)s steps); coming posts are re-planned.",
+                    len(steps),
+                )
+                flash(saved, "ok")
                 return redirect(url_for(endpoint, **args, slot=form.preview_slot.data))
         except Invalid as e:
             db.session.rollback()
