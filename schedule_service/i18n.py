@@ -11,6 +11,7 @@ goes back to the channels' zones. A cookie holding something unusable is ignored
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import flask_babel
 from flask import Flask, Response, current_app, request
 from flask_babel import Babel, refresh
 from werkzeug.datastructures import LanguageAccept
@@ -111,3 +112,14 @@ def init_app(app: Flask) -> None:
     # Flask-Babel keeps the choice on g, which lives as long as the app context; an app context
     # can outlast a request (tests, CLI), so choose afresh for every request.
     app.before_request(refresh)
+    app.jinja_env.filters["translated"] = translated
+
+
+def translated(text) -> str:
+    """``text`` in the page's language when the catalog has it, as plain text that Jinja escapes.
+
+    Jinja's ``_()`` marks what it returns as safe HTML, which is right for a literal msgid in a
+    template and wrong for a message that carries what someone typed (a form error quoting a line).
+    """
+    text = str(text)
+    return str(flask_babel.gettext(text)) if text else text

@@ -210,3 +210,13 @@ def test_the_grid_and_a_lineup_preview_speak_russian(staff, mir, news, make_slot
     words = text_of(staff.post("/staff/channels/mir/lineup?lang=ru", body).text)
     assert "Будет создано 3 слота, с 1 новой передачей" in words
     assert "Не найдены среди передач: Поле чудес" in words and "Создать ненайденные передачи" in words
+
+
+def test_a_bad_lineup_line_is_shown_as_text_not_markup(staff, mir, news):
+    """A form error quotes what the editor typed; the page must show it, never run it."""
+    resp = staff.post(
+        "/staff/channels/mir/lineup", {"day": "2031-11-21", "text": "<img src=x onerror=alert(1)>", "apply": "1"}
+    )
+    assert resp.status_code == 422
+    assert "<img src=x" not in resp.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in resp.text
