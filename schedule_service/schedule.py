@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schedule_service import audit, bulk
-from schedule_service.broadcast_time import WallTimeError, parse_day_start, to_instant, zone
+from schedule_service.broadcast_time import SUPPORTED, WallTimeError, parse_day_start, supported, to_instant, zone
 from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot, generation
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.slot import CANCELLED, SCHEDULED
@@ -238,6 +238,9 @@ def resolve_start(channel: Channel, values: dict[str, Any]) -> datetime | None:
     """The slot's start instant from ``start`` (aware) or ``start_local`` (+ ``fold``)."""
     if values.get("start") is not None and values.get("start_local") is not None:
         raise Invalid({"start": "give start or start_local, not both"})
+    for key in ("start", "start_local"):
+        if values.get(key) is not None and not supported(values[key]):
+            raise Invalid({key: SUPPORTED})
     if values.get("start") is not None:
         return values["start"].astimezone(UTC)
     if values.get("start_local") is not None:
@@ -256,6 +259,8 @@ def resolve_end(start: datetime, programme: Programme, values: dict[str, Any]) -
     if values.get("end") is not None and values.get("duration_minutes") is not None:
         raise Invalid({"end": "give end or duration_minutes, not both"})
     if values.get("end") is not None:
+        if not supported(values["end"]):
+            raise Invalid({"end": SUPPORTED})
         end = values["end"].astimezone(UTC)
     else:
         minutes = values.get("duration_minutes") or programme.duration_minutes
@@ -264,6 +269,8 @@ def resolve_end(start: datetime, programme: Programme, values: dict[str, Any]) -
         end = start + timedelta(minutes=minutes)
     if end <= start:
         raise Invalid({"end": "the slot must end after it starts"})
+    if not supported(end):
+        raise Invalid({"end": SUPPORTED})
     return end
 
 

@@ -13,7 +13,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from schedule_service import audit
+from schedule_service import audit, text_rules
 from schedule_service.broadcast_time import zone
 from schedule_service.models import Post, Target
 from schedule_service.models.target import KINDS
@@ -152,8 +152,9 @@ def _check(values: dict[str, Any], merged: dict[str, Any]) -> None:
             errors["timezone"] = str(e)
     limit = merged.get("max_length")
     hard = HARD_LIMITS.get(kind)
-    if limit is not None and (limit < 50 or (hard and limit > hard)):
-        errors["max_length"] = f"from 50 to {hard}" if hard else "at least 50"
+    top = hard or text_rules.MAX_INT  # no network's own: as long as the column holds
+    if limit is not None and not 50 <= limit <= top:
+        errors["max_length"] = f"from 50 to {top}"
     if errors:
         raise Invalid(errors)
 

@@ -5,13 +5,13 @@ from urllib.parse import urlsplit
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from schedule_service.auth import require
 from schedule_service.broadcast_time import zone
 from schedule_service.db import db
 from schedule_service.interchange import xmltv_import as xi
+from schedule_service.web.api.common import Blueprint
 from schedule_service.web.errors import PROBLEM, problem
 
 blp = Blueprint("imports", __name__, url_prefix="/api/v1/import", description="Importing XMLTV guides")

@@ -2,7 +2,6 @@
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
@@ -15,12 +14,14 @@ from schedule_service.models.slot import CANCELLED, SCHEDULED
 from schedule_service.web.api.channels import channel_or_404
 from schedule_service.web.api.common import (
     ID_RANGE,
+    Blueprint,
     PageArgs,
     get_or_404,
     page_schema,
     paginate,
     rfc3339,
     rfc3339_utc,
+    supported_time,
     write,
 )
 from schedule_service.web.errors import problem
@@ -29,12 +30,14 @@ blp = Blueprint("slots", __name__, url_prefix="/api/v1/slots", description="Air-
 
 
 class SlotIn(Schema):
-    channel = fields.String(required=True)
+    channel = fields.String(required=True, validate=validate.Length(max=64))
     programme_id = fields.Integer(required=True, validate=ID_RANGE)
-    start = fields.AwareDateTime(metadata={"description": "RFC 3339 instant with offset"})
-    start_local = fields.NaiveDateTime(metadata={"description": "wall time in the channel's zone, no offset"})
+    start = fields.AwareDateTime(validate=supported_time, metadata={"description": "RFC 3339 instant with offset"})
+    start_local = fields.NaiveDateTime(
+        validate=supported_time, metadata={"description": "wall time in the channel's zone, no offset"}
+    )
     fold = fields.Integer(validate=validate.OneOf([0, 1]), metadata={"description": "which of two repeated wall times"})
-    end = fields.AwareDateTime()
+    end = fields.AwareDateTime(validate=supported_time)
     duration_minutes = fields.Integer(validate=validate.Range(min=1, max=48 * 60))
     premiere = fields.Boolean(attribute="is_premiere")
     live = fields.Boolean(attribute="is_live")
@@ -42,7 +45,7 @@ class SlotIn(Schema):
 
 
 class SlotPatch(SlotIn):
-    channel = fields.String()
+    channel = fields.String(validate=validate.Length(max=64))
     programme_id = fields.Integer(validate=ID_RANGE)
 
 
