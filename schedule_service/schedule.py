@@ -471,8 +471,16 @@ def overlapping(session: Session, channel: Channel, start: datetime, end: dateti
 def _refuse_overlap(session: Session, channel: Channel, start: datetime, end: datetime, exclude: Slot | None = None):
     clash = overlapping(session, channel, start, end, exclude)
     if clash:
-        names = ", ".join(f"{s.id} ({s.programme.title}, {s.start_at:%Y-%m-%d %H:%M}Z)" for s in clash)
+        names = ", ".join(f"{s.id} ({s.programme.title}, {_local_and_utc(s, channel)})" for s in clash)
         raise Conflict(f"the slot overlaps slot(s) {names} on {channel.slug}", clash)
+
+
+def _local_and_utc(slot: Slot, channel: Channel) -> str:
+    """A slot's time span on the channel's wall clock and in UTC: "2031-11-22 00:05–01:05 MSK, 21:05–22:05Z"."""
+    start, end = slot.start_at.astimezone(channel.zone), slot.end_at.astimezone(channel.zone)
+    local = f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {start:%Z}"
+    utc_start, utc_end = slot.start_at.astimezone(UTC), slot.end_at.astimezone(UTC)
+    return f"{local} = {utc_start:%Y-%m-%d %H:%M}–{utc_end:%H:%M} UTC"
 
 
 def _lock_channel(session: Session, channel: Channel) -> None:

@@ -90,6 +90,8 @@ def render_error(error: HTTPException) -> Response | tuple:
         return resp
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="schedule"'
+    for key, value in (getattr(error, "headers", None) or {}).items():
+        resp.headers[key] = value
     for key, value in (data.get("headers") or {}).items():
         resp.headers[key] = value
     return resp

@@ -76,10 +76,19 @@ class SlotFilter(PageArgs):
 SlotPage = page_schema(SlotOut, "SlotPage")
 
 
+#: Why a write without If-Match is refused (RFC 6585's 428), and how to send one.
+IF_MATCH_REQUIRED = (
+    "Send If-Match with the slot's ETag (from GET /api/v1/slots/{id}), so no edit made meanwhile is "
+    'overwritten by accident; If-Match: "*" writes whatever version is there.'
+)
+
+
 def expected_version(slot: Slot) -> int | None:
-    """The version the writer last saw, from If-Match; None when it sent none or ``*``."""
+    """The version the writer last saw, from If-Match; None for ``*``; 428 when it sent none."""
     header = request.headers.get("If-Match")
-    if not header or header.strip() == "*":
+    if not header or not header.strip():
+        raise problem(428, IF_MATCH_REQUIRED)
+    if header.strip() == "*":
         return None
     if slot.etag not in [tag.strip() for tag in header.split(",")]:
         # An ETag of any other version, or garbage: either way not the current one.
@@ -129,8 +138,10 @@ class SlotItem(MethodView):
     @require("editor")
     @blp.arguments(SlotPatch(partial=True))
     @blp.response(200, SlotOut)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="the slot changed since its ETag")
+    @blp.alt_response(428, response="PRECONDITION_REQUIRED", description="no If-Match was sent")
     def patch(self, values, slot_id):
-        """Move or change a slot; send If-Match with its ETag (412 when stale)."""
+        """Move or change a slot; send If-Match with its ETag (412 when stale, 428 without it)."""
         slot = get_or_404(Slot, slot_id, "slot")
         if "channel" in values and values.pop("channel") != slot.channel.slug:
             raise problem(422, "a slot cannot move to another channel", {"channel": "cancel it and add a new one"})
@@ -141,8 +152,10 @@ class SlotItem(MethodView):
 
     @require("editor")
     @blp.response(200, SlotOut)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="the slot changed since its ETag")
+    @blp.alt_response(428, response="PRECONDITION_REQUIRED", description="no If-Match was sent")
     def delete(self, slot_id):
-        """Cancel a slot: it stays, with status cancelled; its promos are revoked or withdrawn."""
+        """Cancel a slot (send If-Match with its ETag): it stays, with status cancelled; its promos are revoked."""
         slot = get_or_404(Slot, slot_id, "slot")
         slot = write(schedule.cancel_slot, slot, actor(), expected_version(slot))
         return _with_etag(slot)
