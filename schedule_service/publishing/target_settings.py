@@ -152,9 +152,10 @@ def _check(values: dict[str, Any], merged: dict[str, Any]) -> None:
             errors["timezone"] = str(e)
     limit = merged.get("max_length")
     hard = HARD_LIMITS.get(kind)
-    top = hard or text_rules.MAX_INT  # no network's own: as long as the column holds
-    if limit is not None and not 50 <= limit <= top:
-        errors["max_length"] = f"from 50 to {top}"
+    if limit is not None and (limit < 50 or (hard and limit > hard)):
+        errors["max_length"] = f"from 50 to {hard}" if hard else "at least 50"
+    elif limit is not None and limit > text_rules.MAX_INT:  # no network's own: as much as the column holds
+        errors["max_length"] = f"at most {text_rules.MAX_INT}"
     if errors:
         raise Invalid(errors)
 
