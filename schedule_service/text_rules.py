@@ -26,15 +26,21 @@ DEPTH = 32
 MAX_INT = 2**31 - 1
 
 
+def first_bad(text: str) -> tuple[str, int] | None:
+    """The first character of ``text`` that cannot be stored, as "U+0007", and where it is; None if none."""
+    found = NOT_XML.search(text)
+    return None if found is None else (f"U+{ord(found.group()):04X}", found.start())
+
+
 def refusal(text: str) -> str | None:
     """Why ``text`` cannot be stored, in words; None when it can."""
-    found = NOT_XML.search(text)
-    if found is None:
+    bad = first_bad(text)
+    if bad is None:
         return None
-    char = found.group()
-    if "\ud800" <= char <= "\udfff":
-        return f"holds an unpaired surrogate (U+{ord(char):04X}) at position {found.start()}; send valid Unicode"
-    return f"holds U+{ord(char):04X}, a character XML cannot carry, at position {found.start()}"
+    code, at = bad
+    if "U+D800" <= code <= "U+DFFF":
+        return f"holds an unpaired surrogate ({code}) at position {at}; send valid Unicode"
+    return f"holds {code}, a character XML cannot carry, at position {at}"
 
 
 def xml_safe(text: str | None) -> str | None:

@@ -7,12 +7,11 @@ as no value and an error, before a view looks anything up with it.
 """
 
 import flask_wtf
+from flask_babel import gettext as _
 from wtforms import Field, FieldList, FormField, PasswordField
 from wtforms.validators import Length
 
 from schedule_service import text_rules
-
-OUT_OF_RANGE = f"A whole number up to {text_rules.MAX_INT}."
 
 
 class FlaskForm(flask_wtf.FlaskForm):
@@ -36,15 +35,19 @@ class FlaskForm(flask_wtf.FlaskForm):
 
     def _rule_broken(self, field: Field) -> str | None:
         if id(field) in self._too_large:
-            return OUT_OF_RANGE
+            return _("A whole number up to %(max)s.", max=text_rules.MAX_INT)
         if not isinstance(field.data, str) or isinstance(field, PasswordField):
             return None
-        why = text_rules.refusal(field.data)
-        if why:
-            return f"This text {why}."
+        bad = text_rules.first_bad(field.data)
+        if bad:
+            return _(
+                "This text holds %(code)s, a character that cannot be stored, at position %(at)s.",
+                code=bad[0],
+                at=bad[1],
+            )
         has_own_limit = any(isinstance(v, Length) for v in field.validators)
         if not has_own_limit and len(field.data) > text_rules.LONG:
-            return f"At most {text_rules.LONG} characters."
+            return _("At most %(max)s characters.", max=text_rules.LONG)
         return None
 
 
