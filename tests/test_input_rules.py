@@ -2,6 +2,7 @@
 cannot carry, oversized bodies, fields, maps and lists, instants outside 1900–2199, integers no
 column holds, JSON nested too deep, and unique keys taken by a parallel request."""
 
+import io
 import json
 
 import pytest
@@ -87,6 +88,22 @@ def test_a_body_over_the_limit_is_a_413_problem(app, client, editor):
     body = refused(post_raw(client, "/api/v1/programmes", body, editor), 413)
     assert "10000 bytes" in body["detail"]
     refused(client.get("/healthz", data="[" + "0," * 10_000 + "0]", content_type="application/json"), 413)
+
+
+def test_a_body_sent_without_a_length_is_cut_at_the_limit_too(app, client, editor):
+    app.config["MAX_CONTENT_LENGTH"] = 10_000
+    chunked = {"Content-Type": "application/json", "Transfer-Encoding": "chunked", **editor}
+    body = json.dumps({"title": "x", "summary": "y" * 20_000}).encode()
+    # As a server that handles chunked bodies (waitress, gunicorn) tells the app.
+    sent = client.post(
+        "/api/v1/programmes", input_stream=io.BytesIO(body), headers=chunked, environ_overrides=TERMINATED
+    )
+    refused(sent, 413)
+    deep = io.BytesIO(b"[" * 3000 + b"]" * 3000)
+    assert client.get("/healthz", input_stream=deep, headers=chunked, environ_overrides=TERMINATED).status_code == 400
+
+
+TERMINATED = {"wsgi.input_terminated": True}
 
 
 def test_the_xmltv_upload_has_its_own_larger_limit(app, client, editor):

@@ -202,11 +202,19 @@ def _bounded_json() -> None:
     Parsing it here also turns what the JSON parser itself cannot take (nesting past Python's
     recursion limit, an integer of thousands of digits) into a 400 instead of a crash.
     """
-    if not request.is_json or not request.content_length:
+    if not request.is_json:
         return
+    body = request.get_data(cache=True)
+    if not body:
+        return
+    if request.content_length is None and request.max_content_length and len(body) >= request.max_content_length:
+        # Sent without a length (chunked): reading stops at the limit rather than failing.
+        raise problem(
+            413, f"The request body is larger than this address takes ({request.max_content_length} bytes at most)."
+        )
     too_deep = f"The request body is not valid JSON: it nests deeper than {text_rules.DEPTH} levels."
     try:
-        document = json.loads(request.get_data(cache=True))
+        document = json.loads(body)
     except RecursionError:
         raise problem(400, too_deep) from None
     except ValueError:  # includes a number of more digits than Python converts
