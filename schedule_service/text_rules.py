@@ -67,13 +67,19 @@ def bad_text(document, limit: int = ANY_TEXT) -> dict:
             value = dict(enumerate(value))
         if isinstance(value, dict):
             for key, sub in value.items():
-                sub_path = f"{path}.{key}" if path else str(key)
+                sub_path = f"{path}.{_shown(str(key))}" if path else _shown(str(key))
                 why = refusal(key) if isinstance(key, str) else None
                 if why:
                     found[sub_path] = f"its name {why}"
                 else:
                     stack.append((sub_path, sub))
     return dict(sorted(found.items()))
+
+
+def _shown(key: str) -> str:
+    """A key as an answer can name it: what cannot be stored as \\uXXXX (an unpaired surrogate
+    could not even be sent back)."""
+    return NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", key)
 
 
 def depth(document) -> int:

@@ -40,7 +40,9 @@ def refused(response, status: int, field: str | None = None) -> dict:
     [
         ('{"slug": "ctrl", "name": "Ctrl\\u0001TV", "timezone": "UTC"}', "name"),
         ('{"slug": "ctrl", "name": "Ctrl", "timezone": "UTC", "names": {"ru": "\\ufffe"}}', "names.ru"),
-        ('{"slug": "ctrl", "name": "Ctrl", "timezone": "UTC", "names": {"r\\u0007": "Мир"}}', "names.r\u0007"),
+        ('{"slug": "ctrl", "name": "Ctrl", "timezone": "UTC", "names": {"r\\u0007": "Мир"}}', "names.r\\u0007"),
+        ('{"slug": "ctrl", "name": "Ctrl", "timezone": "UTC", "names": {"\\ud800": "Мир"}}', "names.\\ud800"),
+        ('{"slug": "ctrl", "name": "Ctrl", "timezone": "UTC", "\\udfff": 1}', "\\udfff"),
         ('{"slug": "ctrl", "name": "\\ud800 lone", "timezone": "UTC"}', "name"),
     ],
 )
