@@ -53,3 +53,10 @@ PUBLISH_MAX_ATTEMPTS = int(os.environ.get("PUBLISH_MAX_ATTEMPTS", "8"))
 PUBLIC_GENERATION_TTL = float(os.environ.get("PUBLIC_GENERATION_TTL", "1"))
 #: XMLTV import jobs: a claimed job whose process shows no sign of life this long is taken up again.
 IMPORT_LEASE_SECONDS = int(os.environ.get("IMPORT_LEASE_SECONDS", "300"))
+
+#: The largest request body, in bytes (413 beyond it); the XMLTV upload has its own limit.
+MAX_CONTENT_LENGTH = int(os.environ.get("MAX_BODY_BYTES", str(1024 * 1024)))
+#: The largest XMLTV guide the API and the staff pages take, in bytes.
+XMLTV_UPLOAD_MAX_BYTES = int(os.environ.get("XMLTV_UPLOAD_MAX_BYTES", str(200 * 1024 * 1024)))
+#: Paths whose bodies may be larger than MAX_CONTENT_LENGTH: the setting that holds their limit.
+BODY_LIMITS = {"/api/v1/import/xmltv": "XMLTV_UPLOAD_MAX_BYTES", "/staff/imports": "XMLTV_UPLOAD_MAX_BYTES"}

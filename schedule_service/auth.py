@@ -238,7 +238,7 @@ def require(role: str) -> Callable:
         def wrapper(*args, **kwargs):
             user = current_staff()
             if user is None:
-                abort(401)
+                raise _unauthorized()
             if not user.has_role(role):
                 abort(403)
             if not g.via_token and request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -258,6 +258,25 @@ def require(role: str) -> Callable:
         return wrapper
 
     return decorator
+
+
+HOW_TO_SEND_A_TOKEN = (
+    "Send an API token as 'Authorization: Bearer TOKEN' (make one on the staff page /staff/tokens, "
+    "or with 'flask --app wsgi tokens create EMAIL'), or log in at /staff/login."
+)
+
+
+def _unauthorized():
+    """401 that says how to authenticate; RFC 6750's ``invalid_token`` when the token sent is not one."""
+    from schedule_service.web.errors import problem
+
+    if "Authorization" in request.headers:
+        error = problem(
+            401, "The token sent is not valid: it is revoked, mistyped, or its user is inactive. " + HOW_TO_SEND_A_TOKEN
+        )
+        error.headers = {"WWW-Authenticate": 'Bearer realm="schedule", error="invalid_token"'}
+        return error
+    return problem(401, "This needs a staff user. " + HOW_TO_SEND_A_TOKEN)
 
 
 @login_manager.user_loader

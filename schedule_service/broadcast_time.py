@@ -16,6 +16,21 @@ class AmbiguousTime(WallTimeError):
     """The wall time falls in a DST fold: it happened twice; ``fold`` must say which."""
 
 
+#: The years of the instants the service keeps: wider than any schedule, narrow enough that every
+#: zone, duration and format (iCalendar, XMLTV, RFC 3339) can represent them.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+SUPPORTED = f"a time from {FIRST_YEAR} to {LAST_YEAR}"
+
+
+def supported(value: datetime | date) -> bool:
+    """Whether ``value`` (an instant, a wall time or a date) lies in the years the service keeps.
+
+    Checked on the value as given, before any conversion: near year 1 or 9999 turning it into
+    another zone would itself overflow.
+    """
+    return FIRST_YEAR <= value.year <= LAST_YEAR
+
+
 def zone(name: str) -> ZoneInfo:
     """Return the IANA zone ``name``; raise ``ValueError`` for anything else."""
     if not name or name not in _zone_names():

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schedule_service import audit, bulk
-from schedule_service.broadcast_time import WallTimeError, parse_day_start, to_instant, zone
+from schedule_service.broadcast_time import SUPPORTED, WallTimeError, parse_day_start, supported, to_instant, zone
 from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot, generation
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.slot import CANCELLED, SCHEDULED
@@ -246,6 +246,9 @@ def resolve_start(channel: Channel, values: dict[str, Any]) -> datetime | None:
     """The slot's start instant from ``start`` (aware) or ``start_local`` (+ ``fold``)."""
     if values.get("start") is not None and values.get("start_local") is not None:
         raise Invalid({"start": "give start or start_local, not both"})
+    for key in ("start", "start_local"):
+        if values.get(key) is not None and not supported(values[key]):
+            raise Invalid({key: SUPPORTED})
     if values.get("start") is not None:
         return values["start"].astimezone(UTC)
     if values.get("start_local") is not None:
@@ -264,6 +267,8 @@ def resolve_end(start: datetime, programme: Programme, values: dict[str, Any]) -
     if values.get("end") is not None and values.get("duration_minutes") is not None:
         raise Invalid({"end": "give end or duration_minutes, not both"})
     if values.get("end") is not None:
+        if not supported(values["end"]):
+            raise Invalid({"end": SUPPORTED})
         end = values["end"].astimezone(UTC)
     else:
         minutes = values.get("duration_minutes") or programme.duration_minutes
@@ -272,6 +277,8 @@ def resolve_end(start: datetime, programme: Programme, values: dict[str, Any]) -
         end = start + timedelta(minutes=minutes)
     if end <= start:
         raise Invalid({"end": "the slot must end after it starts"})
+    if not supported(end):
+        raise Invalid({"end": SUPPORTED})
     return end
 
 
@@ -472,8 +479,16 @@ def overlapping(session: Session, channel: Channel, start: datetime, end: dateti
 def _refuse_overlap(session: Session, channel: Channel, start: datetime, end: datetime, exclude: Slot | None = None):
     clash = overlapping(session, channel, start, end, exclude)
     if clash:
-        names = ", ".join(f"{s.id} ({s.programme.title}, {s.start_at:%Y-%m-%d %H:%M}Z)" for s in clash)
+        names = ", ".join(f"{s.id} ({s.programme.title}, {_local_and_utc(s, channel)})" for s in clash)
         raise Conflict(f"the slot overlaps slot(s) {names} on {channel.slug}", clash)
+
+
+def _local_and_utc(slot: Slot, channel: Channel) -> str:
+    """A slot's time span on the channel's wall clock and in UTC: "2031-11-22 00:05–01:05 MSK, 21:05–22:05Z"."""
+    start, end = slot.start_at.astimezone(channel.zone), slot.end_at.astimezone(channel.zone)
+    local = f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {start:%Z}"
+    utc_start, utc_end = slot.start_at.astimezone(UTC), slot.end_at.astimezone(UTC)
+    return f"{local} = {utc_start:%Y-%m-%d %H:%M}–{utc_end:%H:%M} UTC"
 
 
 def _lock_channel(session: Session, channel: Channel) -> None:

@@ -172,7 +172,7 @@ def test_moving_and_cancelling_a_slot_through_the_api_moves_and_revokes_its_post
     assert moved.status_code == 200
     [post] = client.get(f"/api/v1/posts?slot_id={slot['id']}", headers=editor).json["items"]
     assert post["due_at"] == "2031-11-22T15:00:00+00:00" and post["status"] == "planned"
-    assert client.delete(f"/api/v1/slots/{slot['id']}", headers=editor).status_code == 200
+    assert client.delete(f"/api/v1/slots/{slot['id']}", headers={**editor, "If-Match": "*"}).status_code == 200
     statuses = client.get(f"/api/v1/posts?slot_id={slot['id']}&status=revoked", headers=editor).json["items"]
     assert [p["id"] for p in statuses] == [post["id"]]
 

@@ -123,25 +123,31 @@ def test_moving_needs_the_current_version(client, editor, mir, interview):
 def test_a_move_into_another_slot_is_409(client, editor, mir, interview):
     a = post_slot(client, editor, channel="mir", programme_id=interview.id, start_local="2031-11-22T00:05").json
     b = post_slot(client, editor, channel="mir", programme_id=interview.id, start_local="2031-11-22T02:00").json
-    resp = client.patch(f"/api/v1/slots/{b['id']}", json={"start_local": "2031-11-22T00:30"}, headers=editor)
+    resp = client.patch(
+        f"/api/v1/slots/{b['id']}", json={"start_local": "2031-11-22T00:30"}, headers={**editor, "If-Match": "*"}
+    )
     assert resp.status_code == 409 and [c["id"] for c in resp.json["conflicts"]] == [a["id"]]
 
 
 def test_cancelling_keeps_the_row_and_frees_the_time(client, editor, mir, interview):
     made = post_slot(client, editor, channel="mir", programme_id=interview.id, start_local="2031-11-22T00:05").json
-    resp = client.delete(f"/api/v1/slots/{made['id']}", headers=editor)
+    resp = client.delete(f"/api/v1/slots/{made['id']}", headers={**editor, "If-Match": "*"})
     assert resp.status_code == 200 and resp.json["status"] == "cancelled" and resp.json["version"] == 2
     assert client.get(f"/api/v1/slots/{made['id']}").json["status"] == "cancelled"
     again = post_slot(client, editor, channel="mir", programme_id=interview.id, start_local="2031-11-22T00:05")
     assert again.status_code == 201
     # restoring the cancelled one would now overlap
-    restore = client.patch(f"/api/v1/slots/{made['id']}", json={"status": "scheduled"}, headers=editor)
+    restore = client.patch(
+        f"/api/v1/slots/{made['id']}", json={"status": "scheduled"}, headers={**editor, "If-Match": "*"}
+    )
     assert restore.status_code == 409
 
 
 def test_every_slot_write_is_audited(client, editor, mir, interview):
     made = post_slot(client, editor, channel="mir", programme_id=interview.id, start_local="2031-11-22T00:05").json
-    client.patch(f"/api/v1/slots/{made['id']}", json={"start_local": "2031-11-22T00:15"}, headers=editor)
+    client.patch(
+        f"/api/v1/slots/{made['id']}", json={"start_local": "2031-11-22T00:15"}, headers={**editor, "If-Match": "*"}
+    )
     entries = (
         db.session.query(AuditEntry).filter_by(entity="slot", entity_id=str(made["id"])).order_by(AuditEntry.id).all()
     )

@@ -6,16 +6,19 @@ showing stays in the calendar with STATUS:CANCELLED so subscribed calendars remo
 """
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 from icalendar import Calendar, Event, vDuration
 
 from schedule_service.models import Channel, Slot
+from schedule_service.text_rules import xml_safe
 
 PRODID = "-//schedule-service//Broadcast schedule//EN"
 #: How often a subscribed calendar should look again.
 REFRESH = timedelta(hours=1)
+#: The span of a VTIMEZONE's rules, however far a slot lies: beyond it they could not be computed.
+TZ_RULES_FROM, TZ_RULES_UNTIL = date(1800, 1, 1), date(9000, 1, 1)
 
 
 def uid(slot: Slot, base_url: str) -> str:
@@ -38,12 +41,13 @@ def event(slot: Slot, base_url: str, lang: str) -> Event:
     ev.add("last-modified", slot.updated_at)
     ev.add("dtstart", slot.start_at.astimezone(tz))
     ev.add("dtend", slot.end_at.astimezone(tz))
-    ev.add("summary", programme.text("title", lang))
-    ev.add("location", channel.name_in(lang))
+    # RFC 5545 allows no control characters in text either.
+    ev.add("summary", xml_safe(programme.text("title", lang)))
+    ev.add("location", xml_safe(channel.name_in(lang)))
     ev.add("url", url)
-    ev.add("description", _description(slot, lang, url))
+    ev.add("description", xml_safe(_description(slot, lang, url)))
     if programme.category:
-        ev.add("categories", [programme.text("category", lang)])
+        ev.add("categories", [xml_safe(programme.text("category", lang))])
     ev.add("status", "CANCELLED" if slot.is_cancelled else "CONFIRMED")
     ev.add("transp", "TRANSPARENT")  # watching a show does not make anyone busy
     ev.add("class", "PUBLIC")
@@ -81,8 +85,8 @@ def calendar(
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", name)
-    cal.add("name", name)
+    cal.add("x-wr-calname", xml_safe(name))
+    cal.add("name", xml_safe(name))
     cal.add("refresh-interval", vDuration(REFRESH), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(REFRESH))
     if channel is not None:
@@ -91,7 +95,9 @@ def calendar(
     for slot in slots:
         cal.add_component(event(slot, base_url, lang))
     if slots:
-        first = min(s.start_at for s in slots) - timedelta(days=1)
-        last = max(s.end_at for s in slots) + timedelta(days=1)
-        cal.add_missing_timezones(first_date=first.date(), last_date=last.date())
+        # The zone's rules a day either side; clamped away from the ends of the calendar, where
+        # computing them would overflow (a slot stored at the edge of year 9999).
+        first = max(min(s.start_at for s in slots).date(), TZ_RULES_FROM) - timedelta(days=1)
+        last = min(max(s.end_at for s in slots).date(), TZ_RULES_UNTIL) + timedelta(days=1)
+        cal.add_missing_timezones(first_date=min(first, last), last_date=last)
     return cal.to_ical()

@@ -5,6 +5,7 @@ from its post's idempotency key, so it never changes — not when the promo is c
 the service moves to another host — and a feed reader never shows one promo twice.
 """
 
+import html
 import json
 import uuid
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from feedgen.feed import FeedGenerator
 
 from schedule_service.models import FeedItem
+from schedule_service.text_rules import xml_safe
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 #: Namespace of the items' UUIDs; fixed forever, or every reader sees every promo again.
@@ -50,12 +52,18 @@ def _link(item: FeedItem, info: FeedInfo) -> str:
     return info.home_url
 
 
-def _generator(items: Sequence[FeedItem], info: FeedInfo) -> FeedGenerator:
+def _generator(items: Sequence[FeedItem], info: FeedInfo, as_html: bool) -> FeedGenerator:
+    """The feed; with ``as_html`` the entries' text escaped as HTML, which is what RSS readers take
+    ``<description>`` and ``<content:encoded>`` to hold (Atom says ``type="text"`` instead).
+
+    Text goes through :func:`xml_safe`: a character XML cannot carry, stored before such
+    characters were refused, must not take the feed down for everyone.
+    """
     fg = FeedGenerator()
     fg.id(info.atom_url)
-    fg.title(info.title)
-    fg.subtitle(info.description)
-    fg.description(info.description)
+    fg.title(xml_safe(info.title))
+    fg.subtitle(xml_safe(info.description))
+    fg.description(xml_safe(info.description))
     fg.link(href=info.home_url, rel="alternate")
     if info.lang:
         fg.language(info.lang)
@@ -65,10 +73,13 @@ def _generator(items: Sequence[FeedItem], info: FeedInfo) -> FeedGenerator:
         entry = fg.add_entry(order="append")
         entry.id(item_id(item))
         entry.guid(item_id(item), permalink=False)
-        entry.title(item.title)
+        entry.title(xml_safe(item.title))
         entry.link(href=_link(item, info), rel="alternate")
-        entry.description(item.text)
-        entry.content(item.text, type="text")
+        text = xml_safe(item.text)
+        if as_html:
+            text = html.escape(text, quote=False)
+        entry.description(text)
+        entry.content(text, type="text")
         entry.published(item.published_at)
         entry.updated(item.updated_at)
     return fg
@@ -76,14 +87,14 @@ def _generator(items: Sequence[FeedItem], info: FeedInfo) -> FeedGenerator:
 
 def rss(items: Sequence[FeedItem], info: FeedInfo) -> bytes:
     """RSS 2.0, newest first."""
-    fg = _generator(items, info)
+    fg = _generator(items, info, as_html=True)
     fg.link(href=info.rss_url, rel="self", type="application/rss+xml")
     return fg.rss_str(pretty=True)
 
 
 def atom(items: Sequence[FeedItem], info: FeedInfo) -> bytes:
     """Atom 1.0, newest first."""
-    fg = _generator(items, info)
+    fg = _generator(items, info, as_html=False)
     fg.link(href=info.atom_url, rel="self", type="application/atom+xml")
     return fg.atom_str(pretty=True)
 

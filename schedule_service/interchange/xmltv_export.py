@@ -19,6 +19,7 @@ from schedule_service import listings
 from schedule_service.broadcast_time import broadcast_day
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
+from schedule_service.text_rules import xml_safe
 
 GENERATOR = "schedule-service"
 #: The episode-num system naming our programme ids.
@@ -39,7 +40,7 @@ def channel_id(channel: Channel, base_url: str) -> str:
 
     XMLTV wants DNS-like ids ("mir.tv.example.org"), as RFC 2838 suggests.
     """
-    return channel.xmltv_id or f"{channel.slug}.{urlsplit(base_url).hostname or 'localhost'}"
+    return xml_safe(channel.xmltv_id) or f"{channel.slug}.{urlsplit(base_url).hostname or 'localhost'}"
 
 
 def xmltv_time(instant: datetime, channel: Channel) -> str:
@@ -106,18 +107,18 @@ def _programme(
     if credits:
         box = etree.SubElement(el, "credits")
         for tag, name in credits:
-            etree.SubElement(box, tag).text = name
+            etree.SubElement(box, tag).text = xml_safe(name)
     for lang, value in _versions(programme, "category"):
         _text(el, "category", value, lang)
     if programme.is_exclusive:
         _text(el, "keyword", "world-exclusive", "en")
-    etree.SubElement(el, "language").text = programme.language
+    etree.SubElement(el, "language").text = xml_safe(programme.language)
     etree.SubElement(el, "length", units="minutes").text = str(int((slot.end_at - slot.start_at).total_seconds() // 60))
     if programme.image_url:
-        etree.SubElement(el, "icon", src=programme.image_url)
+        etree.SubElement(el, "icon", src=xml_safe(programme.image_url))
     etree.SubElement(el, "url").text = f"{base_url}/slots/{slot.id}"
     if programme.episode_num:
-        etree.SubElement(el, "episode-num", system="onscreen").text = programme.episode_num
+        etree.SubElement(el, "episode-num", system="onscreen").text = xml_safe(programme.episode_num)
     etree.SubElement(el, "episode-num", system=ID_SYSTEM).text = f"programme-{programme.id}"
     if first is not None and first.start_at < slot.start_at:
         attrs = {"start": xmltv_time(first.start_at, channel)}
@@ -142,8 +143,9 @@ def _versions(programme: Programme, field: str) -> list[tuple[str, str]]:
 
 
 def _text(parent: etree._Element, tag: str, text: str, lang: str | None) -> etree._Element:
-    el = etree.SubElement(parent, tag, {"lang": lang} if lang else {})
-    el.text = text
+    """An element with text; what XML cannot carry (stored before it was refused) is left out."""
+    el = etree.SubElement(parent, tag, {"lang": xml_safe(lang)} if lang else {})
+    el.text = xml_safe(text)
     return el
 
 

@@ -13,7 +13,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from schedule_service import audit
+from schedule_service import audit, text_rules
 from schedule_service.broadcast_time import zone
 from schedule_service.models import Post, Target
 from schedule_service.models.target import KINDS
@@ -154,6 +154,8 @@ def _check(values: dict[str, Any], merged: dict[str, Any]) -> None:
     hard = HARD_LIMITS.get(kind)
     if limit is not None and (limit < 50 or (hard and limit > hard)):
         errors["max_length"] = f"from 50 to {hard}" if hard else "at least 50"
+    elif limit is not None and limit > text_rules.MAX_INT:  # no network's own: as much as the column holds
+        errors["max_length"] = f"at most {text_rules.MAX_INT}"
     if errors:
         raise Invalid(errors)
 

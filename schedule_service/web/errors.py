@@ -1,11 +1,13 @@
 """Errors as RFC 9457 problem JSON for the API, readable pages for viewers."""
 
+import re
 from http import HTTPStatus
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM = "application/problem+json"
@@ -131,6 +133,8 @@ def render_error(error: HTTPException) -> Response | tuple:
         return resp
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="schedule"'
+    for key, value in (getattr(error, "headers", None) or {}).items():
+        resp.headers[key] = value
     for key, value in (data.get("headers") or {}).items():
         resp.headers[key] = value
     return resp
@@ -147,7 +151,30 @@ def _what_is_wrong(status: int, locations: set[str]) -> str:
     return _("The request is not valid.")
 
 
+def taken(error: IntegrityError) -> Response | tuple:
+    """A unique key another request took between our check and our write: 409, as the check would say.
+
+    Two clients creating the same channel slug or target name at once both pass the lookup
+    that refuses a taken one; the database refuses the second, and that is the same conflict.
+    """
+    from schedule_service.db import db
+
+    db.session.rollback()
+    what = _unique_key(str(error.orig))
+    detail = f"{what} is already taken" if what else "it clashes with what is already saved"
+    return render_error(Problem(409, f"The write was refused: {detail} (saved meanwhile by another request)."))
+
+
+def _unique_key(message: str) -> str | None:
+    """Which key a driver's unique-violation message names: "channel.slug", "uq_target_name"…"""
+    found = re.search(r"UNIQUE constraint failed: ([\w.]+)", message) or re.search(r'constraint "(\w+)"', message)
+    if found is None:
+        return None
+    return found.group(1).removeprefix("uq_").replace("_", " ").replace(".", " ")
+
+
 def init_app(app: Flask) -> None:
     # Registered after flask-smorest's own handler, so this one answers every HTTP error
     # (unhandled exceptions arrive here as InternalServerError).
     app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(IntegrityError, taken)

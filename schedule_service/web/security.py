@@ -1,6 +1,7 @@
 """Safe on the internet: staff login, rate limits, cookie settings and security headers."""
 
 import contextlib
+import json
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -8,7 +9,7 @@ from functools import cache, wraps
 from urllib.parse import urlsplit
 
 from argon2.exceptions import VerificationError
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Response, abort, current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -16,7 +17,7 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from schedule_service import auth
+from schedule_service import auth, text_rules
 from schedule_service.auth import check_password, hash_password, login_manager, user_by_email
 from schedule_service.db import db
 from schedule_service.models import User
@@ -180,8 +181,50 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
     # First of all before-request functions: nothing may see the previous request's user.
     app.before_request_funcs.setdefault(None, []).insert(0, _forget_previous_request)
+    app.before_request(_limit_body)
+    app.before_request(_bounded_json)
     app.before_request(_refuse_nul)
     app.after_request(_security_headers)
+
+
+def _limit_body() -> None:
+    """Refuse a body larger than its route allows (413), before anything reads it.
+
+    ``MAX_CONTENT_LENGTH`` bounds every request; ``BODY_LIMITS`` gives paths (the XMLTV upload)
+    a limit of their own. A body sent without a length is cut off at the limit as it is read.
+    """
+    config = current_app.config
+    limit = config.get(config.get("BODY_LIMITS", {}).get(request.path, "MAX_CONTENT_LENGTH"))
+    request.max_content_length = limit
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        raise problem(413, f"The request body is larger than this address takes ({limit} bytes at most).")
+
+
+def _bounded_json() -> None:
+    """Refuse a JSON body nested deeper than any document of the API, before anything walks it.
+
+    Parsing it here also turns what the JSON parser itself cannot take (nesting past Python's
+    recursion limit, an integer of thousands of digits) into a 400 instead of a crash.
+    """
+    if not request.is_json:
+        return
+    body = request.get_data(cache=True)
+    if not body:
+        return
+    if request.content_length is None and request.max_content_length and len(body) >= request.max_content_length:
+        # Sent without a length (chunked): reading stops at the limit rather than failing.
+        raise problem(
+            413, f"The request body is larger than this address takes ({request.max_content_length} bytes at most)."
+        )
+    too_deep = f"The request body is not valid JSON: it nests deeper than {text_rules.DEPTH} levels."
+    try:
+        document = json.loads(body)
+    except RecursionError:
+        raise problem(400, too_deep) from None
+    except ValueError:  # includes a number of more digits than Python converts
+        raise problem(400, "The request body is not valid JSON.") from None
+    if text_rules.depth(document) > text_rules.DEPTH:
+        raise problem(400, too_deep)
 
 
 NUL = "\x00"

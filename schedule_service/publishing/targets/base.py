@@ -6,6 +6,7 @@ so one target failing never stops the others.
 """
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,8 +26,15 @@ FAILED = "failed"
 #: The request may have gone out (timeout after sending, a broken answer): nobody knows.
 UNKNOWN = "unknown"
 
-#: How much of a response is kept on the attempt row.
-RESPONSE_CHARS = 2000
+#: How much of a response's body is kept on the attempt row, which every editor can read: enough
+#: to see what the target said, not a page of whatever answered.
+RESPONSE_CHARS = 200
+#: Markup, and anything that looks like a credential, left out of that excerpt.
+_TAGS = re.compile(r"<[^>]*>?")
+_SECRETS = re.compile(
+    r"((?:access_?token|token|secret|password|api_?key|authorization|bearer)[\"']?\s*[:=]?\s*[\"']?)[^\s\"',&}]+",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -174,11 +182,16 @@ def _reason(error: Exception) -> str:
 
 
 def describe(response: requests.Response) -> str:
-    """The status line and the start of the body, for the attempt log."""
-    body = response.text
-    if len(body) > RESPONSE_CHARS:
-        body = body[:RESPONSE_CHARS] + "…"
-    return f"{response.status_code} {response.reason}\n{body}".strip()
+    """The status line and a short, sanitised excerpt of the body, for the attempt log."""
+    return f"{response.status_code} {excerpt(response.reason or '', 60)}\n{excerpt(response.text)}".strip()
+
+
+def excerpt(text: str, limit: int = RESPONSE_CHARS) -> str:
+    """``text`` as one plain line of at most ``limit`` characters: no markup, control characters or credentials."""
+    text = _TAGS.sub(" ", text[: limit * 20])  # markup is not what a person needs, and may be hostile
+    text = _SECRETS.sub(r"\1(hidden)", text)
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def outcome_of_status(response: requests.Response, what: str) -> Outcome | None:

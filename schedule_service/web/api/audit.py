@@ -4,14 +4,13 @@ from typing import Any
 
 from flask import request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from schedule_service import audit
 from schedule_service.auth import require
 from schedule_service.db import db
 from schedule_service.models import AuditEntry
-from schedule_service.web.api.common import DEFAULT_LIMIT, ID_RANGE, MAX_LIMIT, page_schema, rfc3339_utc
+from schedule_service.web.api.common import DEFAULT_LIMIT, ID_RANGE, MAX_LIMIT, Blueprint, page_schema, rfc3339_utc
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Who changed what, when")
 

@@ -3,15 +3,14 @@
 import re
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from schedule_service import schedule
+from schedule_service import schedule, text_rules
 from schedule_service.auth import actor, require
 from schedule_service.db import db
 from schedule_service.models import Channel
-from schedule_service.web.api.common import DayTime, PageArgs, page_schema, paginate, write
+from schedule_service.web.api.common import Blueprint, DayTime, PageArgs, page_schema, paginate, write
 from schedule_service.web.errors import problem
 
 blp = Blueprint("channels", __name__, url_prefix="/api/v1/channels", description="TV channels")
@@ -23,11 +22,19 @@ class ChannelSchema(Schema):
     id = fields.Integer(dump_only=True)
     slug = fields.String(required=True, validate=validate.Regexp(SLUG, error="lowercase letters, digits and -"))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    names = fields.Dict(keys=fields.String(validate=validate.Length(min=2, max=16)), values=fields.String())
-    timezone = fields.String(required=True, metadata={"description": "IANA zone, e.g. Europe/Moscow"})
+    names = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=2, max=16)),
+        values=fields.String(validate=validate.Length(min=1, max=200)),
+        validate=validate.Length(max=text_rules.ENTRIES),
+    )
+    timezone = fields.String(
+        required=True, validate=validate.Length(max=64), metadata={"description": "IANA zone, e.g. Europe/Moscow"}
+    )
     broadcast_day_start = DayTime(metadata={"description": 'local "HH:MM" at which a broadcast day begins'})
     xmltv_id = fields.String(allow_none=True, validate=validate.Length(max=200))
-    languages = fields.List(fields.String(validate=validate.Length(min=2, max=16)))
+    languages = fields.List(
+        fields.String(validate=validate.Length(min=2, max=16)), validate=validate.Length(max=text_rules.ENTRIES)
+    )
 
 
 ChannelPage = page_schema(ChannelSchema, "ChannelPage")

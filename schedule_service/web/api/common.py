@@ -3,19 +3,48 @@
 from datetime import UTC, datetime, time
 from typing import Any
 
+import flask_smorest
 from flask import request, url_for
 from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import Select
+from webargs.flaskparser import FlaskParser
 
+from schedule_service import text_rules
+from schedule_service.broadcast_time import SUPPORTED, supported
 from schedule_service.db import db
 from schedule_service.schedule import Conflict, Invalid, ScheduleError, StaleVersion
 from schedule_service.web.errors import Problem, problem
 
+
+class TextCheckingParser(FlaskParser):
+    """webargs' parser, refusing text the service cannot store before any schema loads it."""
+
+    def pre_load(self, location_data, *, schema, req, location):
+        found = text_rules.bad_text(dict(location_data) if location != "json" else location_data)
+        if found:
+            raise ValidationError(found)
+        return location_data
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint whose arguments (bodies and queries) pass the text rules:
+    a character XML cannot carry, an unpaired surrogate or an overlong string is a 422 naming
+    the field, for every field of every resource. Every API module makes its blueprint from this."""
+
+    ARGUMENTS_PARSER = TextCheckingParser()
+
+
+def supported_time(value) -> None:
+    """Refuse an instant, wall time or date outside the years the service keeps (a 422, not an overflow)."""
+    if not supported(value):
+        raise ValidationError(f"Not {SUPPORTED}.")
+
+
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 #: The largest id a row can have (PostgreSQL's integer); larger ones would be a driver error, not a 4xx.
-ID_RANGE = validate.Range(min=0, max=2**31 - 1)
+ID_RANGE = validate.Range(min=0, max=text_rules.MAX_INT)
 
 
 class PageArgs(Schema):

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 from flask import current_app, request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from schedule_service.auth import actor, require
@@ -19,7 +18,8 @@ from schedule_service.interchange import import_jobs as jobs
 from schedule_service.interchange import xmltv_import as xi
 from schedule_service.models import ImportJob
 from schedule_service.models.import_job import STATUSES
-from schedule_service.web.errors import problem
+from schedule_service.web.api.common import Blueprint
+from schedule_service.web.errors import PROBLEM, problem
 
 blp = Blueprint("imports", __name__, url_prefix="/api/v1/import", description="Importing XMLTV guides")
 jobs_blp = Blueprint("import_jobs", __name__, url_prefix="/api/v1/imports", description="Importing XMLTV guides")

@@ -1,11 +1,10 @@
 """A person's decisions on promo posts: approve, hold, retry, mark published (SPEC §8)."""
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from schedule_service.auth import actor, require
 from schedule_service.publishing import decisions
-from schedule_service.web.api.common import write
+from schedule_service.web.api.common import Blueprint, write
 from schedule_service.web.api.posts import PostDetail
 from schedule_service.web.errors import problem
 

@@ -1,7 +1,6 @@
 """Promo posts, planned and sent: the publish log as data."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
@@ -10,7 +9,15 @@ from schedule_service.clock import now
 from schedule_service.models import Post, Target
 from schedule_service.models.promo import STATUSES
 from schedule_service.promos.render import text_when_due
-from schedule_service.web.api.common import ID_RANGE, PageArgs, get_or_404, page_schema, paginate, rfc3339_utc
+from schedule_service.web.api.common import (
+    ID_RANGE,
+    Blueprint,
+    PageArgs,
+    get_or_404,
+    page_schema,
+    paginate,
+    rfc3339_utc,
+)
 
 blp = Blueprint("posts", __name__, url_prefix="/api/v1/posts", description="Promo posts")
 

@@ -1,18 +1,19 @@
 """Programmes: what airs, with translations, guests and the exclusive flag."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from schedule_service import schedule
+from schedule_service import schedule, text_rules
 from schedule_service.auth import actor, require
 from schedule_service.models import Programme
-from schedule_service.web.api.common import PageArgs, get_or_404, page_schema, paginate, write
+from schedule_service.web.api.common import Blueprint, PageArgs, get_or_404, page_schema, paginate, write
 
 blp = Blueprint("programmes", __name__, url_prefix="/api/v1/programmes", description="Programmes")
 
 LANG = validate.Length(min=2, max=16)
+LONG = validate.Length(max=text_rules.LONG)
+ENTRIES = validate.Length(max=text_rules.ENTRIES)
 
 
 class GuestSchema(Schema):
@@ -28,30 +29,32 @@ class TranslationSchema(Schema):
 
     title = fields.String(allow_none=True, validate=validate.Length(max=300))
     subtitle = fields.String(allow_none=True, validate=validate.Length(max=300))
-    summary = fields.String(allow_none=True)
-    quote = fields.String(allow_none=True)
+    summary = fields.String(allow_none=True, validate=LONG)
+    quote = fields.String(allow_none=True, validate=LONG)
     category = fields.String(allow_none=True, validate=validate.Length(max=100))
     image_alt = fields.String(allow_none=True, validate=validate.Length(max=1000))
-    guests = fields.List(fields.Nested(GuestSchema), allow_none=True)
+    guests = fields.List(fields.Nested(GuestSchema), allow_none=True, validate=ENTRIES)
 
 
 class ProgrammeSchema(Schema):
     id = fields.Integer(dump_only=True)
     title = fields.String(required=True, validate=validate.Length(min=1, max=300))
     subtitle = fields.String(allow_none=True, validate=validate.Length(max=300))
-    summary = fields.String(allow_none=True)
+    summary = fields.String(allow_none=True, validate=LONG)
     category = fields.String(allow_none=True, validate=validate.Length(max=100))
-    guests = fields.List(fields.Nested(GuestSchema))
+    guests = fields.List(fields.Nested(GuestSchema), validate=ENTRIES)
     presenter = fields.String(allow_none=True, validate=validate.Length(max=200))
     exclusive = fields.Boolean(attribute="is_exclusive")
-    quote = fields.String(allow_none=True)
-    image_url = fields.Url(allow_none=True, schemes={"http", "https"})
+    quote = fields.String(allow_none=True, validate=LONG)
+    image_url = fields.Url(allow_none=True, schemes={"http", "https"}, validate=validate.Length(max=1000))
     image_alt = fields.String(allow_none=True, validate=validate.Length(max=1000))
     image_credit = fields.String(allow_none=True, validate=validate.Length(max=300))
     duration_minutes = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=48 * 60))
     language = fields.String(validate=LANG)
     episode_num = fields.String(allow_none=True, validate=validate.Length(max=100))
-    translations = fields.Dict(keys=fields.String(validate=LANG), values=fields.Nested(TranslationSchema))
+    translations = fields.Dict(
+        keys=fields.String(validate=LANG), values=fields.Nested(TranslationSchema), validate=ENTRIES
+    )
 
 
 ProgrammePage = page_schema(ProgrammeSchema, "ProgrammePage")

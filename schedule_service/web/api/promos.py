@@ -4,7 +4,6 @@ from dataclasses import asdict
 
 from flask import jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from schedule_service.auth import actor, require
@@ -15,24 +14,39 @@ from schedule_service.promos import plan
 from schedule_service.promos.render import BadTemplate, PromoNotTrue, TooLong, post_lang, render_slot
 from schedule_service.promos.when_phrase import languages
 from schedule_service.web.api.channels import channel_or_404
-from schedule_service.web.api.common import ID_RANGE, get_or_404, write
+from schedule_service.web.api.common import ID_RANGE, Blueprint, get_or_404, supported_time, write
 from schedule_service.web.errors import problem
 
 blp = Blueprint("promos", __name__, url_prefix="/api/v1", description="Promo plans and previews")
 
 
 class StepSchema(Schema):
-    name = fields.String(required=True, metadata={"description": "unique in the plan; part of each post's key"})
+    name = fields.String(
+        required=True,
+        validate=validate.Length(max=64),
+        metadata={"description": "unique in the plan; part of each post's key"},
+    )
     offset = fields.String(
+        validate=validate.Length(max=40),
         metadata={
             "description": 'exact ISO 8601 duration from air time, negative before: "-PT10M"',
             "example": "-PT10M",
-        }
+        },
     )
-    day = fields.Integer(metadata={"description": "days from the slot's broadcast day (-1 = the day before)"})
-    at_local = fields.String(metadata={"description": 'wall time "HH:MM" in the audience\'s zone', "example": "18:00"})
-    targets = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
-    template = fields.String(metadata={"description": "blurb template name; the default one when absent"})
+    day = fields.Integer(
+        validate=validate.Range(min=-366, max=366),
+        metadata={"description": "days from the slot's broadcast day (-1 = the day before)"},
+    )
+    at_local = fields.String(
+        validate=validate.Length(max=5),
+        metadata={"description": 'wall time "HH:MM" in the audience\'s zone', "example": "18:00"},
+    )
+    targets = fields.List(
+        fields.String(validate=validate.Length(max=64)), required=True, validate=validate.Length(min=1, max=50)
+    )
+    template = fields.String(
+        validate=validate.Length(max=100), metadata={"description": "blurb template name; the default one when absent"}
+    )
 
 
 PLAN_DOC = (
@@ -111,10 +125,22 @@ class ProgrammePlan(MethodView):
 
 class PreviewIn(Schema):
     slot_id = fields.Integer(required=True, validate=ID_RANGE)
-    at = fields.AwareDateTime(load_default=None, metadata={"description": "the moment of reading; default now"})
-    lang = fields.String(load_default=None, metadata={"description": "default: the target's, else the channel's"})
-    target = fields.String(load_default="web", metadata={"description": "target name; its limit and zone apply"})
-    template = fields.String(load_default=None, metadata={"description": "blurb template name"})
+    at = fields.AwareDateTime(
+        load_default=None, validate=supported_time, metadata={"description": "the moment of reading; default now"}
+    )
+    lang = fields.String(
+        load_default=None,
+        validate=validate.Length(max=16),
+        metadata={"description": "default: the target's, else the channel's"},
+    )
+    target = fields.String(
+        load_default="web",
+        validate=validate.Length(max=64),
+        metadata={"description": "target name; its limit and zone apply"},
+    )
+    template = fields.String(
+        load_default=None, validate=validate.Length(max=100), metadata={"description": "blurb template name"}
+    )
 
 
 class PreviewOut(Schema):

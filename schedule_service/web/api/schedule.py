@@ -4,7 +4,6 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from schedule_service import listings
@@ -12,7 +11,7 @@ from schedule_service.broadcast_time import broadcast_day, zone
 from schedule_service.db import db
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.web.api.channels import ChannelSchema, channel_or_404
-from schedule_service.web.api.common import rfc3339
+from schedule_service.web.api.common import Blueprint, rfc3339, supported_time
 from schedule_service.web.api.programmes import ProgrammeSchema
 from schedule_service.web.api.slots import SlotOut
 from schedule_service.web.caching import kept_programmes, public, request_now, schedule_generation
@@ -25,15 +24,15 @@ MAX_DAYS_AWAY = 3660
 
 
 class ListingArgs(Schema):
-    date = fields.Date(metadata={"description": "broadcast day; default today's"})
-    from_ = fields.AwareDateTime(data_key="from")
-    to = fields.AwareDateTime()
+    date = fields.Date(validate=supported_time, metadata={"description": "broadcast day; default today's"})
+    from_ = fields.AwareDateTime(data_key="from", validate=supported_time)
+    to = fields.AwareDateTime(validate=supported_time)
     tz = fields.String(metadata={"description": "IANA zone for the *_tz times; default the channel's"})
     lang = fields.String(validate=validate.Length(min=2, max=16))
 
 
 class NowArgs(Schema):
-    at = fields.AwareDateTime(metadata={"description": "the instant; default now"})
+    at = fields.AwareDateTime(validate=supported_time, metadata={"description": "the instant; default now"})
     tz = fields.String()
     lang = fields.String(validate=validate.Length(min=2, max=16))
 

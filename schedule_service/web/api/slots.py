@@ -2,7 +2,6 @@
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
@@ -15,12 +14,14 @@ from schedule_service.models.slot import CANCELLED, SCHEDULED
 from schedule_service.web.api.channels import channel_or_404
 from schedule_service.web.api.common import (
     ID_RANGE,
+    Blueprint,
     PageArgs,
     get_or_404,
     page_schema,
     paginate,
     rfc3339,
     rfc3339_utc,
+    supported_time,
     write,
 )
 from schedule_service.web.errors import problem
@@ -29,12 +30,14 @@ blp = Blueprint("slots", __name__, url_prefix="/api/v1/slots", description="Air-
 
 
 class SlotIn(Schema):
-    channel = fields.String(required=True)
+    channel = fields.String(required=True, validate=validate.Length(max=64))
     programme_id = fields.Integer(required=True, validate=ID_RANGE)
-    start = fields.AwareDateTime(metadata={"description": "RFC 3339 instant with offset"})
-    start_local = fields.NaiveDateTime(metadata={"description": "wall time in the channel's zone, no offset"})
+    start = fields.AwareDateTime(validate=supported_time, metadata={"description": "RFC 3339 instant with offset"})
+    start_local = fields.NaiveDateTime(
+        validate=supported_time, metadata={"description": "wall time in the channel's zone, no offset"}
+    )
     fold = fields.Integer(validate=validate.OneOf([0, 1]), metadata={"description": "which of two repeated wall times"})
-    end = fields.AwareDateTime()
+    end = fields.AwareDateTime(validate=supported_time)
     duration_minutes = fields.Integer(validate=validate.Range(min=1, max=48 * 60))
     premiere = fields.Boolean(attribute="is_premiere")
     live = fields.Boolean(attribute="is_live")
@@ -42,7 +45,7 @@ class SlotIn(Schema):
 
 
 class SlotPatch(SlotIn):
-    channel = fields.String()
+    channel = fields.String(validate=validate.Length(max=64))
     programme_id = fields.Integer(validate=ID_RANGE)
 
 
@@ -73,10 +76,19 @@ class SlotFilter(PageArgs):
 SlotPage = page_schema(SlotOut, "SlotPage")
 
 
+#: Why a write without If-Match is refused (RFC 6585's 428), and how to send one.
+IF_MATCH_REQUIRED = (
+    "Send If-Match with the slot's ETag (from GET /api/v1/slots/{id}), so no edit made meanwhile is "
+    'overwritten by accident; If-Match: "*" writes whatever version is there.'
+)
+
+
 def expected_version(slot: Slot) -> int | None:
-    """The version the writer last saw, from If-Match; None when it sent none or ``*``."""
+    """The version the writer last saw, from If-Match; None for ``*``; 428 when it sent none."""
     header = request.headers.get("If-Match")
-    if not header or header.strip() == "*":
+    if not header or not header.strip():
+        raise problem(428, IF_MATCH_REQUIRED)
+    if header.strip() == "*":
         return None
     if slot.etag not in [tag.strip() for tag in header.split(",")]:
         # An ETag of any other version, or garbage: either way not the current one.
@@ -126,8 +138,10 @@ class SlotItem(MethodView):
     @require("editor")
     @blp.arguments(SlotPatch(partial=True))
     @blp.response(200, SlotOut)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="the slot changed since its ETag")
+    @blp.alt_response(428, response="PRECONDITION_REQUIRED", description="no If-Match was sent")
     def patch(self, values, slot_id):
-        """Move or change a slot; send If-Match with its ETag (412 when stale)."""
+        """Move or change a slot; send If-Match with its ETag (412 when stale, 428 without it)."""
         slot = get_or_404(Slot, slot_id, "slot")
         if "channel" in values and values.pop("channel") != slot.channel.slug:
             raise problem(422, "a slot cannot move to another channel", {"channel": "cancel it and add a new one"})
@@ -138,8 +152,10 @@ class SlotItem(MethodView):
 
     @require("editor")
     @blp.response(200, SlotOut)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="the slot changed since its ETag")
+    @blp.alt_response(428, response="PRECONDITION_REQUIRED", description="no If-Match was sent")
     def delete(self, slot_id):
-        """Cancel a slot: it stays, with status cancelled; its promos are revoked or withdrawn."""
+        """Cancel a slot (send If-Match with its ETag): it stays, with status cancelled; its promos are revoked."""
         slot = get_or_404(Slot, slot_id, "slot")
         slot = write(schedule.cancel_slot, slot, actor(), expected_version(slot))
         return _with_etag(slot)

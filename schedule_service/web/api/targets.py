@@ -1,7 +1,6 @@
 """Publishing targets: admins only; ``secret`` and ``token`` are written, never read back."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
@@ -10,7 +9,7 @@ from schedule_service.db import db
 from schedule_service.models import Target
 from schedule_service.models.target import KINDS
 from schedule_service.publishing import target_settings
-from schedule_service.web.api.common import PageArgs, page_schema, paginate, rfc3339_utc, write
+from schedule_service.web.api.common import ID_RANGE, Blueprint, PageArgs, page_schema, paginate, rfc3339_utc, write
 from schedule_service.web.errors import problem
 
 blp = Blueprint("targets", __name__, url_prefix="/api/v1/targets", description="Where promos are published")
@@ -23,14 +22,16 @@ class ChatId(fields.Field):
         return value
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, str | int):
+        if isinstance(value, bool) or not isinstance(value, str | int) or len(str(value)) > 200:
             raise ValidationError("@channelname or a numeric chat id")
         return str(value)
 
 
 class TargetSchema(Schema):
     id = fields.Integer(dump_only=True)
-    name = fields.String(required=True, metadata={"description": "what plans call it; cannot change"})
+    name = fields.String(
+        required=True, validate=validate.Length(max=64), metadata={"description": "what plans call it; cannot change"}
+    )
     kind = fields.String(required=True, validate=validate.OneOf(KINDS), metadata={"description": "cannot change"})
     url = fields.String(
         allow_none=True,
@@ -38,21 +39,31 @@ class TargetSchema(Schema):
         metadata={"description": "webhook: where to POST; mastodon: the server; telegram: Bot API base URL"},
     )
     secret = fields.String(
-        load_only=True, allow_none=True, metadata={"description": "webhook signing secret (whsec_…); write-only"}
+        load_only=True,
+        allow_none=True,
+        validate=validate.Length(max=1000),
+        metadata={"description": "webhook signing secret (whsec_…); write-only"},
     )
     token = fields.String(
         load_only=True,
         allow_none=True,
+        validate=validate.Length(max=1000),
         metadata={"description": "Mastodon access token or Telegram bot token; write-only"},
     )
     has_secret = fields.Function(lambda t: bool(t.secret), dump_only=True)
     has_token = fields.Function(lambda t: bool(t.token), dump_only=True)
     chat_id = ChatId(allow_none=True, metadata={"description": "telegram: @channelname or numeric id"})
-    lang = fields.String(allow_none=True, metadata={"description": "the language of its posts"})
-    timezone = fields.String(
-        allow_none=True, metadata={"description": "IANA zone of its audience; the channel's if unset"}
+    lang = fields.String(
+        allow_none=True, validate=validate.Length(max=16), metadata={"description": "the language of its posts"}
     )
-    max_length = fields.Integer(allow_none=True, metadata={"description": "characters; the network's own if unset"})
+    timezone = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=64),
+        metadata={"description": "IANA zone of its audience; the channel's if unset"},
+    )
+    max_length = fields.Integer(
+        allow_none=True, validate=ID_RANGE, metadata={"description": "characters; the network's own if unset"}
+    )
     limit = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "the length limit in force"})
     is_approval_required = fields.Boolean(
         data_key="requires_approval", metadata={"description": "hold its posts for a person's approval"}

@@ -1,7 +1,6 @@
 """API tokens: staff list, make and revoke their own (admins everyone's); the token is shown once."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
@@ -9,7 +8,7 @@ from schedule_service import auth
 from schedule_service.auth import actor, current_staff, require
 from schedule_service.db import db
 from schedule_service.models import ApiToken, User
-from schedule_service.web.api.common import PageArgs, page_schema, paginate, rfc3339_utc
+from schedule_service.web.api.common import Blueprint, PageArgs, page_schema, paginate, rfc3339_utc
 from schedule_service.web.errors import problem
 
 blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="API tokens of staff users")

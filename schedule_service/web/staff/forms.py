@@ -1,6 +1,5 @@
 """The staff pages' forms (Flask-WTF, so each carries its CSRF token)."""
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -31,6 +30,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from schedule_service.models.target import KINDS
 from schedule_service.models.user import ROLES
+from schedule_service.web.staff.checked_form import FlaskForm  # Flask-WTF's, with the text rules on every field
 
 FOLD_CHOICES = [
     SelectChoice("", "— (only when clocks go back)"),
