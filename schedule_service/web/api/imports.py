@@ -19,7 +19,7 @@ from schedule_service.interchange import xmltv_import as xi
 from schedule_service.models import ImportJob
 from schedule_service.models.import_job import STATUSES
 from schedule_service.web.api.common import Blueprint
-from schedule_service.web.errors import PROBLEM, problem
+from schedule_service.web.errors import problem
 
 blp = Blueprint("imports", __name__, url_prefix="/api/v1/import", description="Importing XMLTV guides")
 jobs_blp = Blueprint("import_jobs", __name__, url_prefix="/api/v1/imports", description="Importing XMLTV guides")
