@@ -323,7 +323,7 @@ def test_a_lineup_on_the_night_the_clocks_skip_an_hour(client, editor, make_chan
         ("18:00 Vremya\n19:00 Something new", "line 2: 'Something new' is new, so its end is unknown"),
         ("18:00 Vremya\n19:00\n20:00 Vremya", "line 2: a time alone only ends the list"),
         ("18:00 Vremya\n17:00", "line 2: 17:00 is not after 18:00"),
-        ("18:00 Vre\x01mya\n19:00 Vremya", "line 1: the title holds a control character"),
+        ("18:00 Vre\x01mya\n19:00 Vremya", "holds U+0001, a character XML cannot carry"),
     ],
 )
 def test_a_bad_lineup_names_its_line(client, editor, mir, news, text, says):

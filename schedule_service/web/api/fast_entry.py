@@ -1,6 +1,5 @@
 """Fast entry: repeat a slot, copy broadcast days, paste a day's lineup; all or nothing (SPEC §12)."""
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from schedule_service import fast_entry
@@ -9,7 +8,7 @@ from schedule_service.db import db
 from schedule_service.models import Slot
 from schedule_service.schedule import ScheduleError
 from schedule_service.web.api.channels import channel_or_404
-from schedule_service.web.api.common import as_problem, get_or_404, rfc3339_utc
+from schedule_service.web.api.common import Blueprint, as_problem, get_or_404, rfc3339_utc
 from schedule_service.web.api.slots import SlotOut
 
 blp = Blueprint(
