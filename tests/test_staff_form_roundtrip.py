@@ -163,7 +163,7 @@ def _cases(rich: Rich) -> dict[str, Case]:
         case.name: case
         for case in (
             Case("programme", f"/staff/programmes/{ex}", (f"/api/v1/programmes/{ex}",), "main form.programme"),
-            Case("programme without a translation", f"/staff/programmes/{rich.news.id}", ()),
+            Case("programme without guests or a plan", f"/staff/programmes/{rich.news.id}", ()),
             Case("channel settings", "/staff/channels/mir/settings", ("/api/v1/channels/mir",)),
             Case("slot", f"/staff/slots/{slot}", (f"/api/v1/slots/{slot}",), f"form[action='/staff/slots/{slot}']"),
             Case("odd slot", f"/staff/slots/{odd}", (f"/api/v1/slots/{odd}",), f"form[action='/staff/slots/{odd}']"),
@@ -190,7 +190,7 @@ def _cases(rich: Rich) -> dict[str, Case]:
 
 CASES = [
     "programme",
-    "programme without a translation",
+    "programme without guests or a plan",
     "channel settings",
     "slot",
     "odd slot",
@@ -386,3 +386,57 @@ def test_the_users_form_without_a_password_keeps_the_password(staff, session, ri
     staff.client.post(form.action, data=form.data())
     session.expire_all()
     assert rich.editor.password_hash == before
+
+
+# The blank forms: rows to fill in without a script
+
+
+def _blank(staff, path: str, css: str = "main form[method=post]"):
+    page = staff.get(path)
+    assert page.status_code == 200
+    return read_form(page.text, path, css)
+
+
+def test_a_new_programme_gets_guests_and_a_translation_through_the_blank_rows(staff, api):
+    form = _blank(staff, "/staff/programmes/new", "main form.programme")
+    assert form.value("translations-0-lang") == "ru"  # offered: the service's other language
+    typed = {
+        "title": "Vremya",
+        "duration_minutes": "30",
+        "guests-0-name": "Ekaterina Andreeva",
+        "guests-0-role": "presenter",
+        "guests-1-name": "Ivan Ivanov",
+        "translations-0-title": "Время",
+        "translations-0-summary": "Главное за день.\r\nИ погода.",
+    }
+    resp = staff.client.post(form.action, data=form.changed(typed))
+    assert resp.status_code == 302, resp.text
+    got = api(f"/api/v1/programmes/{resp.location.rsplit('/', 1)[1]}")
+    assert got["guests"] == [{"name": "Ekaterina Andreeva", "role": "presenter"}, {"name": "Ivan Ivanov", "role": None}]
+    assert got["translations"]["ru"]["title"] == "Время"
+    assert got["translations"]["ru"]["summary"] == "Главное за день.\nИ погода."
+
+
+def test_a_new_channel_gets_its_names_through_the_blank_rows(staff, api):
+    form = _blank(staff, "/staff/new-channel")
+    assert [form.value(f"names-{i}-lang") for i in range(3)] == ["en", "ru", ""]
+    typed = {
+        "slug": "pervyi",
+        "name": "Channel One",
+        "timezone": "Europe/Moscow",
+        "names-1-name": "Первый канал",
+        "names-2-lang": "hy",
+        "names-2-name": "Առաջին ալիք",
+        "languages": "ru, hy",
+    }
+    resp = staff.client.post(form.action, data=form.changed(typed))
+    assert resp.status_code == 302, resp.text
+    got = api("/api/v1/channels/pervyi")
+    assert got["names"] == {"ru": "Первый канал", "hy": "Առաջին ալիք"} and got["languages"] == ["ru", "hy"]
+    assert got["broadcast_day_start"] == "06:00"
+
+
+def test_a_guest_role_without_a_name_is_refused_by_its_row(staff, rich):
+    form = _open(staff, _cases(rich)["programme"])
+    resp = staff.client.post(form.action, data=form.changed({"guests-2-role": "interpreter"}))
+    assert resp.status_code == 422 and "A guest needs a name." in resp.text

@@ -120,7 +120,7 @@ class NameForm(Form):
     """A channel's name in one language."""
 
     lang = StringField(_l("Language"), validators=[Optional(), Length(min=2, max=16)])
-    name = StringField(_l("Name in that language"), validators=[Length(max=200)])
+    name = StringField(_l("Name in that language"))
 
 
 class ChannelForm(FlaskForm):

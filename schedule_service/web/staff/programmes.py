@@ -48,7 +48,8 @@ def programmes():
 def new_programme():
     """Add a programme."""
     form = ProgrammeForm()
-    _spare_rows(form)
+    if request.method == "GET":
+        _spare_rows(form)
     if form.validate_on_submit():
         programme = schedule.create_programme(db.session, form.values(), current_user.email)
         db.session.commit()
@@ -63,8 +64,10 @@ def programme(programme_id: int):
     """Change a programme and its translations."""
     programme = programme_or_404(programme_id)
     shown = ProgrammeForm(formdata=None, data=programme_data(programme))
-    form = shown if request.method == "GET" else ProgrammeForm()
-    _spare_rows(form, programme)
+    if request.method == "GET":
+        _spare_rows(shown, programme)
+        return _form_page(shown, programme)
+    form = ProgrammeForm()
     if form.validate_on_submit():
         changes = changed_values(shown.values(), form.values())
         if changes:
@@ -74,7 +77,7 @@ def programme(programme_id: int):
         else:
             flash(_("Nothing changed."), "info")
         return redirect(url_for("staff.programme", programme_id=programme.id))
-    return _form_page(form, programme, status=422 if request.method == "POST" else 200)
+    return _form_page(form, programme, status=422)
 
 
 @bp.post("/programmes/<int:programme_id>/delete")
@@ -101,9 +104,10 @@ SPARE_GUESTS = 2
 
 def _spare_rows(form: ProgrammeForm, programme: Programme | None = None) -> None:
     """Rows to fill in without a script: one translation per service language not yet translated,
-    one more, and empty guest rows (in each translation too, when guests are translated)."""
-    if request.method != "GET":
-        return  # a form sent back keeps the rows it had
+    one more, and empty guest rows (in each translation too, when guests are translated).
+
+    Only on a fresh form: one sent back keeps the rows it had.
+    """
     have = {(entry.lang.data or "").strip() for entry in form.translations}
     own = form.language.data or (programme.language if programme else "en")
     for lang in current_app.config["LANGUAGES"]:
