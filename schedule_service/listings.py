@@ -55,6 +55,9 @@ class TranslationRow:
     subtitle: str | None
     summary: str | None
     quote: str | None
+    category: str | None
+    image_alt: str | None
+    guests: list[dict[str, str]] | None
 
 
 @dataclass(slots=True)
@@ -75,6 +78,7 @@ class ProgrammeRow(ProgrammeTraits):
     duration_minutes: int | None
     language: str
     episode_num: str | None
+    image_alt: str | None = None
     translations: dict[str, TranslationRow] = field(default_factory=dict)
 
 
@@ -122,10 +126,8 @@ def _shown(model: type, row: type) -> tuple[tuple, tuple[int, ...]]:
 CHANNEL_COLUMNS, CHANNEL_JSON_AT = _shown(Channel, ChannelRow)
 PROGRAMME_COLUMNS, PROGRAMME_JSON_AT = _shown(Programme, ProgrammeRow)
 SLOT_COLUMNS = ("id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "version")
-TRANSLATION_COLUMNS = (
-    ProgrammeTranslation.programme_id,
-    *(getattr(ProgrammeTranslation, f.name) for f in fields(TranslationRow)),
-)
+TRANSLATION_SHOWN, TRANSLATION_JSON_AT = _shown(ProgrammeTranslation, TranslationRow)  # from lang on
+TRANSLATION_COLUMNS = (ProgrammeTranslation.programme_id, *TRANSLATION_SHOWN)
 
 #: The instant now/next is asked for, bound at execution: the statements are built once.
 AT = bindparam("at", type_=UtcDateTime())
@@ -258,8 +260,9 @@ def now_next(
             row[0]: light(ProgrammeRow, row, PROGRAMME_JSON_AT)
             for row in connection.execute(_programmes(dialect), {"ids": missing})
         }
-        for programme_id, lang, *texts in connection.execute(_translations(dialect), {"ids": missing}).all():
-            fetched[programme_id].translations[lang] = TranslationRow(lang, *texts)
+        for programme_id, *texts in connection.execute(_translations(dialect), {"ids": missing}).all():
+            translation = light(TranslationRow, texts, TRANSLATION_JSON_AT)
+            fetched[programme_id].translations[translation.lang] = translation
         if kept is not None:
             kept.keep(generation, fetched)
         programmes.update(fetched)

@@ -67,6 +67,7 @@ PROGRAMME_FIELDS = (
     "is_exclusive",
     "quote",
     "image_url",
+    "image_alt",
     "image_credit",
     "duration_minutes",
     "language",
@@ -174,7 +175,7 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
     ids = bulk.take_ids(session, Programme.__table__, len(rows))
     bulk.insert_rows(session, Programme.__table__, [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
     extra = [
-        {"programme_id": pid, "lang": lang, **{k: fields.get(k) for k in TRANSLATED}}
+        {"programme_id": pid, "lang": lang, **{k: fields.get(k) or None for k in TRANSLATED}}
         for pid, texts in zip(ids, translations, strict=True)
         for lang, fields in texts.items()
     ]
@@ -218,14 +219,14 @@ def _set_translations(programme: Programme, translations: dict[str, dict[str, An
         row = programme.translations.get(lang)
         if row is None:
             row = programme.translations[lang] = ProgrammeTranslation(lang=lang)
-        for key in ("title", "subtitle", "summary", "quote"):
-            setattr(row, key, fields.get(key))
+        for key in TRANSLATED:
+            setattr(row, key, fields.get(key) or None)  # empty means "as the programme has it"
 
 
 def _programme_state(programme: Programme) -> dict[str, Any]:
     state = audit.snapshot(programme, PROGRAMME_FIELDS)
     state["translations"] = {
-        lang: {k: getattr(t, k) for k in ("title", "subtitle", "summary", "quote") if getattr(t, k)}
+        lang: {k: getattr(t, k) for k in TRANSLATED if getattr(t, k)}
         for lang, t in sorted(programme.translations.items())
     }
     return state

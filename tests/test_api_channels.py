@@ -146,7 +146,51 @@ def test_programmes_keep_guests_translations_and_the_exclusive_flag(client, edit
     patched = client.patch(
         f"/api/v1/programmes/{made.json['id']}", json={"translations": {"ru": {"title": "Новое"}}}, headers=editor
     )
-    assert patched.json["translations"] == {"ru": {"title": "Новое", "subtitle": None, "summary": None, "quote": None}}
+    empty = dict.fromkeys(("subtitle", "summary", "quote", "category", "image_alt", "guests"))
+    assert patched.json["translations"] == {"ru": {"title": "Новое", **empty}}
+
+
+RUSSIAN = {
+    "title": "Серж Саргсян: эксклюзивное интервью",
+    "category": "интервью",
+    "image_alt": "Серж Саргсян в студии",
+    "guests": [{"name": "Серж Саргсян", "role": "президент Армении"}],
+}
+
+
+def test_translated_guests_category_and_alt_text_round_trip_and_list_in_their_language(client, editor, make_slot):
+    from tests.conftest import utc
+
+    body = {**PROGRAMME, "image_alt": "Serzh Sargsyan in the studio", "translations": {"ru": RUSSIAN}}
+    made = client.post("/api/v1/programmes", json=body, headers=editor)
+    assert made.status_code == 201
+    url = f"/api/v1/programmes/{made.json['id']}"
+    got = client.get(url).json
+    assert got["image_alt"] == "Serzh Sargsyan in the studio"
+    assert got["translations"]["ru"] == {"subtitle": None, "summary": None, "quote": None, **RUSSIAN}
+    # What a client read, sent back unchanged, changes nothing and leaves no audit entry.
+    assert client.patch(url, json={"translations": got["translations"]}, headers=editor).json == got
+    history = client.get(f"/api/v1/audit?entity=programme&id={made.json['id']}", headers=editor).json["items"]
+    assert [entry["action"] for entry in history] == ["create"]
+
+    make_slot(utc(2031, 1, 1, 18, 5), programme=db.session.get(Programme, made.json["id"]))
+    listed = client.get("/api/v1/channels/mir/schedule?date=2031-01-01&lang=ru").json["slots"][0]["programme"]
+    assert (listed["title"], listed["category"], listed["image_alt"]) == (
+        "Серж Саргсян: эксклюзивное интервью",
+        "интервью",
+        "Серж Саргсян в студии",
+    )
+    assert listed["guests"] == [{"name": "Серж Саргсян", "role": "президент Армении"}]
+    # A language without a translation falls back to the programme's own texts.
+    english = client.get("/api/v1/channels/mir/schedule?date=2031-01-01&lang=en").json["slots"][0]["programme"]
+    assert english["guests"] == PROGRAMME["guests"] and english["category"] == "interview"
+
+
+def test_a_translated_guest_needs_a_name(client, editor):
+    body = {**PROGRAMME, "translations": {"ru": {"guests": [{"role": "президент Армении"}]}}}
+    refused = client.post("/api/v1/programmes", json=body, headers=editor)
+    assert refused.status_code == 422
+    assert "translations.ru.value.guests.0.name" in refused.json["errors"]
 
 
 def test_a_programme_in_use_cannot_be_deleted(client, editor, make_slot):

@@ -114,6 +114,7 @@ def test_now_and_next_show_each_channel_and_slot_as_their_own_rows_do(
     assert plain["next"] == next(s for s in listed["slots"] if s["id"] == coming.id)
     assert plain["next"]["programme"]["translations"] == {
         "ru": {"title": "Интервью", "subtitle": None, "summary": None, "quote": None}
+        | dict.fromkeys(("category", "image_alt", "guests"))
     }
 
 

@@ -82,7 +82,8 @@ def test_xmltv_is_valid_and_says_everything_a_guide_needs(client, guide):
         ("ru", "Серж Саргсян: эксклюзивное интервью"),
     ]
     assert exclusive.findtext("credits/guest") == "Serzh Sargsyan"
-    assert exclusive.find("category").get("lang") == "en" and exclusive.findtext("category") == "interview"
+    categories = [(c.get("lang"), c.text) for c in exclusive.findall("category")]
+    assert categories == [("en", "interview"), ("ru", "интервью")]
     akte = root.xpath("programme[@channel='ard.schedule.test']")
     assert [p.get("start") for p in akte] == ["20311127201500 +0100", "20311129233000 +0100"]
     first, again = akte
@@ -203,11 +204,17 @@ def test_a_channels_calendar_parses_with_its_zone_and_stable_uids(client, guide)
     assert str(exclusive["STATUS"]) == "CONFIRMED" and int(exclusive["SEQUENCE"]) == 1
     assert str(exclusive["LOCATION"]) == "Mir"
     assert "is not directed against anyone" in str(exclusive["DESCRIPTION"])
-    assert len(evs) == 14 and all(uid.endswith("@schedule.test") for uid in evs)
+    demo_slots = client.get("/api/v1/slots?limit=1000").json["items"]
+    assert len(evs) == len([s for s in demo_slots if s["channel"] == "mir"]) > 7 * 12  # the demo's week
+    assert all(uid.endswith("@schedule.test") for uid in evs)
     russian = events(get(client, "/channels/mir/calendar.ics?lang=ru").data)
     assert set(russian) == set(evs)
     assert str(russian[str(exclusive["UID"])]["SUMMARY"]) == "Серж Саргсян: эксклюзивное интервью"
     assert str(russian[str(exclusive["UID"])]["LOCATION"]) == "Мир"
+    # Guests and the category as Russian writes them.
+    assert "Серж Саргсян (президент Армении)" in str(russian[str(exclusive["UID"])]["DESCRIPTION"])
+    assert russian[str(exclusive["UID"])]["CATEGORIES"].cats == ["интервью"]
+    assert "Serzh Sargsyan (President of Armenia)" in str(exclusive["DESCRIPTION"])
 
 
 def test_sequence_grows_with_every_change_and_a_cancelled_showing_stays_cancelled(client, session, guide):

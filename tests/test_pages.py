@@ -12,6 +12,7 @@ from sqlalchemy import event, update
 from sqlalchemy import text as sql
 
 from schedule_service import clock, schedule
+from schedule_service import demo as demo_module
 from schedule_service.db import db
 from schedule_service.models import Programme, Slot
 from tests.conftest import LOADED, MSK, utc
@@ -234,6 +235,25 @@ def test_a_slot_page_previews_well_as_a_link(client, pictured):
     assert data["eventStatus"] == "https://schema.org/EventScheduled"
 
 
+def test_the_russian_slot_page_names_guests_category_and_picture_in_russian(client, pictured):
+    page = doc(get(client, f"/slots/{pictured.id}?lang=ru"))
+    article = page.cssselect("article.programme")[0]
+    assert "Серж Саргсян, президент Армении" in text(article.cssselect(".guests")[0])
+    assert "Serzh" not in text(article)
+    assert "Рубрика: интервью" in text(article)
+    picture = article.cssselect("figure img")[0]
+    assert picture.get("alt") == "Серж Саргсян в студии телеканала «Мир» отвечает на вопросы ведущего"
+    meta = {m.get("property") or m.get("name"): m.get("content") for m in page.cssselect("meta[content]")}
+    assert meta["og:image:alt"] == picture.get("alt")
+    data = json.loads(page.cssselect('script[type="application/ld+json"]')[0].text)
+    assert data["performer"] == [{"@type": "Person", "name": "Серж Саргсян", "jobTitle": "президент Армении"}]
+    assert data["workPerformed"]["genre"] == "интервью"
+    # The English page keeps the programme's own words.
+    english = doc(get(client, f"/slots/{pictured.id}?lang=en")).cssselect("article.programme")[0]
+    assert english.cssselect("figure img")[0].get("alt") == demo_module.EXCLUSIVE["image_alt"]
+    assert "Category: interview" in text(english)
+
+
 def test_json_ld_cannot_be_broken_out_of(client, make_programme, make_slot):
     evil = make_programme("</script><script>alert(1)</script>", summary="<b>&</b>")
     slot = make_slot(utc(2031, 11, 27, 18), programme=evil)
@@ -245,9 +265,7 @@ def test_json_ld_cannot_be_broken_out_of(client, make_programme, make_slot):
 
 
 def test_a_programme_page_lists_its_showings_as_broadcast_events(client, pictured, session, make_slot):
-    repeat = make_slot(
-        datetime(2031, 11, 29, 13, 0, tzinfo=MSK), channel=pictured.channel, programme=pictured.programme
-    )
+    repeat = make_slot(datetime(2031, 12, 6, 13, 0, tzinfo=MSK), channel=pictured.channel, programme=pictured.programme)
     page = doc(get(client, f"/programmes/{pictured.programme_id}?lang=ru"))
     assert text(page.cssselect("h1")[0]) == "Серж Саргсян: эксклюзивное интервью"
     showings = page.cssselect("ul.showings li")

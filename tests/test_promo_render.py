@@ -44,7 +44,10 @@ def make_slot(**programme_values) -> Slot:
     }
     programme = Programme(**values)
     programme.translations["ru"] = ProgrammeTranslation(
-        lang="ru", title="Серж Саргсян: эксклюзивное интервью", quote="Договор ни против кого не направлен."
+        lang="ru",
+        title="Серж Саргсян: эксклюзивное интервью",
+        quote="Договор ни против кого не направлен.",
+        guests=[{"name": "Серж Саргсян", "role": "президент Армении"}],
     )
     return Slot(id=7, channel=channel, programme=programme, start_at=START, end_at=START + timedelta(hours=1))
 
@@ -71,12 +74,21 @@ def test_the_english_blurb_has_every_part_and_the_when_phrase_of_the_moment():
 def test_the_russian_blurb_is_russian_and_leaves_out_what_is_only_in_english():
     out = render_slot(make_slot(), target(), "ru", EVENING)
     assert out.when == "сегодня сразу после полуночи"
-    assert out.text.startswith("Мировой эксклюзив: Serzh Sargsyan — смотрите сегодня сразу после полуночи")
+    assert out.text.startswith("Мировой эксклюзив: Серж Саргсян — смотрите сегодня сразу после полуночи")
     assert "на телеканале «Мир»" in out.text
     assert "Серж Саргсян: эксклюзивное интервью" in out.text
     assert "«Договор ни против кого не направлен.»" in out.text
     assert SUMMARY not in out.text  # no Russian summary: none rather than English in a Russian post
     assert out.title == "Серж Саргсян: эксклюзивное интервью"
+
+
+def test_a_guest_without_a_russian_name_keeps_the_programmes_own():
+    slot = make_slot()
+    slot.programme.translations["ru"].guests = None
+    out = render_slot(slot, target(), "ru", EVENING)
+    assert out.text.startswith("Мировой эксклюзив: Serzh Sargsyan — смотрите")
+    english = render_slot(make_slot(), target(), "en", EVENING)
+    assert english.text.startswith("World exclusive: Serzh Sargsyan — watch")  # Russian names stay in Russian
 
 
 def test_the_text_follows_the_moment_it_is_read():

@@ -108,6 +108,9 @@ def test_a_guide_becomes_programmes_and_slots_at_the_right_instants(session, cli
         "subtitle": "25 years of the Collective Security Treaty",
         "summary": "The President of Armenia on the CSTO.",
         "quote": None,
+        "category": None,
+        "image_alt": None,
+        "guests": None,
     }
     assert body["presenter"] == "Anna Presenter"
     assert body["guests"] == [{"name": "Serzh Sargsyan"}, {"name": "Another Guest", "role": "himself"}]
@@ -304,7 +307,8 @@ def test_a_guide_this_service_exported_comes_back_without_a_change(session):
 
     report = run(session, guide, own_hosts=("schedule.test",))
 
-    assert report.ok and report.totals()["unchanged"] == len(before["slots"]) > 0
+    # Every showing the guide carries (the demo's week reaches back before now) comes back unchanged.
+    assert report.ok and report.totals()["unchanged"] == guide.count(b"<programme ") > 0
     assert state(session) == before
     assert session.scalars(select(Channel.slug)).all() == ["mir"]
 

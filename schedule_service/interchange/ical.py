@@ -43,7 +43,7 @@ def event(slot: Slot, base_url: str, lang: str) -> Event:
     ev.add("url", url)
     ev.add("description", _description(slot, lang, url))
     if programme.category:
-        ev.add("categories", [programme.category])
+        ev.add("categories", [programme.text("category", lang)])
     ev.add("status", "CANCELLED" if slot.is_cancelled else "CONFIRMED")
     ev.add("transp", "TRANSPARENT")  # watching a show does not make anyone busy
     ev.add("class", "PUBLIC")
@@ -56,7 +56,7 @@ def _description(slot: Slot, lang: str, url: str) -> str:
     subtitle = programme.text("subtitle", lang)
     if subtitle:
         parts.append(subtitle)
-    people = [f"{g['name']} ({g['role']})" if g.get("role") else g["name"] for g in programme.guests or []]
+    people = [f"{g['name']} ({g['role']})" if g.get("role") else g["name"] for g in programme.guests_in(lang)]
     if people:
         parts.append(", ".join(people))
     for field in ("summary", "quote"):

@@ -101,13 +101,14 @@ def _programme(
         for lang, value in _versions(programme, field):
             _text(el, tag, value, lang)
     credits = [("presenter", programme.presenter)] if programme.presenter else []
+    # <credits> carry no language: the names as the programme itself writes them.
     credits += [("guest", g["name"]) for g in programme.guests or [] if g.get("name")]
     if credits:
         box = etree.SubElement(el, "credits")
         for tag, name in credits:
             etree.SubElement(box, tag).text = name
-    if programme.category:
-        _text(el, "category", programme.category, "en")
+    for lang, value in _versions(programme, "category"):
+        _text(el, "category", value, lang)
     if programme.is_exclusive:
         _text(el, "keyword", "world-exclusive", "en")
     etree.SubElement(el, "language").text = programme.language

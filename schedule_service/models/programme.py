@@ -7,7 +7,8 @@ from sqlalchemy.orm import Mapped, attribute_keyed_dict, mapped_column, relation
 from schedule_service.clock import now
 from schedule_service.db import Base, UtcDateTime
 
-TRANSLATED = ("title", "subtitle", "summary", "quote")
+#: The fields a translation may give; what it leaves empty falls back to the programme's own.
+TRANSLATED = ("title", "subtitle", "summary", "quote", "category", "image_alt", "guests")
 
 
 class ProgrammeTraits:
@@ -22,6 +23,10 @@ class ProgrammeTraits:
         tr = self.translations.get(lang or "")
         value = getattr(tr, field, None) if tr is not None else None
         return value or getattr(self, field)
+
+    def guests_in(self, lang: str | None) -> list[dict[str, str]]:
+        """Return the guests (name and role) in ``lang`` when translated, else as the programme gives them."""
+        return self.text("guests", lang) or []
 
 
 class Programme(ProgrammeTraits, Base):
@@ -38,6 +43,8 @@ class Programme(ProgrammeTraits, Base):
     is_exclusive: Mapped[bool] = mapped_column(default=False)
     quote: Mapped[str | None] = mapped_column(Text)
     image_url: Mapped[str | None] = mapped_column(String(1000))
+    #: The picture described for those who cannot see it, in the programme's language.
+    image_alt: Mapped[str | None] = mapped_column(String(1000))
     image_credit: Mapped[str | None] = mapped_column(String(300))
     duration_minutes: Mapped[int | None]
     #: Language of the untranslated fields.
@@ -72,6 +79,10 @@ class ProgrammeTranslation(Base):
     subtitle: Mapped[str | None] = mapped_column(String(300))
     summary: Mapped[str | None] = mapped_column(Text)
     quote: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(100))
+    image_alt: Mapped[str | None] = mapped_column(String(1000))
+    #: [{"name": ..., "role": ...}] in this language; null when the programme's own list serves.
+    guests: Mapped[list[dict[str, str]] | None] = mapped_column(JSON(none_as_null=True))
 
     programme: Mapped[Programme] = relationship(back_populates="translations")
 

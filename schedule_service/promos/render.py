@@ -92,7 +92,7 @@ def render_slot(slot: Slot, target: Target, lang: str, at: datetime, template: s
     when = when_phrase(slot.start_at, slot.end_at, at, tz, channel.broadcast_day_start, lang)
     title = programme.text("title", lang)
     link = slot_link(slot)
-    guests = programme.guests or []
+    guests = programme.guests_in(lang)
     context: dict[str, Any] = {
         "title": title,
         "subtitle": _in_lang(programme, "subtitle", lang),

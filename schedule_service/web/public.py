@@ -371,18 +371,23 @@ def _work(programme: Programme, lang: str, base: str) -> dict[str, Any]:
     for key, value in (
         ("alternativeHeadline", programme.text("subtitle", lang)),
         ("description", programme.text("summary", lang)),
-        ("genre", programme.category),
+        ("genre", programme.text("category", lang)),
         ("image", programme.image_url),
         ("creditText", programme.image_credit if programme.image_url else None),
     ):
         if value:
             work[key] = value
-    people = [{"@type": "Person", "name": g["name"], **_job(g.get("role"))} for g in programme.guests or []]
+    people = _people(programme, lang)
     if programme.presenter:
         people.insert(0, {"@type": "Person", "name": programme.presenter, "jobTitle": "presenter"})
     if people:
         work["contributor"] = people
     return work
+
+
+def _people(programme: Programme, lang: str) -> list[dict[str, Any]]:
+    """The guests as schema.org Persons, named as ``lang`` writes them."""
+    return [{"@type": "Person", "name": g["name"], **_job(g.get("role"))} for g in programme.guests_in(lang)]
 
 
 def _job(role: str | None) -> dict[str, str]:
@@ -419,7 +424,7 @@ def _broadcast_event(slot: Slot, lang: str, base: str, with_context: bool = True
         event["description"] = programme.text("summary", lang)
     if programme.image_url:
         event["image"] = programme.image_url
-    performers = [{"@type": "Person", "name": g["name"], **_job(g.get("role"))} for g in programme.guests or []]
+    performers = _people(programme, lang)
     if performers:
         event["performer"] = performers
     return {"@context": "https://schema.org", **event} if with_context else event
@@ -449,7 +454,7 @@ def _open_graph(programme: Programme, slot: Slot | None, lang: str, base: str, p
     }
     if programme.image_url:
         og["og:image"] = programme.image_url
-        og["og:image:alt"] = title
+        og["og:image:alt"] = programme.text("image_alt", lang) or title
         og["twitter:image"] = programme.image_url
     if slot is not None:
         og["video:release_date"] = slot.start_at.astimezone(slot.channel.zone).isoformat()

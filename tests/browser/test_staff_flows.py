@@ -85,13 +85,13 @@ def test_from_a_clash_to_an_approved_promo_in_the_publish_log(site, page, sessio
     assert "Not saved: it clashes with the schedule." in clash
     assert "Vmeste: Weekly Review" in clash and "2031-11-27 21:00 MSK" in clash
 
-    # Tomorrow evening is free: add it there.
+    # The demo fills its week; the Thursday after is free: add it there.
     choose_programme(page, EXCLUSIVE)
-    page.fill("#start_local", "2031-11-28T20:00")
+    page.fill("#start_local", "2031-12-04T20:00")
     page.get_by_role("button", name="Add slot").click()
     page.wait_for_url(re.compile(r".*/staff/slots/\d+$"))
     assert (
-        "Added Serzh Sargsyan: the exclusive interview at 2031-11-28 20:00 MSK." in page.locator(".flash").inner_text()
+        "Added Serzh Sargsyan: the exclusive interview at 2031-12-04 20:00 MSK." in page.locator(".flash").inner_text()
     )
     posts = page.locator("table.posts tbody").inner_text()
     assert "tonight" in posts and "ten-minutes" in posts and "held" in posts
@@ -100,14 +100,14 @@ def test_from_a_clash_to_an_approved_promo_in_the_publish_log(site, page, sessio
     # Preview the promos: the evening post says when the show airs, as read at 18:00.
     page.get_by_role("link", name="Preview its promos").click()
     previews = page.locator("table.previews")
-    tonight = previews.locator("tr", has_text="2031-11-28 18:00 MSK").first
+    tonight = previews.locator("tr", has_text="2031-12-04 18:00 MSK").first
     assert tonight.locator(".when").inner_text() == "tonight at 20:00"
     assert EXCLUSIVE in tonight.locator(".preview").inner_text()
     assert previews.locator("tr", has_text="in 10 minutes").count() == 1
 
     # Approve the held evening post.
     page.get_by_role("link", name="Approvals").click()
-    row = page.locator("tr.status-held", has_text="tonight").filter(has_text="2031-11-28 18:00").first
+    row = page.locator("tr.status-held", has_text="tonight").filter(has_text="2031-12-04 18:00").first
     assert "tonight at 20:00" in row.locator(".preview").inner_text()
     row.get_by_role("button", name="Approve").click()
     assert "is approved; it goes out when due" in page.locator(".flash").inner_text()
@@ -122,4 +122,4 @@ def test_from_a_clash_to_an_approved_promo_in_the_publish_log(site, page, sessio
     assert page.locator(f"#post-{post.id} .status").inner_text() == "planned"
     held = session.scalars(select(Post).where(Post.slot_id == slot_id, Post.status == HELD)).all()
     assert held and all(page.locator(f"#post-{p.id} .status").inner_text() == "held" for p in held)
-    assert session.get(Slot, slot_id).start_at == datetime(2031, 11, 28, 20, 0, tzinfo=MSK)
+    assert session.get(Slot, slot_id).start_at == datetime(2031, 12, 4, 20, 0, tzinfo=MSK)

@@ -21,10 +21,15 @@ class GuestSchema(Schema):
 
 
 class TranslationSchema(Schema):
+    """A programme's texts in one language; a field left out or empty falls back to the programme's own."""
+
     title = fields.String(allow_none=True, validate=validate.Length(max=300))
     subtitle = fields.String(allow_none=True, validate=validate.Length(max=300))
     summary = fields.String(allow_none=True)
     quote = fields.String(allow_none=True)
+    category = fields.String(allow_none=True, validate=validate.Length(max=100))
+    image_alt = fields.String(allow_none=True, validate=validate.Length(max=1000))
+    guests = fields.List(fields.Nested(GuestSchema), allow_none=True)
 
 
 class ProgrammeSchema(Schema):
@@ -38,6 +43,7 @@ class ProgrammeSchema(Schema):
     exclusive = fields.Boolean(attribute="is_exclusive")
     quote = fields.String(allow_none=True)
     image_url = fields.Url(allow_none=True, schemes={"http", "https"})
+    image_alt = fields.String(allow_none=True, validate=validate.Length(max=1000))
     image_credit = fields.String(allow_none=True, validate=validate.Length(max=300))
     duration_minutes = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=48 * 60))
     language = fields.String(validate=LANG)

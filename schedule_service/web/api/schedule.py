@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 from schedule_service import listings
 from schedule_service.broadcast_time import broadcast_day, zone
 from schedule_service.db import db
+from schedule_service.models.programme import TRANSLATED
 from schedule_service.web.api.channels import ChannelSchema, channel_or_404
 from schedule_service.web.api.common import rfc3339
 from schedule_service.web.api.programmes import ProgrammeSchema
@@ -81,7 +82,7 @@ def listed_slot(slot, tz, lang: str | None) -> dict:
     out["end_tz"] = rfc3339(slot.end_at.astimezone(tz))
     programme = PROGRAMME_OUT.dump(slot.programme)
     if lang:
-        for field in ("title", "subtitle", "summary", "quote"):
+        for field in TRANSLATED:
             programme[field] = slot.programme.text(field, lang)
         programme["lang"] = lang if lang in slot.programme.translations else slot.programme.language
     out["programme"] = programme

@@ -81,8 +81,14 @@ def programme_plan(programme_id: int):
 
 
 def _coming(query) -> list[Slot]:
-    query = query.where(Slot.status == SCHEDULED, Slot.end_at > now()).order_by(Slot.start_at)
-    return db.session.scalars(query.limit(PREVIEW_SLOTS)).unique().all()
+    """The next coming slots, and the one asked for (``slot``) however far off it is."""
+    query = query.where(Slot.status == SCHEDULED, Slot.end_at > now())
+    slots = list(db.session.scalars(query.order_by(Slot.start_at).limit(PREVIEW_SLOTS)).unique())
+    # A full week has more coming slots than the list shows; "Preview its promos" must still find its own.
+    wanted = request.values.get("slot", type=int) or request.form.get("preview_slot", type=int)
+    if wanted and all(s.id != wanted for s in slots):
+        slots += db.session.scalars(query.where(Slot.id == wanted)).unique().all()
+    return slots
 
 
 def _plan_page(owner: Channel | Programme, saved: list[dict], coming: list[Slot], setter, endpoint: str, args: dict):
