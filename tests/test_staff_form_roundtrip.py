@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from schedule_service import auth, clock, schedule
 from schedule_service.models import Programme, Slot, User
+from schedule_service.models.programme import TRANSLATED
 from schedule_service.promos import plan
 from schedule_service.publishing import target_settings
 from tests.conftest import LOADED
@@ -61,12 +62,13 @@ def rich(session, demo, make_user) -> Rich:
                 "image_url": "https://img.example.org/sargsyan.jpg",
                 "episode_num": "1/1",
                 "translations": {
-                    **{
-                        lang: {k: getattr(t, k) for k in ("title", "subtitle", "summary", "quote")}
-                        for lang, t in exclusive.translations.items()
-                    },
+                    **{lang: {k: getattr(t, k) for k in TRANSLATED} for lang, t in exclusive.translations.items()},
                     "hy": {"title": "Սերժ Սարգսյան. բացառիկ հարցազրույց"},
-                    "de": {"title": "Sersch Sargsjan: das Exklusivinterview", "quote": "Nicht gegen jemanden."},
+                    "de": {
+                        "title": "Sersch Sargsjan: das Exklusivinterview",
+                        "quote": "Nicht gegen jemanden.",
+                        "guests": [{"name": "Sersch Sargsjan", "role": None}, {"name": "Iwan Iwanow", "role": "Gast"}],
+                    },
                 },
             },
             "test",
@@ -114,7 +116,7 @@ def rich(session, demo, make_user) -> Rich:
             session,
             mir,
             news,
-            {"start_local": datetime(2031, 12, 3, 9, 0, 30), "duration_minutes": 47, "is_live": True},
+            {"start_local": datetime(2031, 12, 15, 9, 0, 30), "duration_minutes": 47, "is_live": True},
             "test",
         )
         schedule.update_slot(session, odd, {"end": odd.end_at.replace(second=45)}, "test")
@@ -254,6 +256,13 @@ def test_the_programme_form_shows_guests_and_every_translation(staff, rich):
     assert form.value(f"translations-{ru}-title") == "Серж Саргсян: эксклюзивное интервью"
     assert form.value(f"translations-{ru}-quote") == "Договор о коллективной безопасности ни против кого не направлен."
     assert form.value(f"translations-{langs['de']}-quote") == "Nicht gegen jemanden."
+    assert form.value(f"translations-{ru}-category") == "интервью"
+    assert form.value(f"translations-{ru}-guests-0-name") == "Серж Саргсян"
+    assert form.value(f"translations-{ru}-guests-0-role") == "президент Армении"
+    de = langs["de"]
+    assert [form.value(f"translations-{de}-guests-{i}-name") for i in (0, 1)] == ["Sersch Sargsjan", "Iwan Iwanow"]
+    assert [form.value(f"translations-{de}-guests-{i}-role") for i in (0, 1)] == ["", "Gast"]
+    assert form.value("image_alt") == "Serzh Sargsyan in the Mir studio, speaking to the interviewer"
     assert not any("<built-in" in v or "{'name'" in v for _, v in form.fields)
 
 
@@ -295,7 +304,7 @@ def test_the_target_form_shows_its_settings_but_never_its_credentials(staff, ric
 
 def test_the_slot_form_shows_seconds_past_the_minute(staff, rich):
     form = _open(staff, _cases(rich)["odd slot"])
-    assert form.value("start_local") == "2031-12-03T09:00:30"
+    assert form.value("start_local") == "2031-12-15T09:00:30"
     assert form.value("live") == "y" and form.values("premiere") == []
 
 
@@ -304,12 +313,21 @@ def test_the_slot_form_shows_seconds_past_the_minute(staff, rich):
 
 EDITS = {
     "programme": (
-        {"guests-1-role": "Host's guest", "translations-{ru}-subtitle": "25 лет договору"},
+        {
+            "guests-1-role": "Host's guest",
+            "translations-{ru}-subtitle": "25 лет договору",
+            "translations-{ru}-guests-1-name": "Иван Иванов",
+        },
         lambda api, r: (
             api(f"/api/v1/programmes/{r.exclusive.id}")["guests"][1]["role"],
             api(f"/api/v1/programmes/{r.exclusive.id}")["translations"]["ru"]["subtitle"],
+            api(f"/api/v1/programmes/{r.exclusive.id}")["translations"]["ru"]["guests"],
         ),
-        ("Host's guest", "25 лет договору"),
+        (
+            "Host's guest",
+            "25 лет договору",
+            [{"name": "Серж Саргсян", "role": "президент Армении"}, {"name": "Иван Иванов", "role": None}],
+        ),
     ),
     "channel settings": (
         {"names-{hy}-name": "Мир (Армения)", "broadcast_day_start": "06:00"},

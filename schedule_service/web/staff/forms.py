@@ -191,6 +191,7 @@ class ProgrammeForm(FlaskForm):
         "Image URL",
         validators=[Optional(), URL(require_tld=False, message="An http(s) URL."), Length(max=1000)],
     )
+    image_alt = StringField(_l("Picture's alt text"), validators=[Length(max=1000)])
     image_credit = StringField("Image credit", validators=[Length(max=300)])
     duration_minutes = IntegerField(
         "Minutes", validators=[Optional(), NumberRange(min=1, max=48 * 60, message="Between 1 minute and 48 hours.")]
@@ -238,6 +239,7 @@ _PROGRAMME_TEXT = (
     "presenter",
     "quote",
     "image_url",
+    "image_alt",
     "image_credit",
     "episode_num",
 )
