@@ -36,7 +36,7 @@ system-deps:
 
 # Re-extract and compile the message catalogs after changing UI strings.
 translations: install
-	$(VENV)/bin/pybabel extract -F babel.cfg -o schedule_service/translations/messages.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -o schedule_service/translations/messages.pot .
 	$(VENV)/bin/pybabel update -i schedule_service/translations/messages.pot -d schedule_service/translations
 	$(VENV)/bin/pybabel compile -d schedule_service/translations
 

@@ -64,7 +64,7 @@ def create_user(session: Session, email: str, password: str, role: str, actor: s
 
 
 def update_user(session: Session, user: User, actor: str, **values) -> User:
-    """Change a user's ``role``, ``is_active`` or ``password``; raise ``ValueError`` when refused.
+    """Change a user's ``role``, ``is_active``, ``language`` or ``password``; raise ``ValueError`` when refused.
 
     The last active admin can neither be demoted nor deactivated: someone must be able to
     manage users and targets.
@@ -85,7 +85,7 @@ def update_user(session: Session, user: User, actor: str, **values) -> User:
         if others is None:
             raise ValueError(f"{user.email} is the last active admin; make another admin first")
     changes = {}
-    for field in ("role", "is_active"):
+    for field in ("role", "is_active", "language"):
         if field in values and values[field] != getattr(user, field):
             changes[field] = [getattr(user, field), values[field]]
             setattr(user, field, values[field])

@@ -56,24 +56,24 @@ CATEGORIES = {
 
 #: The afternoon films, Monday first: (en, ru).
 DAY_FILMS = [
-    ("Feature Film: Office Romance", "Художественный фильм: Служебный роман"),
-    ("Feature Film: The Diamond Arm", "Художественный фильм: Бриллиантовая рука"),
+    ("Feature Film: Office Romance", "Х/ф «Служебный роман»"),
+    ("Feature Film: The Diamond Arm", "Х/ф «Бриллиантовая рука»"),
     (
         "Feature Film: Welcome, or No Trespassing",
-        "Художественный фильм: Добро пожаловать, или Посторонним вход воспрещён",
+        "Х/ф «Добро пожаловать, или Посторонним вход воспрещён»",
     ),
-    ("Feature Film: The Cranes Are Flying", "Художественный фильм: Летят журавли"),
-    ("Feature Film: Carnival Night", "Художественный фильм: Карнавальная ночь"),
+    ("Feature Film: The Cranes Are Flying", "Х/ф «Летят журавли»"),
+    ("Feature Film: Carnival Night", "Х/ф «Карнавальная ночь»"),
 ]
 #: The night films, Monday first: (en, ru).
 NIGHT_FILMS = [
-    ("Night Film: Beware of the Car", "Ночной фильм: Берегись автомобиля"),
-    ("Night Film: Ivan Vasilievich Changes Profession", "Ночной фильм: Иван Васильевич меняет профессию"),
-    ("Night Film: Autumn Marathon", "Ночной фильм: Осенний марафон"),
-    ("Night Film: Moscow Does Not Believe in Tears", "Ночной фильм: Москва слезам не верит"),
-    ("Night Film: The Irony of Fate", "Ночной фильм: Ирония судьбы, или С лёгким паром!"),
-    ("Night Film: Kin-dza-dza!", "Ночной фильм: Кин-дза-дза!"),
-    ("Night Film: White Sun of the Desert", "Ночной фильм: Белое солнце пустыни"),
+    ("Night Film: Beware of the Car", "Х/ф «Берегись автомобиля»"),
+    ("Night Film: Ivan Vasilievich Changes Profession", "Х/ф «Иван Васильевич меняет профессию»"),
+    ("Night Film: Autumn Marathon", "Х/ф «Осенний марафон»"),
+    ("Night Film: Moscow Does Not Believe in Tears", "Х/ф «Москва слезам не верит»"),
+    ("Night Film: The Irony of Fate", "Х/ф «Ирония судьбы, или С лёгким паром!»"),
+    ("Night Film: Kin-dza-dza!", "Х/ф «Кин-дза-дза!»"),
+    ("Night Film: White Sun of the Desert", "Х/ф «Белое солнце пустыни»"),
 ]
 #: What follows the evening series on weekdays, Monday first: (en, ru, category).
 EVENING_SHOWS = [
@@ -89,13 +89,13 @@ EVENING_SHOWS = [
 WEEKDAY = [
     ("05:00", 240, "Good Morning, Commonwealth", "Доброе утро, Содружество", "news"),
     ("09:00", 60, "News", "Новости", "news"),
-    ("10:00", 120, "Daytime Series: The Border", "Дневной сериал: Граница", "series"),
+    ("10:00", 120, "Daytime Series: The Border", "Т/с «Граница»", "series"),
     ("12:00", 60, "News", "Новости", "news"),
     ("13:00", 180, "{film}", None, "film"),
     ("16:00", 60, "News", "Новости", "news"),
     ("17:00", 60, "Our Kitchen", "Наша кухня", "lifestyle"),
     ("18:00", 60, "Evening News", "Вечерние новости", "news"),
-    ("19:00", 120, "Drama: The Lighthouse Keeper", "Сериал: Смотритель маяка", "series"),
+    ("19:00", 120, "Drama: The Lighthouse Keeper", "Т/с «Смотритель маяка»", "series"),
     ("21:00", 60, "{evening}", None, None),
     ("22:00", 125, "Talk Show: Open Door", "Ток-шоу: Открытая дверь", "talk"),
     ("00:05", 60, "Night News", "Ночные новости", "news"),
@@ -108,9 +108,9 @@ SATURDAY = [
     ("09:00", 60, "Our Kitchen", "Наша кухня", "lifestyle"),
     ("10:00", 120, "Game Show: The Weakest Link", "Игра: Слабое звено", "entertainment"),
     ("12:00", 60, "News", "Новости", "news"),
-    ("13:00", 300, "Series Marathon: The Lighthouse Keeper", "Сериал: Смотритель маяка. Все серии недели", "series"),
+    ("13:00", 300, "Series Marathon: The Lighthouse Keeper", "Т/с «Смотритель маяка». Все серии недели", "series"),
     ("18:00", 60, "Evening News", "Вечерние новости", "news"),
-    ("19:00", 120, "Feature Film: The Twelve Chairs", "Художественный фильм: Двенадцать стульев", "film"),
+    ("19:00", 120, "Feature Film: The Twelve Chairs", "Х/ф «Двенадцать стульев»", "film"),
     ("21:00", 185, "Concert: Songs of the Commonwealth", "Концерт: Песни Содружества", "music"),
     ("00:05", 60, "Night News", "Ночные новости", "news"),
     ("01:05", 115, "{night_film}", None, "film"),
@@ -121,10 +121,10 @@ SUNDAY = [
     ("08:00", 60, "News", "Новости", "news"),
     ("09:00", 120, "Travel Show: Another World", "Путешествия: Другой мир", "documentary"),
     ("11:00", 60, "News", "Новости", "news"),
-    ("12:00", 240, "Series: Officers' Wives", "Сериал: Офицерские жёны", "series"),
-    ("16:00", 120, "Feature Film: Afonya", "Художественный фильм: Афоня", "film"),
+    ("12:00", 240, "Series: Officers' Wives", "Т/с «Офицерские жёны»", "series"),
+    ("16:00", 120, "Feature Film: Afonya", "Х/ф «Афоня»", "film"),
     ("18:00", 60, "Evening News", "Вечерние новости", "news"),
-    ("19:00", 120, "Feature Film: Gentlemen of Fortune", "Художественный фильм: Джентльмены удачи", "film"),
+    ("19:00", 120, "Feature Film: Gentlemen of Fortune", "Х/ф «Джентльмены удачи»", "film"),
     ("21:00", 60, "Vmeste: Weekly Review", "Вместе: итоги недели", "news"),
     ("22:00", 125, "Talk Show: Open Door", "Ток-шоу: Открытая дверь", "talk"),
     ("00:05", 60, "Night News", "Ночные новости", "news"),

@@ -1,6 +1,7 @@
 """Languages and zones: Flask-Babel, with the viewer's choice from ?lang=/?tz=, a cookie, the browser.
 
-The language comes from ``?lang=``, else the ``lang`` cookie, else Accept-Language, else English.
+The language comes from ``?lang=``, else (staff pages) the user's own setting, else the ``lang``
+cookie, else Accept-Language, else English.
 The zone comes from ``?tz=``, else the ``tz`` cookie; none means each channel's own zone.
 Pages remember a choice made in the query in a cookie (:func:`remember`); ``?tz=`` with no value
 goes back to the channels' zones. A cookie holding something unusable is ignored, while a bad
@@ -30,13 +31,22 @@ def languages() -> tuple[str, ...]:
 
 
 def chosen_lang() -> str:
-    """The viewer's language: ?lang=, else the cookie, else the browser's, else the default."""
+    """The language: ?lang=, else a staff user's setting, else the cookie, else the browser's, else the default."""
     langs = languages()
-    for candidate in (request.args.get("lang"), request.cookies.get(LANG_COOKIE)):
+    for candidate in (request.args.get("lang"), _staff_lang(), request.cookies.get(LANG_COOKIE)):
         if candidate in langs:
             return candidate
     header = request.headers.get("Accept-Language", "")
     return _browser_lang(header, langs) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _staff_lang() -> str | None:
+    """The logged-in staff user's own language, on staff pages; None lets the cookie and browser decide."""
+    if request.blueprint != "staff":
+        return None
+    from flask_login import current_user  # the staff side's concern; loaded only on its pages
+
+    return current_user.language if current_user.is_authenticated else None
 
 
 @lru_cache(maxsize=256)

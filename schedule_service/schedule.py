@@ -212,6 +212,12 @@ def delete_programme(session: Session, programme: Programme, actor: str) -> None
 
 
 def _set_translations(programme: Programme, translations: dict[str, dict[str, Any]]) -> None:
+    """Make the programme's translations those given; a language left out is dropped.
+
+    Within a language a field left out keeps what is stored, so a client (or form) that does not
+    know a field (guests, category, alt text) never erases it; an empty one falls back to the
+    programme's own.
+    """
     for lang in list(programme.translations):
         if lang not in translations:
             del programme.translations[lang]
@@ -220,7 +226,8 @@ def _set_translations(programme: Programme, translations: dict[str, dict[str, An
         if row is None:
             row = programme.translations[lang] = ProgrammeTranslation(lang=lang)
         for key in TRANSLATED:
-            setattr(row, key, fields.get(key) or None)  # empty means "as the programme has it"
+            if key in fields:
+                setattr(row, key, fields[key] or None)
 
 
 def _programme_state(programme: Programme) -> dict[str, Any]:

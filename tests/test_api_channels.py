@@ -168,6 +168,10 @@ def test_translated_guests_category_and_alt_text_round_trip_and_list_in_their_la
     got = client.get(url).json
     assert got["image_alt"] == "Serzh Sargsyan in the studio"
     assert got["translations"]["ru"] == {"subtitle": None, "summary": None, "quote": None, **RUSSIAN}
+    # A client that sends only the fields it knows keeps the others.
+    kept = client.patch(url, json={"translations": {"ru": {"title": RUSSIAN["title"]}}}, headers=editor).json
+    assert kept["translations"]["ru"]["guests"] == RUSSIAN["guests"]
+    assert kept["translations"]["ru"]["category"] == "интервью"
     # What a client read, sent back unchanged, changes nothing and leaves no audit entry.
     assert client.patch(url, json={"translations": got["translations"]}, headers=editor).json == got
     history = client.get(f"/api/v1/audit?entity=programme&id={made.json['id']}", headers=editor).json["items"]

@@ -245,3 +245,14 @@ def test_the_demo_plans_its_posts(runner, session):
         assert runner.invoke(args=["demo", "load"]).exit_code == 0
     steps = {p.step for p in session.scalars(select(Post))}
     assert {"tonight", "ten-minutes", "on-air"} <= steps
+
+
+def test_the_demos_russian_promo_names_its_guest_in_russian(client, editor, demo):
+    body = {"slot_id": demo.id, "at": "2031-11-27T18:00:00+03:00", "target": "web"}
+    russian = preview(client, editor, lang="ru", **body).json
+    assert russian["text"].startswith(
+        "Мировой эксклюзив: Серж Саргсян — смотрите сегодня сразу после полуночи на телеканале «Мир»."
+    )
+    assert "Serzh" not in russian["text"]
+    english = preview(client, editor, lang="en", **body).json
+    assert english["text"].startswith("World exclusive: Serzh Sargsyan — watch tonight right after midnight on Mir.")

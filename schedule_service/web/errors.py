@@ -3,10 +3,51 @@
 from http import HTTPStatus
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM = "application/problem+json"
+
+#: The statuses' titles, in the request's language (HTTPStatus has English phrases only).
+TITLES = {
+    400: _l("Bad Request"),
+    401: _l("Unauthorized"),
+    403: _l("Forbidden"),
+    404: _l("Not Found"),
+    405: _l("Method Not Allowed"),
+    406: _l("Not Acceptable"),
+    409: _l("Conflict"),
+    410: _l("Gone"),
+    412: _l("Precondition Failed"),
+    413: _l("Request Entity Too Large"),
+    415: _l("Unsupported Media Type"),
+    422: _l("Unprocessable Entity"),
+    428: _l("Precondition Required"),
+    429: _l("Too Many Requests"),
+    500: _l("Internal Server Error"),
+    502: _l("Bad Gateway"),
+    503: _l("Service Unavailable"),
+}
+#: Our own words where Werkzeug's would be its generic text for the status.
+DETAILS = {
+    400: _l("The request is not valid."),
+    401: _l("Log in, or send an API token as Authorization: Bearer TOKEN."),
+    403: _l("Your role does not allow this."),
+    404: _l("There is nothing at this address. Check it for typos, or start again from the schedule."),
+    405: _l("This address does not take that method."),
+    413: _l("The request is too large."),
+    429: _l("Too many requests; wait a little and try again."),
+    500: _l("Something went wrong on our side. Try again in a moment."),
+    503: _l("The service is busy or down for a moment. Try again shortly."),
+}
+
+
+def title_of(status: int) -> str:
+    """The status's title in the request's language."""
+    title = TITLES.get(status)
+    return str(title) if title is not None else HTTPStatus(status).phrase
 
 
 class Problem(HTTPException):
@@ -36,7 +77,7 @@ def wants_json() -> bool:
 
 
 def problem_response(status: int, detail: str | None, errors: dict | None = None, **extra) -> Response:
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    body = {"type": "about:blank", "title": title_of(status), "status": status}
     if detail:
         body["detail"] = detail
     if errors:
@@ -76,15 +117,17 @@ def render_error(error: HTTPException) -> Response | tuple:
     if errors is None and "messages" in data:
         errors = flatten_messages(data["messages"])
     detail = error.description
+    if detail == type(error).description and status in DETAILS and not errors and "messages" not in data:
+        detail = str(DETAILS[status])  # Werkzeug's generic words for the status: ours, translated
     if isinstance(error, CSRFError):
-        detail = "The form's CSRF token is missing or stale; reload the page and try again."
+        detail = _("The form's CSRF token is missing or stale; reload the page and try again.")
     if errors and detail == type(error).description:  # werkzeug's words for the status: say what is wrong
         detail = _what_is_wrong(status, set(data.get("messages") or {}))
     extra = getattr(error, "extra", None) or {}
     if wants_json():
         resp = problem_response(status, detail, errors, **extra)
     else:
-        resp = render_template("error.html", status=status, title=HTTPStatus(status).phrase, detail=detail), status
+        resp = render_template("error.html", status=status, title=title_of(status), detail=detail), status
         return resp
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="schedule"'
@@ -96,12 +139,12 @@ def render_error(error: HTTPException) -> Response | tuple:
 def _what_is_wrong(status: int, locations: set[str]) -> str:
     """The detail for a validation error, by where webargs found it."""
     if status == 422:
-        return "The request has fields that are not valid."
+        return _("The request has fields that are not valid.")
     if "json" in locations:  # webargs answers 400 only when the body cannot be parsed at all
-        return "The request body is not valid JSON."
+        return _("The request body is not valid JSON.")
     if locations and locations <= {"query", "querystring"}:
-        return "The query is not valid."
-    return "The request is not valid."
+        return _("The query is not valid.")
+    return _("The request is not valid.")
 
 
 def init_app(app: Flask) -> None:

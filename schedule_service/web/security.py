@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from argon2.exceptions import VerificationError
 from flask import Flask, Response, abort, g, request
+from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
@@ -172,7 +173,8 @@ def init_app(app: Flask) -> None:
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
-    login_manager.login_message = "Log in to see staff pages."
+    login_manager.login_message = _l("Log in to see staff pages.")
+    login_manager.localize_callback = str  # the lazy message in the language of the request that flashes it
     login_manager.login_message_category = "info"
     # First of all before-request functions: nothing may see the previous request's user.
     app.before_request_funcs.setdefault(None, []).insert(0, _forget_previous_request)

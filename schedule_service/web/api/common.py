@@ -4,6 +4,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from flask import request, url_for
+from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import Select
 
@@ -57,7 +58,7 @@ def get_or_404(model, ident, what: str):
 def as_problem(error: ScheduleError) -> Problem:
     """Map a refused schedule write to its HTTP problem."""
     if isinstance(error, Invalid):
-        return problem(422, "The request has fields that are not valid.", error.errors)
+        return problem(422, _("The request has fields that are not valid."), error.errors)
     if isinstance(error, StaleVersion):
         from schedule_service.web.api.slots import SlotOut
 

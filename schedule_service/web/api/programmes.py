@@ -21,7 +21,10 @@ class GuestSchema(Schema):
 
 
 class TranslationSchema(Schema):
-    """A programme's texts in one language; a field left out or empty falls back to the programme's own."""
+    """A programme's texts in one language; empty (null) ones fall back to the programme's own.
+
+    Written, a field left out keeps what the translation has; a language left out is dropped.
+    """
 
     title = fields.String(allow_none=True, validate=validate.Length(max=300))
     subtitle = fields.String(allow_none=True, validate=validate.Length(max=300))

@@ -4,6 +4,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -22,7 +24,7 @@ def change_text(value) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, dict | list):
         import json
 
@@ -32,16 +34,62 @@ def change_text(value) -> str:
 
 #: The menu: (endpoint, label, role); pages that are not there yet are left out.
 NAV = (
-    ("staff.home", "Schedule", "editor"),
-    ("staff.programmes", "Programmes", "editor"),
-    ("staff.plans", "Promo plans", "editor"),
-    ("staff.approvals", "Approvals", "editor"),
-    ("staff.publish_log", "Publish log", "editor"),
-    ("staff.audit", "Audit", "editor"),
-    ("staff.targets", "Targets", "admin"),
-    ("staff.users", "Users", "admin"),
-    ("staff.tokens", "API tokens", "editor"),
+    ("staff.home", _l("Schedule"), "editor"),
+    ("staff.programmes", _l("Programmes"), "editor"),
+    ("staff.plans", _l("Promo plans"), "editor"),
+    ("staff.approvals", _l("Approvals"), "editor"),
+    ("staff.publish_log", _l("Publish log"), "editor"),
+    ("staff.audit", _l("Audit"), "editor"),
+    ("staff.targets", _l("Targets"), "admin"),
+    ("staff.users", _l("Users"), "admin"),
+    ("staff.tokens", _l("API tokens"), "editor"),
 )
+
+#: The API's words that staff pages show (statuses, actions, roles, kinds of entity), in the page's language.
+WORDS = {
+    "planned": _l("planned"),
+    "publishing": _l("publishing"),
+    "published": _l("published"),
+    "held": _l("held"),
+    "failed": _l("failed"),
+    "unknown": _l("unknown"),
+    "expired": _l("expired"),
+    "revoked": _l("revoked"),
+    "corrected": _l("corrected"),
+    "withdrawn": _l("withdrawn"),
+    "publish": _l("publish"),
+    "correct": _l("correct"),
+    "withdraw": _l("withdraw"),
+    "create": _l("create"),
+    "update": _l("update"),
+    "delete": _l("delete"),
+    "cancel": _l("cancel"),
+    "restore": _l("restore"),
+    "approve": _l("approve"),
+    "hold": _l("hold"),
+    "retry": _l("retry"),
+    "editor": _l("editor"),
+    "admin": _l("admin"),
+    "channel": _l("channel"),
+    "programme": _l("programme"),
+    "slot": _l("slot"),
+    "post": _l("post"),
+    "target": _l("target"),
+    "user": _l("user"),
+    "token": _l("token"),
+    "plan": _l("plan"),
+    "import": _l("import"),
+    "sent": _l("sent"),
+    "error": _l("error"),
+}
+
+
+def word(value: str | None) -> str:
+    """One of the API's words as the page's language says it; any other value as it is."""
+    if value is None:
+        return ""
+    translated = WORDS.get(value)
+    return str(translated) if translated is not None else value
 
 
 def nav_items() -> list[tuple[str, str]]:
@@ -60,7 +108,7 @@ def nav_items() -> list[tuple[str, str]]:
 
 @bp.context_processor
 def _helpers() -> dict:
-    return {"at_local": at_local, "change_text": change_text, "nav_items": nav_items}
+    return {"at_local": at_local, "change_text": change_text, "nav_items": nav_items, "word": word}
 
 
 @bp.after_request

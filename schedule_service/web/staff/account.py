@@ -1,11 +1,16 @@
 """Logging in and out, the home page, API tokens, and (admins) staff users."""
 
+from babel import Locale
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from wtforms import SelectChoice, SelectField
 
-from schedule_service import auth
+from schedule_service import auth, i18n
 from schedule_service.db import db
 from schedule_service.models import ApiToken, Channel, Post, User
 from schedule_service.models.promo import EXPIRED, FAILED, HELD, UNKNOWN
@@ -35,7 +40,7 @@ def login():
             session.permanent = True
             return redirect(target)
         login_failed()
-        form.password.errors = ["Wrong email or password."]
+        form.password.errors = [_("Wrong email or password.")]
         status = 401
     elif request.method == "POST":
         status = 422
@@ -56,7 +61,7 @@ def logout():
     """Log out (a POST with the CSRF token, so no other site can log staff out)."""
     logout_user()
     session.clear()
-    flash("You are logged out.", "info")
+    flash(_("You are logged out."), "info")
     return redirect(url_for("staff.login"))
 
 
@@ -105,8 +110,35 @@ def revoke_token(token_id: int):
         abort(404)
     auth.revoke_token(db.session, token, current_user.email)
     db.session.commit()
-    flash(f"Token {token.name} ({token.prefix}…) is revoked; it no longer works.", "ok")
+    flash(_("Token %(name)s (%(prefix)s…) is revoked; it no longer works.", name=token.name, prefix=token.prefix), "ok")
     return redirect(url_for("staff.tokens"))
+
+
+# Your own account: the staff pages' language
+
+
+class AccountForm(FlaskForm):
+    language = SelectField(_l("Language of the staff pages"), default="")
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@staff_page()
+def account():
+    """Your own settings: the language the staff pages speak to you (``?lang=`` still changes one page)."""
+    user = current_user._get_current_object()
+    form = AccountForm() if request.method == "POST" else AccountForm(formdata=None, language=user.language or "")
+    form.language.choices = [
+        SelectChoice("", _("as the browser asks")),
+        *(SelectChoice(code, Locale.parse(code).get_display_name(code).capitalize()) for code in i18n.languages()),
+    ]
+    if form.validate_on_submit():
+        auth.update_user(db.session, user, current_user.email, language=form.language.data or None)
+        db.session.commit()
+        refresh()  # the message reads in the language just chosen
+        flash(_("Saved your settings."), "ok")
+        return redirect(url_for("staff.account"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("staff/account.html", form=form, user=user), status
 
 
 # Users (admins)
@@ -127,7 +159,7 @@ def users():
             status = 422
         else:
             db.session.commit()
-            flash(f"Added {user.role} {user.email}.", "ok")
+            flash(_("Added %(role)s %(email)s.", role=_(user.role), email=user.email), "ok")
             return redirect(url_for("staff.users"))
     elif request.method == "POST":
         status = 422
@@ -157,7 +189,10 @@ def change_user(user_id: int):
             form.role.errors = [*form.role.errors, str(e)]
         else:
             db.session.commit()
-            flash(f"Saved {user.email}." if changes else _("Nothing changed."), "ok" if changes else "info")
+            flash(
+                _("Saved %(email)s.", email=user.email) if changes else _("Nothing changed."),
+                "ok" if changes else "info",
+            )
             return redirect(url_for("staff.users"))
     return _users_page(UserForm(formdata=None), changing=(user_id, form), status=422)
 

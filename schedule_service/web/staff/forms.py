@@ -7,7 +7,6 @@ form unchanged changes nothing (SPEC §12).
 
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -119,8 +118,8 @@ class VersionForm(FlaskForm):
 class NameForm(Form):
     """A channel's name in one language."""
 
-    lang = StringField(_l("Language"), validators=[Optional(), Length(min=2, max=16)])
-    name = StringField(_l("Name in that language"))
+    lang = StringField("Language", validators=[Optional(), Length(min=2, max=16)])
+    name = StringField("Name in that language")
 
 
 class ChannelForm(FlaskForm):
@@ -160,22 +159,22 @@ class ChannelForm(FlaskForm):
         for entry in field:
             lang, name = (entry.lang.data or "").strip(), (entry["name"].data or "").strip()
             if name and not lang:
-                raise ValidationError(_l("A name needs its language."))
+                raise ValidationError("A name needs its language.")
             if lang and name:
                 langs.append(lang)
         if len(langs) != len(set(langs)):
-            raise ValidationError(_l("Each language once."))
+            raise ValidationError("Each language once.")
 
 
 class GuestForm(Form):
     """One guest: a name, and the role they appear in."""
 
-    name = StringField(_l("Guest's name"), validators=[Length(max=200)])
-    role = StringField(_l("Role"), validators=[Length(max=300)])
+    name = StringField("Guest's name", validators=[Length(max=200)])
+    role = StringField("Role", validators=[Length(max=300)])
 
     def validate_role(self, field) -> None:
         if (field.data or "").strip() and not (self["name"].data or "").strip():
-            raise ValidationError(_l("A guest needs a name."))
+            raise ValidationError("A guest needs a name.")
 
 
 class ProgrammeForm(FlaskForm):
@@ -191,7 +190,7 @@ class ProgrammeForm(FlaskForm):
         "Image URL",
         validators=[Optional(), URL(require_tld=False, message="An http(s) URL."), Length(max=1000)],
     )
-    image_alt = StringField(_l("Picture's alt text"), validators=[Length(max=1000)])
+    image_alt = StringField("Picture's alt text", validators=[Length(max=1000)])
     image_credit = StringField("Image credit", validators=[Length(max=300)])
     duration_minutes = IntegerField(
         "Minutes", validators=[Optional(), NumberRange(min=1, max=48 * 60, message="Between 1 minute and 48 hours.")]

@@ -35,14 +35,14 @@ MAX_DAYS_AWAY = 3660
 def channel_or_404(slug: str) -> Channel:
     channel = db.session.scalar(select(Channel).where(Channel.slug == slug))
     if channel is None:
-        abort(404, f"There is no channel {slug!r}.")
+        abort(404, _("There is no channel %(slug)s.", slug=repr(slug)))
     return channel
 
 
 def slot_or_404(slot_id: int) -> Slot:
     slot = db.session.get(Slot, slot_id)
     if slot is None:
-        abort(404, f"There is no slot {slot_id}.")
+        abort(404, _("There is no slot %(id)s.", id=slot_id))
     return slot
 
 
@@ -106,7 +106,7 @@ def add_slot(slug: str):
     except Conflict as e:
         db.session.rollback()
         return _week_page(channel, form, conflict=e, status=409)
-    flash(f"Added {programme.title} at {_local(slot):%Y-%m-%d %H:%M %Z}.", "ok")
+    flash(_("Added %(title)s at %(at)s.", title=programme.title, at=f"{_local(slot):%Y-%m-%d %H:%M %Z}"), "ok")
     return redirect(url_for("staff.slot", slot_id=slot.id))
 
 
@@ -164,7 +164,7 @@ def new_channel():
         except (Invalid, Conflict) as e:
             db.session.rollback()
             return _channel_form(form, None, _channel_errors(form, e), 422)
-        flash(f"Added channel {channel.name}.", "ok")
+        flash(_("Added channel %(name)s.", name=channel.name), "ok")
         return redirect(url_for("staff.channel", slug=channel.slug))
     return _channel_form(form, None, (), 422 if request.method == "POST" else 200)
 
@@ -188,7 +188,7 @@ def edit_channel(slug: str):
         except (Invalid, Conflict) as e:
             db.session.rollback()
             return _channel_form(form, channel, _channel_errors(form, e), 422)
-        flash(f"Saved channel {channel.name}.", "ok")
+        flash(_("Saved channel %(name)s.", name=channel.name), "ok")
         return redirect(url_for("staff.channel", slug=channel.slug))
     return _channel_form(form, channel, (), 422 if request.method == "POST" else 200)
 
@@ -251,7 +251,7 @@ def slot(slot_id: int):
     if slot.version == version:
         flash(_("Nothing changed."), "info")
     else:
-        flash(f"Saved slot {slot.id}.", "ok")
+        flash(_("Saved slot %(id)s.", id=slot.id), "ok")
     return redirect(url_for("staff.slot", slot_id=slot.id))
 
 
@@ -262,14 +262,14 @@ def cancel_slot(slot_id: int):
     slot = slot_or_404(slot_id)
     form = VersionForm(prefix="act")
     if not form.validate():
-        return _slot_page(slot, _slot_form(slot), errors=["The form was incomplete; nothing changed."], status=422)
+        return _slot_page(slot, _slot_form(slot), errors=[_("The form was incomplete; nothing changed.")], status=422)
     try:
         schedule.cancel_slot(db.session, slot, current_user.email, _seen_version(form))
         db.session.commit()
     except StaleVersion as e:
         db.session.rollback()
         return _stale(e.slot, _slot_form(e.slot), _seen_version(form))
-    flash(f"Cancelled slot {slot.id}.", "ok")
+    flash(_("Cancelled slot %(id)s.", id=slot.id), "ok")
     return redirect(url_for("staff.slot", slot_id=slot.id))
 
 
@@ -280,7 +280,7 @@ def restore_slot(slot_id: int):
     slot = slot_or_404(slot_id)
     form = VersionForm(prefix="act")
     if not form.validate():
-        return _slot_page(slot, _slot_form(slot), errors=["The form was incomplete; nothing changed."], status=422)
+        return _slot_page(slot, _slot_form(slot), errors=[_("The form was incomplete; nothing changed.")], status=422)
     try:
         schedule.update_slot(db.session, slot, {"status": SCHEDULED}, current_user.email, _seen_version(form))
         db.session.commit()
@@ -290,7 +290,7 @@ def restore_slot(slot_id: int):
     except StaleVersion as e:
         db.session.rollback()
         return _stale(e.slot, _slot_form(e.slot), _seen_version(form))
-    flash(f"Slot {slot.id} is back on the schedule.", "ok")
+    flash(_("Slot %(id)s is back on the schedule.", id=slot.id), "ok")
     return redirect(url_for("staff.slot", slot_id=slot.id))
 
 

@@ -20,7 +20,7 @@ PAGE = 50
 def programme_or_404(programme_id: int) -> Programme:
     programme = db.session.get(Programme, programme_id)
     if programme is None:
-        abort(404, f"There is no programme {programme_id}.")
+        abort(404, _("There is no programme %(id)s.", id=programme_id))
     return programme
 
 
@@ -53,7 +53,7 @@ def new_programme():
     if form.validate_on_submit():
         programme = schedule.create_programme(db.session, form.values(), current_user.email)
         db.session.commit()
-        flash(f"Added {programme.title}.", "ok")
+        flash(_("Added %(title)s.", title=programme.title), "ok")
         return redirect(url_for("staff.programme", programme_id=programme.id))
     return _form_page(form, None, status=422 if request.method == "POST" else 200)
 
@@ -73,7 +73,7 @@ def programme(programme_id: int):
         if changes:
             schedule.update_programme(db.session, programme, changes, current_user.email)
             db.session.commit()
-            flash(f"Saved {programme.title}.", "ok")
+            flash(_("Saved %(title)s.", title=programme.title), "ok")
         else:
             flash(_("Nothing changed."), "info")
         return redirect(url_for("staff.programme", programme_id=programme.id))
@@ -94,7 +94,7 @@ def delete_programme(programme_id: int):
         form = ProgrammeForm(formdata=None, data=programme_data(programme))
         _spare_rows(form, programme)
         return _form_page(form, programme, conflict=e, status=409)
-    flash(f"Deleted {title}.", "ok")
+    flash(_("Deleted %(title)s.", title=title), "ok")
     return redirect(url_for("staff.programmes"))
 
 

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
@@ -115,7 +116,7 @@ def _plan_page(owner: Channel | Programme, saved: list[dict], coming: list[Slot]
             if action == "reset":
                 setter(db.session, owner, None, current_user.email)
                 db.session.commit()
-                flash("Saved: it follows the plan above it again.", "ok")
+                flash(_("Saved: it follows the plan above it again."), "ok")
                 return redirect(url_for(endpoint, **args))
             if action == "none":
                 setter(db.session, owner, [], current_user.email)
@@ -132,7 +133,12 @@ def _plan_page(owner: Channel | Programme, saved: list[dict], coming: list[Slot]
             if action == "save":
                 setter(db.session, owner, steps, current_user.email)
                 db.session.commit()
-                flash(f"Saved the plan ({len(steps)} steps); coming posts are re-planned.", "ok")
+                saved = ngettext(
+                    "Saved the plan (%(num)s step); coming posts are re-planned.",
+                    "Saved the plan (%(num)s steps); coming posts are re-planned.",
+                    len(steps),
+                )
+                flash(saved, "ok")
                 return redirect(url_for(endpoint, **args, slot=form.preview_slot.data))
         except Invalid as e:
             db.session.rollback()

@@ -2,6 +2,7 @@
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
@@ -42,19 +43,19 @@ def approvals():
 # A person's decisions on a post
 
 
-def _decide(post_id: int, operation, done: str, *args):
+def _decide(post_id: int, operation, done, *args):
     """Lock the post, apply the decision, commit; a move not allowed is explained, and changes nothing."""
     post = decisions.lock_post(db.session, post_id)
     if post is None:
-        abort(404, f"There is no post {post_id}.")
+        abort(404, _("There is no post %(id)s.", id=post_id))
     try:
         operation(db.session, post, current_user.email, *args)
         db.session.commit()
     except (Conflict, Invalid) as e:
         db.session.rollback()
-        flash(f"Post {post_id} was not changed: {e}", "error")
+        flash(_("Post %(id)s was not changed: %(why)s", id=post_id, why=e), "error")
     else:
-        flash(f"Post {post_id} {done}.", "ok")
+        flash(_("Post %(id)s %(done)s.", id=post_id, done=done), "ok")
     return redirect(safe_next(request.form.get("next"), url_for("staff.post", post_id=post_id)))
 
 
@@ -62,21 +63,21 @@ def _decide(post_id: int, operation, done: str, *args):
 @staff_page()
 def approve_post(post_id: int):
     """Let a held post go out when due."""
-    return _decide(post_id, decisions.approve_post, "is approved; it goes out when due")
+    return _decide(post_id, decisions.approve_post, _l("is approved; it goes out when due"))
 
 
 @bp.post("/posts/<int:post_id>/hold")
 @staff_page()
 def hold_post(post_id: int):
     """Keep a planned post back until someone approves it."""
-    return _decide(post_id, decisions.hold_post, "is held until someone approves it")
+    return _decide(post_id, decisions.hold_post, _l("is held until someone approves it"))
 
 
 @bp.post("/posts/<int:post_id>/retry")
 @staff_page()
 def retry_post(post_id: int):
     """Send a failed or unknown post again."""
-    return _decide(post_id, decisions.retry_post, "will be sent again at the next tick")
+    return _decide(post_id, decisions.retry_post, _l("will be sent again at the next tick"))
 
 
 @bp.post("/posts/<int:post_id>/published")
@@ -85,10 +86,11 @@ def mark_published(post_id: int):
     """Record that an unknown post did go out, as found at the target."""
     form = MarkPublishedForm()
     if not form.validate():
-        flash(f"Post {post_id} was not changed: {'; '.join(sum(form.errors.values(), []))}", "error")
+        why = "; ".join(sum(form.errors.values(), []))
+        flash(_("Post %(id)s was not changed: %(why)s", id=post_id, why=why), "error")
         return redirect(safe_next(request.form.get("next"), url_for("staff.post", post_id=post_id)))
     url, external_id = form.url.data or None, form.external_id.data or None
-    return _decide(post_id, decisions.mark_published, "is marked published", external_id, url)
+    return _decide(post_id, decisions.mark_published, _l("is marked published"), external_id, url)
 
 
 # The publish log
@@ -135,7 +137,7 @@ def post(post_id: int):
     """One post: its text, every attempt with its answer, and its history."""
     post = db.session.get(Post, post_id)
     if post is None:
-        abort(404, f"There is no post {post_id}.")
+        abort(404, _("There is no post %(id)s.", id=post_id))
     trail = db.session.scalars(audit.history("post", post.id)).all()
     follow_ups = db.session.scalars(select(Post).where(Post.parent_id == post.id).order_by(Post.id)).all()
     return render_template(
@@ -170,7 +172,7 @@ def add_target():
         except (Invalid, Conflict) as e:
             db.session.rollback()
             return _targets_page(form, _target_errors(form, e), 422)
-        flash(f"Added target {target.name}.", "ok")
+        flash(_("Added target %(name)s.", name=target.name), "ok")
         return redirect(url_for("staff.targets"))
     return _targets_page(form, status=422)
 
@@ -192,7 +194,10 @@ def target(name: str):
                 db.session.rollback()
                 errors, status = _target_errors(form, e), 422
             else:
-                flash(f"Saved target {target.name}." if changes else _("Nothing changed."), "ok" if changes else "info")
+                if changes:
+                    flash(_("Saved target %(name)s.", name=target.name), "ok")
+                else:
+                    flash(_("Nothing changed."), "info")
                 return redirect(url_for("staff.target", name=target.name))
         else:
             status = 422
@@ -210,16 +215,16 @@ def delete_target(name: str):
         db.session.commit()
     except Conflict as e:
         db.session.rollback()
-        flash(f"Not deleted: {e}", "error")
+        flash(_("Not deleted: %(why)s", why=e), "error")
         return redirect(url_for("staff.target", name=name))
-    flash(f"Deleted target {name}.", "ok")
+    flash(_("Deleted target %(name)s.", name=name), "ok")
     return redirect(url_for("staff.targets"))
 
 
 def _target_or_404(name: str) -> Target:
     target = db.session.scalar(select(Target).where(Target.name == name))
     if target is None:
-        abort(404, f"There is no target {name!r}.")
+        abort(404, _("There is no target %(name)s.", name=repr(name)))
     return target
 
 
