@@ -340,7 +340,9 @@ def test_adding_a_channel_with_a_zone_that_is_not_iana_says_so(logged_in, sessio
     resp = logged_in.post("/staff/new-channel", form)
     assert resp.status_code == 422
     assert "is not an IANA time zone" in re.search(r'id="timezone-error"[^>]*>([^<]+)<', resp.text).group(1)
-    resp = logged_in.post("/staff/new-channel", {**form, "timezone": "Asia/Yerevan", "names": "ru: Ноуп"})
+    resp = logged_in.post(
+        "/staff/new-channel", {**form, "timezone": "Asia/Yerevan", "names-0-lang": "ru", "names-0-name": "Ноуп"}
+    )
     assert resp.status_code == 302
     assert logged_in.post("/staff/new-channel", {**form, "timezone": "UTC"}).status_code == 422  # slug taken
 
@@ -352,7 +354,8 @@ def test_a_programme_with_translations(logged_in, session):
     form = {
         "title": "Serzh Sargsyan: the exclusive interview",
         "exclusive": "y",
-        "guests": "Serzh Sargsyan | President of Armenia",
+        "guests-0-name": "Serzh Sargsyan",
+        "guests-0-role": "President of Armenia",
         "duration_minutes": "60",
         "language": "en",
         "translations-0-lang": "ru",

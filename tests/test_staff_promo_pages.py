@@ -155,7 +155,9 @@ def test_a_channel_goes_back_to_the_default_plan(staff, session, mir):
 
 
 def test_a_programme_of_its_own_with_no_steps_has_no_promos(staff, session, slot, interview):
-    resp = staff.post(f"/staff/programmes/{interview.id}/plan", {"action": "save"})
+    # Saving the empty form changes nothing (it goes on following its channel's plan); the button says it.
+    assert "No promos for this programme" in staff.get(f"/staff/programmes/{interview.id}/plan").text
+    resp = staff.post(f"/staff/programmes/{interview.id}/plan", {"action": "none"})
     assert resp.status_code == 302
     session.expire_all()
     assert session.get(type(interview), interview.id).promo_plan == []

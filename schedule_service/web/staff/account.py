@@ -18,7 +18,8 @@ from schedule_service.web.api.tokens import visible_tokens
 from schedule_service.web.errors import render_error
 from schedule_service.web.security import authenticate, limit_logins, login_failed, safe_next, staff_page
 from schedule_service.web.staff import bp
-from schedule_service.web.staff.forms import LoginForm, TokenForm, UserChangeForm, UserForm
+from schedule_service.web.staff.form_data import user_data
+from schedule_service.web.staff.forms import LoginForm, TokenForm, UserChangeForm, UserForm, changed_values
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -183,15 +184,15 @@ def change_user(user_id: int):
     form = UserChangeForm(prefix=f"u{user_id}")
     if form.validate_on_submit():
         tokens = auth.live_tokens(db.session, user) if form.password.data else []
+        shown = UserChangeForm(formdata=None, prefix=f"u{user_id}", data=user_data(user))
+        changes = changed_values(
+            {"role": shown.role.data, "is_active": shown.active.data},
+            {"role": form.role.data, "is_active": form.active.data},
+        )
+        if form.password.data:
+            changes["password"] = form.password.data
         try:
-            auth.update_user(
-                db.session,
-                user,
-                current_user.email,
-                role=form.role.data,
-                is_active=form.active.data,
-                password=form.password.data or None,
-            )
+            auth.update_user(db.session, user, current_user.email, **changes)
         except ValueError as e:
             db.session.rollback()
             form.role.errors = [*form.role.errors, str(e)]
@@ -210,7 +211,10 @@ def change_user(user_id: int):
                     "ok",
                 )
             else:
-                flash(_("Saved %(email)s.", email=user.email), "ok")
+                flash(
+                    _("Saved %(email)s.", email=user.email) if changes else _("Nothing changed."),
+                    "ok" if changes else "info",
+                )
             return redirect(url_for("staff.users"))
     return _users_page(UserForm(formdata=None), changing=(user_id, form), status=422)
 
@@ -237,7 +241,5 @@ def _users_page(form: UserForm, changing: tuple[int, UserChangeForm] | None = No
         if changing and changing[0] == person.id:
             forms[person.id] = changing[1]
         else:
-            forms[person.id] = UserChangeForm(
-                formdata=None, prefix=f"u{person.id}", role=person.role, active=person.is_active
-            )
+            forms[person.id] = UserChangeForm(formdata=None, prefix=f"u{person.id}", data=user_data(person))
     return render_template("staff/users.html", form=form, people=people, forms=forms), status

@@ -1,4 +1,11 @@
-"""The staff pages' forms (Flask-WTF, so each carries its CSRF token)."""
+"""The staff pages' forms (Flask-WTF, so each carries its CSRF token).
+
+An edit form is filled from the API's representation of what it edits (see form_data.py), never
+from the ORM object, and writes only what the person changed (:func:`changed_values`): saving a
+form unchanged changes nothing (SPEC §12).
+"""
+
+from typing import Any
 
 from wtforms import (
     BooleanField,
@@ -28,6 +35,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.target import KINDS
 from schedule_service.models.user import ROLES
 from schedule_service.web.staff.checked_form import FlaskForm  # Flask-WTF's, with the text rules on every field
@@ -45,15 +53,31 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
 
 
+class WallTimeField(DateTimeLocalField):
+    """A wall time to the minute, or to the second when it has seconds (the API allows them)."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"], **kwargs)
+
+    def _value(self):
+        if self.raw_data or not self.data or not self.data.second:
+            return super()._value()
+        return self.data.strftime("%Y-%m-%dT%H:%M:%S")
+
+    def __call__(self, **kwargs):
+        if self.data and self.data.second and not self.raw_data:
+            kwargs.setdefault("step", 1)  # else the browser shows, and may round to, whole minutes
+        return super().__call__(**kwargs)
+
+
 class SlotForm(FlaskForm):
     """Add or move a slot: a wall time in the channel's zone, a duration."""
 
     programme_id = SelectField("Programme", coerce=int, validators=[InputRequired()])
     #: How many programmes there are in all; the list may offer fewer (see grid.offer_programmes).
     programmes_total = 0
-    start_local = DateTimeLocalField(
+    start_local = WallTimeField(
         "Starts (channel's wall clock)",
-        format="%Y-%m-%dT%H:%M",
         validators=[InputRequired(message="Give the start as date and time.")],
     )
     fold = SelectField("If that time happens twice", choices=FOLD_CHOICES, default="")
@@ -77,11 +101,25 @@ class SlotForm(FlaskForm):
             "is_live": self.live.data,
         }
 
+    def changes(self, shown: "SlotForm") -> dict:
+        """What differs from the form as ``shown``; a wall time goes with its fold (they make one instant)."""
+        changes = changed_values(shown.values(), self.values())
+        if "start_local" in changes or "fold" in changes:
+            changes.update(start_local=self.start_local.data, fold=self.values()["fold"])
+        return changes
+
 
 class VersionForm(FlaskForm):
     """A button acting on one version of a slot (cancel, restore)."""
 
     version = HiddenField(validators=[DataRequired()])
+
+
+class NameForm(Form):
+    """A channel's name in one language."""
+
+    lang = StringField("Language", validators=[Optional(), Length(min=2, max=16)])
+    name = StringField("Name in that language")
 
 
 class ChannelForm(FlaskForm):
@@ -93,9 +131,7 @@ class ChannelForm(FlaskForm):
         ],
     )
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    names = TextAreaField(
-        "Names in other languages", description='one per line, "ru: Мир"', validators=[Length(max=2000)]
-    )
+    names = FieldList(FormField(NameForm), min_entries=0)
     timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)], description="IANA, Europe/Moscow")
     broadcast_day_start = StringField(
         "Broadcast day starts", default="06:00", validators=[DataRequired()], description="local HH:MM"
@@ -107,7 +143,11 @@ class ChannelForm(FlaskForm):
         return {
             "slug": self.slug.data,
             "name": self.name.data,
-            "names": parse_pairs(self.names.data),
+            "names": {
+                row.lang.data.strip(): row["name"].data.strip()
+                for row in (entry.form for entry in self.names)
+                if (row.lang.data or "").strip() and (row["name"].data or "").strip()
+            },
             "timezone": self.timezone.data.strip(),
             "broadcast_day_start": self.broadcast_day_start.data.strip(),
             "xmltv_id": self.xmltv_id.data or None,
@@ -115,17 +155,26 @@ class ChannelForm(FlaskForm):
         }
 
     def validate_names(self, field) -> None:
-        for line in (field.data or "").splitlines():
-            if line.strip() and ":" not in line:
-                raise ValidationError(f'"{line.strip()}" is not "lang: name"')
+        langs = []
+        for entry in field:
+            lang, name = (entry.lang.data or "").strip(), (entry["name"].data or "").strip()
+            if name and not lang:
+                raise ValidationError("A name needs its language.")
+            if lang and name:
+                langs.append(lang)
+        if len(langs) != len(set(langs)):
+            raise ValidationError("Each language once.")
 
 
-class TranslationForm(Form):
-    lang = StringField("Language", validators=[Optional(), Length(min=2, max=16)])
-    title = StringField("Title", validators=[Length(max=300)])
-    subtitle = StringField("Subtitle", validators=[Length(max=300)])
-    summary = TextAreaField("Summary")
-    quote = TextAreaField("Quote")
+class GuestForm(Form):
+    """One guest: a name, and the role they appear in."""
+
+    name = StringField("Guest's name", validators=[Length(max=200)])
+    role = StringField("Role", validators=[Length(max=300)])
+
+    def validate_role(self, field) -> None:
+        if (field.data or "").strip() and not (self["name"].data or "").strip():
+            raise ValidationError("A guest needs a name.")
 
 
 class ProgrammeForm(FlaskForm):
@@ -133,7 +182,7 @@ class ProgrammeForm(FlaskForm):
     subtitle = StringField("Subtitle", validators=[Length(max=300)])
     summary = TextAreaField("Summary")
     category = StringField("Category", validators=[Length(max=100)])
-    guests = TextAreaField("Guests", description='one per line, "Name | role"')
+    guests = FieldList(FormField(GuestForm), min_entries=0)
     presenter = StringField("Presenter", validators=[Length(max=200)])
     exclusive = BooleanField("World exclusive")
     quote = TextAreaField("Pull quote")
@@ -141,43 +190,39 @@ class ProgrammeForm(FlaskForm):
         "Image URL",
         validators=[Optional(), URL(require_tld=False, message="An http(s) URL."), Length(max=1000)],
     )
+    image_alt = StringField("Picture's alt text", validators=[Length(max=1000)])
     image_credit = StringField("Image credit", validators=[Length(max=300)])
     duration_minutes = IntegerField(
         "Minutes", validators=[Optional(), NumberRange(min=1, max=48 * 60, message="Between 1 minute and 48 hours.")]
     )
     language = StringField("Language of the fields above", default="en", validators=[DataRequired(), Length(2, 16)])
     episode_num = StringField("Episode", validators=[Length(max=100)])
-    translations = FieldList(FormField(TranslationForm), min_entries=0)
+    # translations: rows of TranslationForm, set below, once that is made from this form's fields.
 
     def validate_image_url(self, field) -> None:
         if field.data and not field.data.lower().startswith(("http://", "https://")):
             raise ValidationError("An http(s) URL.")
-
-    def validate_guests(self, field) -> None:
-        for line in (field.data or "").splitlines():
-            if len(line.split("|", 1)[0].strip()) > 200:
-                raise ValidationError("A guest's name has at most 200 characters.")
 
     def validate_translations(self, field) -> None:
         langs = [entry.lang.data.strip() for entry in field if entry.lang.data and entry.lang.data.strip()]
         if len(langs) != len(set(langs)):
             raise ValidationError("Each language once.")
         for entry in field:
-            filled = any(entry[name].data for name in ("title", "subtitle", "summary", "quote"))
+            filled = any(_field_value(entry[name]) for name in TRANSLATED)
             if filled and not (entry.lang.data or "").strip():
                 raise ValidationError("A translation needs its language.")
 
     def values(self) -> dict:
-        text = {name: (self[name].data or "").strip() or None for name in _PROGRAMME_TEXT}
+        text = {name: _field_value(self[name]) for name in _PROGRAMME_TEXT}
         translations = {}
         for entry in self.translations:
             lang = (entry.lang.data or "").strip()
-            fields = {k: (entry[k].data or "").strip() or None for k in ("title", "subtitle", "summary", "quote")}
+            fields = {name: _field_value(entry[name]) for name in TRANSLATED}
             if lang and any(fields.values()):
                 translations[lang] = fields
         return {
             **text,
-            "guests": parse_guests(self.guests.data),
+            "guests": _field_value(self.guests),
             "is_exclusive": self.exclusive.data,
             "duration_minutes": self.duration_minutes.data,
             "language": self.language.data.strip(),
@@ -193,9 +238,41 @@ _PROGRAMME_TEXT = (
     "presenter",
     "quote",
     "image_url",
+    "image_alt",
     "image_credit",
     "episode_num",
 )
+
+
+def _translated(name: str):
+    """The programme form's field ``name`` as a translation row has it: the same, but never required."""
+    unbound = getattr(ProgrammeForm, name)
+    kwargs = dict(unbound.kwargs)
+    if "validators" in kwargs:
+        kwargs["validators"] = [v for v in kwargs["validators"] if not isinstance(v, DataRequired | InputRequired)]
+    return unbound.field_class(*unbound.args, **kwargs)
+
+
+#: A translation row: its language, then each field of TRANSLATED made as the programme form makes it,
+#: so a field that becomes translatable gets its row here by being added to TRANSLATED.
+TranslationForm = type(
+    "TranslationForm",
+    (Form,),
+    {"lang": StringField("Language", validators=[Optional(), Length(min=2, max=16)])}
+    | {name: _translated(name) for name in TRANSLATED},
+)
+ProgrammeForm.translations = FieldList(FormField(TranslationForm), min_entries=0)
+
+
+def _field_value(field) -> Any:
+    """A programme field's value as the API has it: text without CRs, None for empty; guest rows as a list."""
+    if isinstance(field, FieldList):
+        return [
+            {"name": row["name"].data.strip(), "role": (row.role.data or "").strip() or None}
+            for row in (entry.form for entry in field)
+            if (row["name"].data or "").strip()
+        ]
+    return (field.data or "").replace("\r\n", "\n").strip() or None
 
 
 class UserForm(FlaskForm):
@@ -205,6 +282,8 @@ class UserForm(FlaskForm):
 
 
 class UserChangeForm(FlaskForm):
+    """A user's role, activity and (write-only) password."""
+
     role = SelectField("Role", choices=ROLE_CHOICES)
     active = BooleanField("Active")
     password = PasswordField(
@@ -227,9 +306,14 @@ class StepForm(Form):
     def is_blank(self) -> bool:
         return not any((self.name.data, self.offset.data, self.day.data is not None, self.at_local.data))
 
-    def step(self) -> dict:
-        """The step as promos.plan takes it; its own validation says what is wrong."""
-        step = {"name": (self.name.data or "").strip(), "targets": list(self.targets.data or [])}
+    def step(self, was: dict | None = None) -> dict:
+        """The step as promos.plan takes it; its own validation says what is wrong.
+
+        :param was: the step this row showed: its targets keep their order, new ones follow.
+        """
+        ticked = list(self.targets.data or [])
+        before = [t for t in (was or {}).get("targets") or [] if t in ticked]
+        step = {"name": (self.name.data or "").strip(), "targets": before + [t for t in ticked if t not in before]}
         if (self.offset.data or "").strip():
             step["offset"] = self.offset.data.strip()
         if self.day.data is not None or (self.at_local.data or "").strip():
@@ -246,7 +330,10 @@ class PlanForm(FlaskForm):
     preview_lang = SelectField("In", default="")
 
     def setup(self, targets: list[str], templates: list[str], slots: list, langs: list[str], spare: int = 2) -> None:
-        """Give the choices, and leave ``spare`` blank rows to add steps without a script."""
+        """Give the choices, and leave ``spare`` blank rows to add steps without a script.
+
+        A row also offers the target or template it names that is not there (any more), so it shows.
+        """
         blanks = 0
         for entry in reversed(self.steps.entries):
             if not entry.form.is_blank():
@@ -255,17 +342,23 @@ class PlanForm(FlaskForm):
         for _ in range(max(spare - blanks, 0)):
             self.steps.append_entry()
         for entry in self.steps:
-            entry.targets.choices = [SelectChoice(t) for t in targets]
-            entry.template.choices = [SelectChoice("", "default"), *(SelectChoice(t) for t in templates)]
+            named = [t for t in entry.targets.data or [] if t not in targets]
+            entry.targets.choices = [SelectChoice(t) for t in [*targets, *named]]
+            other = [entry.template.data] if entry.template.data and entry.template.data not in templates else []
+            entry.template.choices = [SelectChoice("", "default"), *(SelectChoice(t) for t in [*templates, *other])]
         self.preview_slot.choices = slots
         self.preview_lang.choices = [SelectChoice("", "the target's language"), *(SelectChoice(x) for x in langs)]
 
-    def plan(self) -> tuple[list[dict], list[int]]:
-        """The filled-in steps, and the row each came from (to put errors back by the row)."""
+    def plan(self, shown: list[dict] | None = None) -> tuple[list[dict], list[int]]:
+        """The filled-in steps, and the row each came from (to put errors back by the row).
+
+        :param shown: the steps the form showed, row by row (see :meth:`StepForm.step`).
+        """
+        shown = shown or []
         steps, rows = [], []
         for i, entry in enumerate(self.steps):
             if not entry.form.is_blank():
-                steps.append(entry.form.step())
+                steps.append(entry.form.step(shown[i] if i < len(shown) else None))
                 rows.append(i)
         return steps, rows
 
@@ -305,6 +398,10 @@ class TargetForm(FlaskForm):
                 values[key] = self[key].data
         return values
 
+    def changes(self, shown: "TargetForm") -> dict:
+        """What differs from the form as ``shown``; a credential typed in always counts (it is never shown)."""
+        return changed_values(shown.values(creating=False), self.values(creating=False))
+
 
 class TokenForm(FlaskForm):
     name = StringField("Name", default="api", validators=[DataRequired(), Length(max=100)])
@@ -317,32 +414,14 @@ def int_or_none(value) -> int | None:
         return None
 
 
-def parse_pairs(text: str | None) -> dict[str, str]:
-    """'ru: Мир' lines → {"ru": "Мир"}."""
-    out = {}
-    for line in (text or "").splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() and value.strip():
-            out[key.strip()] = value.strip()
-    return out
+def changed_values(shown: dict[str, Any], posted: dict[str, Any]) -> dict[str, Any]:
+    """The values of ``posted`` that differ from ``shown`` (both as a form's ``values()`` gives them).
 
-
-def parse_guests(text: str | None) -> list[dict[str, str | None]]:
-    """'Name | role' lines → [{"name", "role"}]."""
-    guests = []
-    for line in (text or "").splitlines():
-        name, _, role = line.partition("|")
-        if name.strip():
-            guests.append({"name": name.strip(), "role": role.strip() or None})
-    return guests
-
-
-def guests_text(guests: list[dict] | None) -> str:
-    return "\n".join(f"{g['name']} | {g['role']}" if g.get("role") else g["name"] for g in guests or [])
-
-
-def pairs_text(pairs: dict[str, str] | None) -> str:
-    return "\n".join(f"{k}: {v}" for k, v in (pairs or {}).items())
+    Compared after the form's own tidying on both sides, so what a browser does to a value on the
+    way back (CRLF line ends, an empty field for a null) is no change, and a save writes only what
+    the person changed.
+    """
+    return {key: value for key, value in posted.items() if key not in shown or shown[key] != value}
 
 
 def add_errors(form: FlaskForm, errors: dict[str, str], fields: dict[str, str] | None = None) -> list[str]:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -21,7 +21,8 @@ from schedule_service.models.slot import SCHEDULED
 from schedule_service.schedule import Conflict, Invalid, StaleVersion
 from schedule_service.web.security import staff_page
 from schedule_service.web.staff import bp
-from schedule_service.web.staff.forms import ChannelForm, SlotForm, VersionForm, add_errors, pairs_text
+from schedule_service.web.staff.form_data import channel_data, slot_data
+from schedule_service.web.staff.forms import ChannelForm, SlotForm, VersionForm, add_errors, changed_values
 from schedule_service.web.staff.programmes import title_holds
 
 #: Where schedule.py's field names land on the slot form.
@@ -228,6 +229,7 @@ def _first_day(channel: Channel) -> tuple[date, str | None]:
 def new_channel():
     """Add a channel."""
     form = ChannelForm()
+    _spare_names(form)
     if form.validate_on_submit():
         try:
             channel = schedule.create_channel(db.session, form.values(), current_user.email)
@@ -245,19 +247,16 @@ def new_channel():
 def edit_channel(slug: str):
     """Change a channel's names, zone or broadcast day."""
     channel = channel_or_404(slug)
-    if request.method == "GET":
-        form = ChannelForm(
-            formdata=None,
-            obj=channel,
-            names=pairs_text(channel.names),
-            broadcast_day_start=channel.broadcast_day_start.strftime("%H:%M"),
-            languages=", ".join(channel.languages or []),
-        )
-    else:
-        form = ChannelForm()
+    shown = ChannelForm(formdata=None, data=channel_data(channel))
+    form = shown if request.method == "GET" else ChannelForm()
+    _spare_names(form)
     if form.validate_on_submit():
+        changes = changed_values(shown.values(), form.values())
+        if not changes:
+            flash(_("Nothing changed."), "info")
+            return redirect(url_for("staff.channel", slug=channel.slug))
         try:
-            schedule.update_channel(db.session, channel, form.values(), current_user.email)
+            schedule.update_channel(db.session, channel, changes, current_user.email)
             db.session.commit()
         except (Invalid, Conflict) as e:
             db.session.rollback()
@@ -265,6 +264,17 @@ def edit_channel(slug: str):
         flash(_("Saved channel %(name)s.", name=channel.name), "ok")
         return redirect(url_for("staff.channel", slug=channel.slug))
     return _channel_form(form, channel, (), 422 if request.method == "POST" else 200)
+
+
+def _spare_names(form: ChannelForm) -> None:
+    """A name row for each service language without one, and one more, to fill in without a script."""
+    if request.method != "GET":
+        return
+    have = {(entry.lang.data or "").strip() for entry in form.names}
+    for lang in current_app.config["LANGUAGES"]:
+        if lang not in have:
+            form.names.append_entry({"lang": lang})
+    form.names.append_entry()
 
 
 def _channel_errors(form: ChannelForm, error: Invalid | Conflict) -> list[str]:
@@ -296,10 +306,11 @@ def slot(slot_id: int):
     programme = None
     if form.programme_id.data != slot.programme_id:
         programme = db.session.get(Programme, form.programme_id.data)
+    # Only what the person changed: an untouched start or length keeps its seconds.
+    changes = form.changes(SlotForm(formdata=None, data=slot_data(slot)))
+    version = slot.version
     try:
-        schedule.update_slot(
-            db.session, slot, form.values(), current_user.email, _seen_version(form), programme=programme
-        )
+        schedule.update_slot(db.session, slot, changes, current_user.email, _seen_version(form), programme=programme)
         db.session.commit()
     except Invalid as e:
         db.session.rollback()
@@ -310,7 +321,10 @@ def slot(slot_id: int):
     except StaleVersion as e:
         db.session.rollback()
         return _stale(e.slot, form, _seen_version(form))
-    flash(_("Saved slot %(id)s.", id=slot.id), "ok")
+    if slot.version == version:
+        flash(_("Nothing changed."), "info")
+    else:
+        flash(_("Saved slot %(id)s.", id=slot.id), "ok")
     return redirect(url_for("staff.slot", slot_id=slot.id))
 
 
@@ -400,18 +414,7 @@ def _local(slot: Slot) -> datetime:
 
 
 def _slot_form(slot: Slot) -> SlotForm:
-    wall = _local(slot)
-    ambiguous = wall.replace(fold=0).utcoffset() != wall.replace(fold=1).utcoffset()
-    form = SlotForm(
-        formdata=None,
-        programme_id=slot.programme_id,
-        start_local=wall.replace(tzinfo=None),
-        fold=str(wall.fold) if ambiguous else "",
-        duration_minutes=int((slot.end_at - slot.start_at).total_seconds() // 60),
-        premiere=slot.is_premiere,
-        live=slot.is_live,
-        version=str(slot.version),
-    )
+    form = SlotForm(formdata=None, data=slot_data(slot))
     offer_programmes(form, slot.channel, keep=slot.programme_id)
     return form
 

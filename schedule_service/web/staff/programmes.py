@@ -11,7 +11,8 @@ from schedule_service.models import Programme, Slot
 from schedule_service.schedule import Conflict
 from schedule_service.web.security import staff_page
 from schedule_service.web.staff import bp
-from schedule_service.web.staff.forms import ProgrammeForm, guests_text
+from schedule_service.web.staff.form_data import programme_data
+from schedule_service.web.staff.forms import ProgrammeForm, changed_values
 
 PAGE = 50
 
@@ -47,7 +48,8 @@ def programmes():
 def new_programme():
     """Add a programme."""
     form = ProgrammeForm()
-    _translation_rows(form)
+    if request.method == "GET":
+        _spare_rows(form)
     if form.validate_on_submit():
         programme = schedule.create_programme(db.session, form.values(), current_user.email)
         db.session.commit()
@@ -61,26 +63,21 @@ def new_programme():
 def programme(programme_id: int):
     """Change a programme and its translations."""
     programme = programme_or_404(programme_id)
+    shown = ProgrammeForm(formdata=None, data=programme_data(programme))
     if request.method == "GET":
-        form = ProgrammeForm(
-            formdata=None,
-            obj=programme,
-            exclusive=programme.is_exclusive,
-            guests=guests_text(programme.guests),
-            translations=[
-                {"lang": lang, **{k: getattr(t, k) or "" for k in ("title", "subtitle", "summary", "quote")}}
-                for lang, t in sorted(programme.translations.items())
-            ],
-        )
-    else:
-        form = ProgrammeForm()
-    _translation_rows(form, programme)
+        _spare_rows(shown, programme)
+        return _form_page(shown, programme)
+    form = ProgrammeForm()
     if form.validate_on_submit():
-        schedule.update_programme(db.session, programme, form.values(), current_user.email)
-        db.session.commit()
-        flash(_("Saved %(title)s.", title=programme.title), "ok")
+        changes = changed_values(shown.values(), form.values())
+        if changes:
+            schedule.update_programme(db.session, programme, changes, current_user.email)
+            db.session.commit()
+            flash(_("Saved %(title)s.", title=programme.title), "ok")
+        else:
+            flash(_("Nothing changed."), "info")
         return redirect(url_for("staff.programme", programme_id=programme.id))
-    return _form_page(form, programme, status=422 if request.method == "POST" else 200)
+    return _form_page(form, programme, status=422)
 
 
 @bp.post("/programmes/<int:programme_id>/delete")
@@ -94,22 +91,32 @@ def delete_programme(programme_id: int):
         db.session.commit()
     except Conflict as e:
         db.session.rollback()
-        form = ProgrammeForm(formdata=None, obj=programme, guests=guests_text(programme.guests))
-        _translation_rows(form, programme)
+        form = ProgrammeForm(formdata=None, data=programme_data(programme))
+        _spare_rows(form, programme)
         return _form_page(form, programme, conflict=e, status=409)
     flash(_("Deleted %(title)s.", title=title), "ok")
     return redirect(url_for("staff.programmes"))
 
 
-def _translation_rows(form: ProgrammeForm, programme: Programme | None = None) -> None:
-    """One row per service language not yet translated, plus one spare, so adding a language needs no script."""
+#: Empty guest rows under the filled ones, to add guests without a script.
+SPARE_GUESTS = 2
+
+
+def _spare_rows(form: ProgrammeForm, programme: Programme | None = None) -> None:
+    """Rows to fill in without a script: one translation per service language not yet translated,
+    one more, and empty guest rows (in each translation too, when guests are translated).
+
+    Only on a fresh form: one sent back keeps the rows it had.
+    """
     have = {(entry.lang.data or "").strip() for entry in form.translations}
     own = form.language.data or (programme.language if programme else "en")
-    missing = [lang for lang in current_app.config["LANGUAGES"] if lang != own and lang not in have]
-    if request.method == "GET":
-        for lang in missing:
+    for lang in current_app.config["LANGUAGES"]:
+        if lang != own and lang not in have:
             form.translations.append_entry({"lang": lang})
-        form.translations.append_entry()
+    form.translations.append_entry()
+    for guests in [form.guests, *(entry.form["guests"] for entry in form.translations if "guests" in entry.form)]:
+        for _row in range(SPARE_GUESTS):
+            guests.append_entry()
 
 
 def _form_page(form: ProgrammeForm, programme: Programme | None, conflict: Conflict | None = None, status=200):

@@ -29,6 +29,7 @@ from schedule_service.promos.when_phrase import languages
 from schedule_service.schedule import Invalid
 from schedule_service.web.security import staff_page
 from schedule_service.web.staff import bp
+from schedule_service.web.staff.form_data import plan_data
 from schedule_service.web.staff.forms import PlanForm, add_errors
 from schedule_service.web.staff.grid import channel_or_404
 from schedule_service.web.staff.programmes import programme_or_404
@@ -95,8 +96,9 @@ def _plan_page(owner: Channel | Programme, saved: list[dict], coming: list[Slot]
     """Show, preview, save or reset a plan; bad steps are explained by their row and nothing is saved."""
     targets = db.session.scalars(select(Target).order_by(Target.name)).all()
     action = request.form.get("action") if request.method == "POST" else None
+    shown = PlanForm(formdata=None, data=plan_data(saved))
     if request.method == "GET":
-        form = PlanForm(formdata=None, steps=[_row(step) for step in saved])
+        form = shown
         form.preview_slot.data = request.args.get("slot", type=int)
     else:
         form = PlanForm()
@@ -116,7 +118,17 @@ def _plan_page(owner: Channel | Programme, saved: list[dict], coming: list[Slot]
                 db.session.commit()
                 flash(_("Saved: it follows the plan above it again."), "ok")
                 return redirect(url_for(endpoint, **args))
-            steps, rows = form.plan()
+            if action == "none":
+                setter(db.session, owner, [], current_user.email)
+                db.session.commit()
+                flash(_("Saved: no promos for it."), "ok")
+                return redirect(url_for(endpoint, **args))
+            steps, rows = form.plan(saved)
+            if action == "save" and steps == shown.plan(saved)[0]:
+                # What it follows now stays what it follows: the default or its channels' plans
+                # are not copied into a plan of its own, and nothing is re-planned.
+                flash(_("Nothing changed."), "info")
+                return redirect(url_for(endpoint, **args, slot=form.preview_slot.data))
             steps = plan.validate_plan(db.session, steps)
             if action == "save":
                 setter(db.session, owner, steps, current_user.email)
@@ -152,17 +164,6 @@ def _plan_page(owner: Channel | Programme, saved: list[dict], coming: list[Slot]
         ),
         status,
     )
-
-
-def _row(step: dict) -> dict:
-    return {
-        "name": step.get("name"),
-        "offset": step.get("offset") or "",
-        "day": step.get("day"),
-        "at_local": step.get("at_local") or "",
-        "targets": step.get("targets") or [],
-        "template": step.get("template") or "",
-    }
 
 
 def _row_errors(form: PlanForm, rows: list[int], errors: dict[str, str]) -> list[str]:

@@ -18,6 +18,7 @@ from schedule_service.publishing import decisions, target_settings
 from schedule_service.schedule import Conflict, Invalid
 from schedule_service.web.security import MAX_ID, safe_next, staff_page
 from schedule_service.web.staff import bp
+from schedule_service.web.staff.form_data import target_data
 from schedule_service.web.staff.forms import MarkPublishedForm, TargetForm, add_errors
 
 PAGE = 100
@@ -185,14 +186,18 @@ def target(name: str):
     errors, status = [], 200
     if request.method == "POST":
         if form.validate():
+            changes = form.changes(_target_form(target))
             try:
-                target_settings.update_target(db.session, target, form.values(creating=False), current_user.email)
+                target_settings.update_target(db.session, target, changes, current_user.email)
                 db.session.commit()
             except (Invalid, Conflict) as e:
                 db.session.rollback()
                 errors, status = _target_errors(form, e), 422
             else:
-                flash(_("Saved target %(name)s.", name=target.name), "ok")
+                if changes:
+                    flash(_("Saved target %(name)s.", name=target.name), "ok")
+                else:
+                    flash(_("Nothing changed."), "info")
                 return redirect(url_for("staff.target", name=target.name))
         else:
             status = 422
@@ -229,13 +234,7 @@ def _target_form(target: Target | None, from_request: bool = False) -> TargetFor
     elif target is None:
         form = TargetForm(formdata=None)
     else:
-        form = TargetForm(
-            formdata=None,
-            obj=target,
-            lang=target.lang or "",
-            requires_approval=target.is_approval_required,
-            enabled=target.is_enabled,
-        )
+        form = TargetForm(formdata=None, data=target_data(target))
     form.lang.choices = [SelectChoice("", "the channel's"), *(SelectChoice(x) for x in languages())]
     if target is not None:
         # Name and kind stay: plans and sent posts refer to them.
