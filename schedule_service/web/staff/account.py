@@ -6,7 +6,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import SelectChoice, SelectField
 
@@ -18,6 +17,7 @@ from schedule_service.web.api.tokens import visible_tokens
 from schedule_service.web.errors import render_error
 from schedule_service.web.security import authenticate, limit_logins, login_failed, safe_next, staff_page
 from schedule_service.web.staff import bp
+from schedule_service.web.staff.checked_form import FlaskForm
 from schedule_service.web.staff.form_data import user_data
 from schedule_service.web.staff.forms import LoginForm, TokenForm, UserChangeForm, UserForm, changed_values
 

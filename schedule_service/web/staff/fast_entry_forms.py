@@ -2,11 +2,11 @@
 
 # Labels are translated when shown, in the language of the request; `_` so that extraction finds them.
 from flask_babel import lazy_gettext as _
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, RadioField, SelectChoice, SelectField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from schedule_service.fast_entry import MAX_LINES
+from schedule_service.web.staff.checked_form import FlaskForm
 
 
 class FastEntryForm(FlaskForm):
