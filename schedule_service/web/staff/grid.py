@@ -5,8 +5,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
@@ -87,7 +87,21 @@ def find_programmes():
         query = query.where(title_holds(find))
     rows = db.session.execute(query.order_by(Programme.title, Programme.id).limit(CHOICES_SHOWN)).all()
     total = db.session.scalar(select(func.count()).select_from(Programme)) or 0
-    hint = gettext("%(shown)d of %(total)d programmes match “%(find)s”.", shown=len(rows), total=total, find=find)
+    if find:
+        hint = ngettext(
+            "%(shown)d of %(num)d programme matches “%(find)s”.",
+            "%(shown)d of %(num)d programmes match “%(find)s”.",
+            total,
+            shown=len(rows),
+            find=find,
+        )
+    else:
+        hint = ngettext(
+            "The first %(shown)d of %(num)d programme by title.",
+            "The first %(shown)d of %(num)d programmes by title.",
+            total,
+            shown=len(rows),
+        )
     return {"items": [{"id": pid, "label": f"{title} (#{pid})"} for pid, title in rows], "hint": hint}
 
 
@@ -214,9 +228,9 @@ def _first_day(channel: Channel) -> tuple[date, str | None]:
     try:
         first = date.fromisoformat(raw)
     except ValueError:
-        return today, f"{raw!r} is not a date as YYYY-MM-DD; showing this week."
+        return today, _("%(raw)s is not a date as YYYY-MM-DD; showing this week.", raw=repr(raw))
     if abs((first - today).days) > MAX_DAYS_AWAY:
-        return today, f"{raw} is more than ten years away; showing this week."
+        return today, _("%(raw)s is more than ten years away; showing this week.", raw=raw)
     return first, None
 
 
