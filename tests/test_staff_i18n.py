@@ -290,12 +290,19 @@ def test_fast_entry_imports_and_users_in_every_state_speak_russian(russian_admin
         seen("signed out", staff.post(f"/staff/users/{other.id}/sign-out"), 302)
         found = staff.get("/staff/programmes/find.json?find=news").json
         everything = staff.get("/staff/programmes/find.json").json
+        by_russian_title = staff.get("/staff/programmes/find.json?find=Вечерние").json
+        grid = html.fromstring(staff.get("/staff/channels/mir").text)
     assert "Made" not in pages["lineup applied"] and "Новые передачи" in pages["lineup applied"]
     assert "ed@example.test" in pages["signed out"]
     msgids, data = english_msgids(), data_values(session)
     data.update(("Evening News", "A title nobody knows", "Mars/Base", "2031-13-01", "2531-01-01"))
     left = {name: untranslated(page, msgids, data) for name, page in pages.items()}
     assert {name: texts for name, texts in left.items() if texts} == {}
+    # The programme list and its search speak the page's language too: the editor types what the grid shows.
+    assert [i["label"].split(" (#")[0] for i in by_russian_title["items"]] == ["Вечерние новости"]
+    options = [o.text_content() for o in grid.cssselect("#programme_id option")]
+    assert any(o.startswith("Вечерние новости (#") for o in options)
+    assert not any(o.startswith("Evening News") for o in options)
     for hint in (found["hint"], everything["hint"]):
         assert not re.search(r"[A-Za-z]{3,}", hint.replace("news", "")) and "«»" not in hint, hint
 

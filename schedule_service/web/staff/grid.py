@@ -5,8 +5,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
@@ -15,7 +15,7 @@ from schedule_service import audit, listings, schedule
 from schedule_service.broadcast_time import broadcast_day
 from schedule_service.clock import now
 from schedule_service.db import db
-from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot
+from schedule_service.models import AuditEntry, Channel, Post, Programme, ProgrammeTranslation, Slot
 from schedule_service.models.promo import EXPIRED, REVOKED, WITHDRAWN
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.schedule import Conflict, Invalid, StaleVersion
@@ -73,7 +73,9 @@ def offer_programmes(form: SlotForm, channel: Channel, keep: int | None = None) 
     rows = db.session.execute(pick.order_by(Programme.title, Programme.id).limit(CHOICES_SHOWN)).all()
     if keep is not None and all(pid != keep for pid, _ in rows):
         rows += db.session.execute(select(Programme.id, Programme.title).where(Programme.id == keep)).all()
-    form.programme_id.choices = [SelectChoice(pid, f"{title} (#{pid})") for pid, title in rows]
+    # In the page's language's alphabetical order, as the editor reads the titles.
+    labels = sorted(_labelled(rows), key=lambda row: row[1].casefold())
+    form.programme_id.choices = [SelectChoice(pid, label) for pid, label in labels]
     form.programmes_total = total
 
 
@@ -102,7 +104,23 @@ def find_programmes():
             total,
             shown=len(rows),
         )
-    return {"items": [{"id": pid, "label": f"{title} (#{pid})"} for pid, title in rows], "hint": hint}
+    return {"items": [{"id": pid, "label": label} for pid, label in _labelled(rows)], "hint": hint}
+
+
+def _labelled(rows) -> list[tuple[int, str]]:
+    """(id, "title (#id)") for (id, title) rows, each title in the page's language where it is translated."""
+    lang = str(get_locale() or "")
+    ids = [pid for pid, _title in rows]
+    translated = dict(
+        db.session.execute(
+            select(ProgrammeTranslation.programme_id, ProgrammeTranslation.title).where(
+                ProgrammeTranslation.lang == lang,
+                ProgrammeTranslation.programme_id.in_(ids),
+                ProgrammeTranslation.title.is_not(None),
+            )
+        ).all()
+    )
+    return [(pid, f"{translated.get(pid) or title} (#{pid})") for pid, title in rows]
 
 
 # The week grid
