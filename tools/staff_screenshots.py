@@ -8,6 +8,7 @@ chromium through Playwright: the week on a desktop and on a phone, a pasted line
 clashes, a weekday repeat and the question before a cancel. Writes docs/staff-*.png.
 """
 
+import os
 import sys
 import tempfile
 import threading
@@ -22,18 +23,20 @@ sys.path.insert(0, str(ROOT))
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]  # fmt: skip
+#: The system locale Chromium is started in, for its date and time inputs.
+LOCALES = {"en": "en_GB", "ru": "ru_RU"}
 EMAIL, PASSWORD = "editor@example.test", "correct horse battery"
-#: Friday's lineup as an editor would paste it from the planning sheet (Russian titles).
+#: A day's lineup as an editor would paste it from the planning sheet (Russian titles, one new).
 LINEUP = """\
 05:00 Доброе утро, Содружество
 09:00 Новости
-10:00 Дневной сериал: Граница
+10:00 Т/с «Граница»
 12:00 Новости
 13:00 Поле чудес
-14:00 Художественный фильм: Летят журавли
+14:00 Х/ф «Летят журавли»
 17:00 Наша кухня
 18:00 Вечерние новости
-19:00 Сериал: Смотритель маяка
+19:00 Т/с «Смотритель маяка»
 21:00 Вместе: итоги недели
 22:00 Ток-шоу: Открытая дверь
 00:30 Музыка ночи
@@ -60,7 +63,12 @@ def main(at_text: str, lang: str, out: str) -> None:
         raise click.BadParameter("give the moment with its offset", param_hint="--at")
     day = at.date()
     friday = day.fromordinal(day.toordinal() + 1)
+    # The demo fills the days around it: a lineup goes a fortnight on, where nothing is in the way.
+    fortnight = day.fromordinal(day.toordinal() + 14)
     shots = Path(out)
+    #: The demo's titles the tool clicks, as the grid shows them in the chosen language.
+    titles = {"Evening News": "Вечерние новости", "Our Kitchen": "Наша кухня"} if lang == "ru" else {}
+    titles = {en: titles.get(en, en) for en in ("Evening News", "Our Kitchen")}
     with tempfile.TemporaryDirectory() as tmp, clock.frozen(at):
         app = create_app(
             {"SCHEDULE_ENV": "testing", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/demo.db", "WTF_CSRF_ENABLED": True}
@@ -76,13 +84,23 @@ def main(at_text: str, lang: str, out: str) -> None:
         thread.start()
         base = f"http://127.0.0.1:{server.effective_port}"
 
+        def named(name: str) -> Path:
+            """staff-grid.png in English, staff-grid-ru.png in Russian: both stay in docs/."""
+            return shots / (name if lang == "en" else name.replace(".png", f"-{lang}.png"))
+
         def shoot(page, name: str, full: bool = True) -> None:
-            page.screenshot(path=str(shots / name), full_page=full)
-            click.echo(shots / name)
+            page.screenshot(path=str(named(name)), full_page=full)
+            click.echo(named(name))
 
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+                # Date inputs write dates as the browser's language does (28.11.2031, not 11/28/2031).
+                browser = p.chromium.launch(
+                    executable_path=CHROMIUM,
+                    headless=True,
+                    args=[*ARGS, f"--lang={lang}"],
+                    env={**os.environ, "LANG": f"{LOCALES.get(lang, 'en_GB')}.UTF-8", "LANGUAGE": lang},
+                )
                 context = browser.new_context(viewport={"width": 1366, "height": 900}, locale=lang)
                 page = context.new_page()
                 page.goto(f"{base}/staff/login?lang={lang}")
@@ -91,8 +109,8 @@ def main(at_text: str, lang: str, out: str) -> None:
                 page.locator("form button[type=submit]").last.click()
                 page.wait_for_url(f"{base}/staff/")
 
-                # Friday from a pasted lineup: the preview first, then applied.
-                page.goto(f"{base}/staff/channels/mir/lineup?date={friday.isoformat()}")
+                # A day a fortnight on from a pasted lineup: the preview first, then applied.
+                page.goto(f"{base}/staff/channels/mir/lineup?date={fortnight.isoformat()}")
                 page.fill("#text", LINEUP)
                 page.click("#preview")
                 shoot(page, "staff-lineup.png")
@@ -110,8 +128,8 @@ def main(at_text: str, lang: str, out: str) -> None:
 
                 # Repeating the evening news on weekdays.
                 page.goto(f"{base}/staff/channels/mir?date={day.isoformat()}")
-                page.locator(f"#day-{day.isoformat()} li.slot", has_text="Evening News").get_by_role(
-                    "link", name="repeat"
+                page.locator(f"#day-{day.isoformat()} li.slot", has_text=titles["Evening News"]).locator(
+                    "a[href$='/repeat']"
                 ).click()
                 page.fill("#until", day.fromordinal(day.toordinal() + 8).isoformat())
                 page.check("input[value=weekday]")
@@ -120,10 +138,10 @@ def main(at_text: str, lang: str, out: str) -> None:
 
                 # Cancelling asks first.
                 page.goto(f"{base}/staff/channels/mir?date={day.isoformat()}")
-                page.locator(f"#day-{day.isoformat()} li.slot", has_text="Our Kitchen").get_by_role(
-                    "link", name="cancel"
+                page.locator(f"#day-{day.isoformat()} li.slot", has_text=titles["Our Kitchen"]).locator(
+                    "a[href$='/cancel']"
                 ).click()
-                page.locator("main").screenshot(path=str(shots / "staff-cancel.png"))
+                page.locator("main").screenshot(path=str(named("staff-cancel.png")))
 
                 # The week on a phone, 390 px wide, at today's column.
                 phone = browser.new_context(
@@ -133,6 +151,9 @@ def main(at_text: str, lang: str, out: str) -> None:
                 mobile = phone.new_page()
                 mobile.goto(f"{base}/staff/channels/mir?date={day.isoformat()}#day-{day.isoformat()}")
                 shoot(mobile, "staff-grid-phone.png", full=False)
+                wide = mobile.evaluate("document.documentElement.scrollWidth")
+                if wide > 390:  # longer words (Russian) must wrap, not push the page sideways
+                    raise click.ClickException(f"the phone page is {wide} px wide, not 390")
                 browser.close()
         finally:
             server.close()

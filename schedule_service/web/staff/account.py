@@ -4,7 +4,7 @@ from babel import Locale
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import refresh
+from flask_babel import ngettext, refresh
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice, SelectField
@@ -202,11 +202,13 @@ def change_user(user_id: int):
                 if user.id == current_user.id:
                     login_user(user)  # this session carries on under the new generation
                 flash(
-                    _(
+                    ngettext(
                         "Saved %(email)s: the new password ends every session of theirs made with the old one, "
-                        "and their %(count)s API token(s) are revoked.",
+                        "and their %(num)d API token is revoked.",
+                        "Saved %(email)s: the new password ends every session of theirs made with the old one, "
+                        "and their %(num)d API tokens are revoked.",
+                        len(tokens),
                         email=user.email,
-                        count=len(tokens),
                     ),
                     "ok",
                 )

@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -15,7 +15,7 @@ from schedule_service import audit, listings, schedule
 from schedule_service.broadcast_time import broadcast_day
 from schedule_service.clock import now
 from schedule_service.db import db
-from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot
+from schedule_service.models import AuditEntry, Channel, Post, Programme, ProgrammeTranslation, Slot
 from schedule_service.models.promo import EXPIRED, REVOKED, WITHDRAWN
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.schedule import Conflict, Invalid, StaleVersion
@@ -74,7 +74,9 @@ def offer_programmes(form: SlotForm, channel: Channel, keep: int | None = None) 
     rows = db.session.execute(pick.order_by(Programme.title, Programme.id).limit(CHOICES_SHOWN)).all()
     if keep is not None and all(pid != keep for pid, _ in rows):
         rows += db.session.execute(select(Programme.id, Programme.title).where(Programme.id == keep)).all()
-    form.programme_id.choices = [SelectChoice(pid, f"{title} (#{pid})") for pid, title in rows]
+    # In the page's language's alphabetical order, as the editor reads the titles.
+    labels = sorted(_labelled(rows), key=lambda row: row[1].casefold())
+    form.programme_id.choices = [SelectChoice(pid, label) for pid, label in labels]
     form.programmes_total = total
 
 
@@ -88,8 +90,38 @@ def find_programmes():
         query = query.where(title_holds(find))
     rows = db.session.execute(query.order_by(Programme.title, Programme.id).limit(CHOICES_SHOWN)).all()
     total = db.session.scalar(select(func.count()).select_from(Programme)) or 0
-    hint = gettext("%(shown)d of %(total)d programmes match “%(find)s”.", shown=len(rows), total=total, find=find)
-    return {"items": [{"id": pid, "label": f"{title} (#{pid})"} for pid, title in rows], "hint": hint}
+    if find:
+        hint = ngettext(
+            "%(shown)d of %(num)d programme matches “%(find)s”.",
+            "%(shown)d of %(num)d programmes match “%(find)s”.",
+            total,
+            shown=len(rows),
+            find=find,
+        )
+    else:
+        hint = ngettext(
+            "The first %(shown)d of %(num)d programme by title.",
+            "The first %(shown)d of %(num)d programmes by title.",
+            total,
+            shown=len(rows),
+        )
+    return {"items": [{"id": pid, "label": label} for pid, label in _labelled(rows)], "hint": hint}
+
+
+def _labelled(rows) -> list[tuple[int, str]]:
+    """(id, "title (#id)") for (id, title) rows, each title in the page's language where it is translated."""
+    lang = str(get_locale() or "")
+    ids = [pid for pid, _title in rows]
+    translated = dict(
+        db.session.execute(
+            select(ProgrammeTranslation.programme_id, ProgrammeTranslation.title).where(
+                ProgrammeTranslation.lang == lang,
+                ProgrammeTranslation.programme_id.in_(ids),
+                ProgrammeTranslation.title.is_not(None),
+            )
+        ).all()
+    )
+    return [(pid, f"{translated.get(pid) or title} (#{pid})") for pid, title in rows]
 
 
 # The week grid
@@ -215,9 +247,9 @@ def _first_day(channel: Channel) -> tuple[date, str | None]:
     try:
         first = date.fromisoformat(raw)
     except ValueError:
-        return today, f"{raw!r} is not a date as YYYY-MM-DD; showing this week."
+        return today, _("%(raw)s is not a date as YYYY-MM-DD; showing this week.", raw=repr(raw))
     if abs((first - today).days) > MAX_DAYS_AWAY:
-        return today, f"{raw} is more than ten years away; showing this week."
+        return today, _("%(raw)s is more than ten years away; showing this week.", raw=raw)
     return first, None
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from schedule_service import audit, schedule
 from schedule_service.db import db
-from schedule_service.models import Programme, Slot
+from schedule_service.models import Programme, ProgrammeTranslation, Slot
 from schedule_service.schedule import Conflict
 from schedule_service.web.security import staff_page
 from schedule_service.web.staff import bp
@@ -25,8 +25,16 @@ def programme_or_404(programme_id: int) -> Programme:
 
 
 def title_holds(text: str):
-    """Programmes whose title holds ``text``, in any case; ``%`` and ``_`` are plain characters."""
-    return func.lower(Programme.title).contains(text.lower(), autoescape=True)
+    """Programmes whose title, or a translation's, holds ``text`` in any case; ``%`` and ``_`` are plain.
+
+    An editor reading the pages in Russian types the Russian title the grid shows.
+    """
+    # SQLite lowers ASCII letters only: a Cyrillic title is found as typed, too.
+    translated = select(ProgrammeTranslation.programme_id).where(
+        func.lower(ProgrammeTranslation.title).contains(text.lower(), autoescape=True)
+        | ProgrammeTranslation.title.contains(text, autoescape=True)
+    )
+    return func.lower(Programme.title).contains(text.lower(), autoescape=True) | Programme.id.in_(translated)
 
 
 @bp.get("/programmes")
