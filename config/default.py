@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import isodate
+
 INSTANCE = Path(__file__).resolve().parent.parent / "instance"
 
 #: The database; SQLite under instance/ is the embedded default, PostgreSQL is production.
@@ -49,3 +51,7 @@ PUBLISH_RETRY_CAP_SECONDS = float(os.environ.get("PUBLISH_RETRY_CAP_SECONDS", "9
 PUBLISH_MAX_ATTEMPTS = int(os.environ.get("PUBLISH_MAX_ATTEMPTS", "8"))
 #: How long a worker trusts its last look at the schedule generation before asking again, seconds.
 PUBLIC_GENERATION_TTL = float(os.environ.get("PUBLIC_GENERATION_TTL", "1"))
+#: A slot's promo posts are made once its first step is this far ahead (ISO 8601 duration, SPEC §8a).
+PROMO_HORIZON = isodate.parse_duration(os.environ.get("PROMO_HORIZON", "P14D"))
+#: How often the scheduler makes the posts of slots that have entered the horizon, seconds.
+PROMO_SWEEP_SECONDS = float(os.environ.get("PROMO_SWEEP_SECONDS", "30"))

@@ -18,7 +18,7 @@ def record(session: Session, actor: str, action: str, entity: str, entity_id: An
         action=action,
         entity=entity,
         entity_id=str(entity_id),
-        changes={k: [_plain(old), _plain(new)] for k, (old, new) in changes.items()},
+        changes={k: [plain(old), plain(new)] for k, (old, new) in changes.items()},
     )
     session.add(entry)
     return entry
@@ -41,7 +41,7 @@ def record_many(session: Session, actor: str, action: str, entity: str, entries:
 
 def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     """The values of ``fields`` on ``obj``, to diff against later."""
-    return {f: _plain(getattr(obj, f)) for f in fields}
+    return {f: plain(getattr(obj, f)) for f in fields}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:
@@ -67,13 +67,14 @@ def history(entity: str | None = None, entity_id: Any = None) -> Select:
     return query
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as the trail stores it: JSON's types, instants as ISO 8601 text."""
     if isinstance(value, time):
         return value.strftime("%H:%M")  # as the API writes a broadcast day's start
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

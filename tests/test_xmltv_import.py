@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from schedule_service import clock
 from schedule_service.db import db
 from schedule_service.interchange import xmltv_import as xi
 from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot, Target
@@ -365,18 +366,22 @@ def test_a_programme_the_schedule_refuses_is_a_bad_item_of_its_own(session):
     session.scalar(select(Target).where(Target.name == "web")).max_length = 150
     session.commit()
     long = "Unpromotable " + "and far too long " * 9
+    # Premieres, so promoted; imported a week ahead, so their posts are made now.
     guide = f"""<tv><channel id="r"><display-name>R</display-name></channel>
-<programme start="20311121100000" stop="20311121110000" channel="r"><title>Fine</title></programme>
-<programme start="20311121110000" stop="20311121120000" channel="r"><title>{long}</title></programme>
-<programme start="20311121120000" stop="20311121130000" channel="r"><title>Also fine</title></programme>
+<programme start="20311121100000" stop="20311121110000" channel="r"><title>Fine</title><premiere/></programme>
+<programme start="20311121110000" stop="20311121120000" channel="r"><title>{long}</title><premiere/></programme>
+<programme start="20311121120000" stop="20311121130000" channel="r"><title>Also fine</title><premiere/></programme>
 </tv>"""
-    whole = run(session, guide)
+    with clock.frozen(utc(2031, 11, 14)):
+        whole = run(session, guide)
     assert [(b.line, "target 'web' allows 150" in b.message) for b in whole.bad_items] == [(3, True)]
     assert not whole.channels[0].applied
     assert session.scalar(select(func.count(Channel.id))) == 0  # the savepoint took the channel too
 
-    skipping = run(session, guide, skip_bad=True)
+    with clock.frozen(utc(2031, 11, 14)):
+        skipping = run(session, guide, skip_bad=True)
     assert [s.programme.title for s in slots_of(session, "r")] == ["Fine", "Also fine"]
+    assert all(s.is_premiere for s in slots_of(session, "r"))
     assert skipping.ok and skipping.channels[0].created == 2 and skipping.channels[0].skipped == 1
 
 
@@ -448,7 +453,14 @@ def test_new_slots_get_the_audit_entries_and_posts_making_them_one_by_one_would(
         {"name": "a", "offset": "-PT30M", "targets": ["b-web"]},
         {"name": "gone", "offset": "-PT40M", "targets": ["web"]},
     ]
-    settings = dict(name="X", timezone="Europe/Moscow", broadcast_day_start="05:00", promo_plan=plan, languages=["ru"])
+    settings = dict(
+        name="X",
+        timezone="Europe/Moscow",
+        broadcast_day_start="05:00",
+        promo_plan=plan,
+        languages=["ru"],
+        promote="all",
+    )
     x = make_channel("x", xmltv_id="x.tv", is_exclusive_approval_required=True, **settings)
     y = make_channel("y", is_exclusive_approval_required=True, **settings)
     session.commit()
@@ -487,7 +499,7 @@ def test_imported_posts_read_as_they_will_when_due_in_the_api_and_on_the_staff_p
     from schedule_service.clock import now
     from tests.staff_actions import StaffActions
 
-    make_channel("x", name="X", xmltv_id="x.tv", timezone="Europe/Moscow", broadcast_day_start="05:00")
+    make_channel("x", name="X", xmltv_id="x.tv", timezone="Europe/Moscow", broadcast_day_start="05:00", promote="all")
     by_hand = make_channel("y", name="X", timezone="Europe/Moscow", broadcast_day_start="05:00")
     start = (now() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
     run(session, _guide_at(start, [("Evening news", 0, 30)]))
@@ -726,14 +738,14 @@ def test_cli_dry_run_channel_map_and_refusals(runner, tmp_path):
 def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, tmp_path, monkeypatch):
     from schedule_service.promos import plan
 
-    real_plan = plan.plan_new_slots
+    real_plan = plan.plan_bulk
 
-    def plan_new_slots(session, channel, slots):
+    def plan_bulk(session, channel, slots):
         if channel.slug == "two":
             raise RuntimeError("the database went away")
         return real_plan(session, channel, slots)
 
-    monkeypatch.setattr(plan, "plan_new_slots", plan_new_slots)
+    monkeypatch.setattr(plan, "plan_bulk", plan_bulk)
     guide = tmp_path / "guide.xml"
     guide.write_text(
         """<tv><channel id="one"><display-name>One</display-name></channel>
@@ -748,7 +760,7 @@ def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, t
     assert [s.programme.title for s in slots_of(db.session, "one")] == ["Fine"]
     assert db.session.scalar(select(Channel).where(Channel.slug == "two")) is None
     # Importing again finishes the job and leaves channel one as it was.
-    monkeypatch.setattr(plan, "plan_new_slots", real_plan)
+    monkeypatch.setattr(plan, "plan_bulk", real_plan)
     again = runner.invoke(args=["xmltv", "import", str(guide)])
     assert again.exit_code == 0, again.output
     assert [s.programme.title for s in slots_of(db.session, "two")] == ["Boom"]

@@ -13,6 +13,7 @@ API_NAMES = {
     "end_at": "end",
     "is_premiere": "premiere",
     "is_live": "live",
+    "is_promoted": "promoted",
     "is_exclusive": "exclusive",
     "is_approval_required": "requires_approval",
     "is_enabled": "enabled",

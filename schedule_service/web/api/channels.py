@@ -11,6 +11,7 @@ from schedule_service import schedule
 from schedule_service.auth import actor, require
 from schedule_service.db import db
 from schedule_service.models import Channel
+from schedule_service.models.channel import PROMOTE
 from schedule_service.web.api.common import DayTime, PageArgs, page_schema, paginate, write
 from schedule_service.web.errors import problem
 
@@ -28,6 +29,13 @@ class ChannelSchema(Schema):
     broadcast_day_start = DayTime(metadata={"description": 'local "HH:MM" at which a broadcast day begins'})
     xmltv_id = fields.String(allow_none=True, validate=validate.Length(max=200))
     languages = fields.List(fields.String(validate=validate.Length(min=2, max=16)))
+    promote = fields.String(
+        validate=validate.OneOf(PROMOTE),
+        metadata={
+            "description": "which slots get promo posts: `highlights` (slots marked `promoted`, premieres and "
+            "exclusives; the default), `all`, or `none`",
+        },
+    )
 
 
 ChannelPage = page_schema(ChannelSchema, "ChannelPage")

@@ -13,6 +13,7 @@ from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import AuditEntry, Channel, Post, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
+from schedule_service.promos import plan
 from schedule_service.schedule import Conflict, Invalid, StaleVersion
 from schedule_service.web.security import staff_page
 from schedule_service.web.staff import bp
@@ -312,6 +313,7 @@ def _slot_form(slot: Slot) -> SlotForm:
         duration_minutes=int((slot.end_at - slot.start_at).total_seconds() // 60),
         premiere=slot.is_premiere,
         live=slot.is_live,
+        promoted=slot.is_promoted,
         version=str(slot.version),
     )
     offer_programmes(form, slot.channel, keep=slot.programme_id)
@@ -339,6 +341,8 @@ def _slot_page(slot: Slot, form: SlotForm, errors=(), conflict=None, stale=None,
             conflict=conflict,
             stale=stale,
             posts=posts,
+            coming=plan.coming_steps(db.session, slot),
+            horizon_days=plan.horizon().days,
             trail=trail,
         ),
         status,
