@@ -847,3 +847,29 @@ def test_api_import_is_for_staff(client):
     resp = client.post("/api/v1/import/xmltv", data=(DATA / "good.xml").read_bytes(), content_type="application/xml")
     assert resp.status_code == 401
     assert db.session.scalar(select(func.count(Channel.id))) == 0
+
+
+def test_imported_premieres_are_promoted_and_far_ones_wait_for_the_horizon(session):
+    from schedule_service.promos import plan
+
+    guide = """<tv><channel id="r"><display-name>R</display-name></channel>
+<programme start="20311121100000" stop="20311121110000" channel="r"><title>Film</title><premiere/></programme>
+<programme start="20311121110000" stop="20311121120000" channel="r"><title>News</title></programme>
+<programme start="20311221100000" stop="20311221110000" channel="r"><title>Later film</title><premiere/></programme>
+</tv>"""
+    with clock.frozen(utc(2031, 11, 14)):
+        run(session, guide)
+    film, news, later = slots_of(session, "r")
+    assert (film.is_premiere, news.is_premiere, later.is_premiere) == (True, False, True)
+    made = {slot_id for slot_id in session.scalars(select(Post.slot_id))}
+    assert made == {film.id}  # news is no highlight; the later film is beyond the horizon
+    assert film.plan_at is None and news.plan_at is None and later.plan_at is not None
+
+    with clock.frozen(later.plan_at):
+        assert plan.plan_due(session) == 1
+        session.commit()
+    assert {p.step for p in session.scalars(select(Post).where(Post.slot_id == later.id))} == {
+        "day-before",
+        "ten-minutes",
+        "on-air",
+    }  # "tonight at 18:00" would come after 10:00
