@@ -1,6 +1,7 @@
 """The audit trail: who changed what, when, from what to what. Rows are only ever added."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Any
 
@@ -9,6 +10,9 @@ from sqlalchemy.orm import Session
 
 from schedule_service.clock import now
 from schedule_service.models import AuditEntry
+
+#: Where the session keeps the import run under way (see :func:`import_run`).
+_RUN = "audit_import_run"
 
 
 def record(session: Session, actor: str, action: str, entity: str, entity_id: Any, changes: dict) -> AuditEntry:
@@ -19,6 +23,7 @@ def record(session: Session, actor: str, action: str, entity: str, entity_id: An
         entity=entity,
         entity_id=str(entity_id),
         changes={k: [plain(old), plain(new)] for k, (old, new) in changes.items()},
+        import_id=session.info.get(_RUN),
     )
     session.add(entry)
     return entry
@@ -32,11 +37,34 @@ def record_many(session: Session, actor: str, action: str, entity: str, entries:
     from schedule_service import bulk
 
     at = now()
+    run = session.info.get(_RUN)
     rows = [
-        {"at": at, "actor": actor, "action": action, "entity": entity, "entity_id": str(entity_id), "changes": changes}
+        {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "changes": changes,
+            "import_id": run,
+        }
         for entity_id, changes in entries
     ]
     return bulk.insert_rows(session, AuditEntry.__table__, rows)
+
+
+@contextmanager
+def import_run(session: Session, run: AuditEntry) -> Iterator[AuditEntry]:
+    """Tie every entry recorded inside the block to ``run``, the import's entry for one channel.
+
+    The history of an entity then shows the import run that created or last changed it.
+    """
+    session.flush()  # ``run`` gets its id
+    session.info[_RUN] = run.id
+    try:
+        yield run
+    finally:
+        session.info.pop(_RUN, None)
 
 
 def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -58,8 +86,12 @@ def created(values: dict[str, Any]) -> dict[str, list]:
 
 
 def history(entity: str | None = None, entity_id: Any = None) -> Select:
-    """The entries, newest first, optionally for one entity."""
+    """The entries, newest first, optionally for one entity (with the import runs that changed it)."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc())
+    if entity and entity_id is not None:
+        own = (AuditEntry.entity == entity) & (AuditEntry.entity_id == str(entity_id))
+        runs = select(AuditEntry.import_id).where(own, AuditEntry.import_id.is_not(None))
+        return query.where(own | AuditEntry.id.in_(runs))
     if entity:
         query = query.where(AuditEntry.entity == entity)
     if entity_id is not None:

@@ -873,3 +873,49 @@ def test_imported_premieres_are_promoted_and_far_ones_wait_for_the_horizon(sessi
         "ten-minutes",
         "on-air",
     }  # "tonight at 18:00" would come after 10:00
+
+
+def test_an_import_run_is_one_audit_entry_per_channel_shown_in_what_it_made(session, client, editor, tmp_path):
+    import hashlib
+
+    guide = tmp_path / "guide.xml"
+    guide.write_text(
+        """<tv><channel id="a"><display-name>A</display-name></channel>
+<channel id="b"><display-name>B</display-name></channel>
+<programme start="20311121100000" stop="20311121110000" channel="a"><title>One</title></programme>
+<programme start="20311121110000" stop="20311121120000" channel="a"><title>Two</title></programme>
+<programme start="20311121100000" stop="20311121110000" channel="b"><title>Three</title></programme>
+</tv>
+"""
+    )
+    xi.import_xmltv(session, guide)
+    session.commit()
+    runs = session.scalars(select(AuditEntry).where(AuditEntry.action == "import").order_by(AuditEntry.id)).all()
+    assert [(r.actor, r.entity, r.entity_id) for r in runs] == [("import", "channel", "a"), ("import", "channel", "b")]
+    assert runs[0].changes == {
+        "created": [None, 2],
+        "changed": [None, 0],
+        "cancelled": [None, 0],
+        "file": [None, "guide.xml"],
+        "sha256": [None, hashlib.sha256(guide.read_bytes()).hexdigest()],
+    }
+
+    def history(entity, entity_id):
+        query = {"entity": entity, "id": entity_id}
+        return client.get("/api/v1/audit", query_string=query, headers=editor).json["items"]
+
+    one, two = slots_of(session, "a")
+    # The run's entry comes first (its id is older), so newest first it follows what it made.
+    assert [(e["action"], e["entity"]) for e in history("slot", one.id)] == [("create", "slot"), ("import", "channel")]
+    assert history("slot", one.id)[1]["changes"]["file"] == [None, "guide.xml"]
+    assert [e["action"] for e in history("programme", one.programme_id)] == ["create", "import"]
+
+    # A newer guide moves "Two": its history shows that run; "One", unchanged, keeps the first.
+    guide.write_text(guide.read_text().replace("20311121120000", "20311121123000"))
+    xi.import_xmltv(session, guide)
+    session.commit()
+    *old, newer = session.scalars(select(AuditEntry).where(AuditEntry.action == "import").order_by(AuditEntry.id))
+    assert old == runs  # channel b did not change: no entry of its own (SPEC §7)
+    assert newer.entity_id == "a" and newer.changes["changed"] == [None, 1]
+    assert [e["id"] for e in history("slot", two.id) if e["action"] == "import"] == [newer.id, runs[0].id]
+    assert [e["id"] for e in history("slot", one.id) if e["action"] == "import"] == [runs[0].id]

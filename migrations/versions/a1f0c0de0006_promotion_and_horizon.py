@@ -1,4 +1,4 @@
-"""Promotion is an editorial choice (channel.promote, slot.is_promoted); posts within a horizon (slot.plan_at)
+"""Promotion is an editorial choice (channel.promote, slot.is_promoted); posts within a horizon (slot.plan_at); import runs in the audit trail (audit_entry.import_id)
 
 Revision ID: a1f0c0de0006
 Revises: 8b2e4d6f1a37
@@ -52,12 +52,17 @@ def upgrade():
         postgresql_where=sa.text('plan_at IS NOT NULL'),
         sqlite_where=sa.text('plan_at IS NOT NULL'),
     )
+    # An entity's history shows the import run that created or last changed it.
+    with op.batch_alter_table('audit_entry') as batch:
+        batch.add_column(sa.Column('import_id', sa.Integer(), nullable=True))
     # Now/next shows whether a slot is promoted, as the slot's own API does.
     _covering(promoted=True)
 
 
 def downgrade():
     _covering(promoted=False)
+    with op.batch_alter_table('audit_entry') as batch:
+        batch.drop_column('import_id')
     op.drop_index('ix_slot_plan_at', table_name='slot')
     with op.batch_alter_table('slot') as batch:
         batch.drop_column('plan_at')

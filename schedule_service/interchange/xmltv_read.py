@@ -211,6 +211,9 @@ class Guide:
         self.channels: dict[str, FileChannel] = {}
         self.bad_items: list[BadItem] = []
         self.programmes = 0
+        #: The file's name, when it has one, and the SHA-256 of its bytes: what the audit trail names.
+        self.name: str | None = None
+        self.sha256: str | None = None
         self._dir = tempfile.mkdtemp(prefix="xmltv-import-")
         self._db = sqlite3.connect(os.path.join(self._dir, "spool.db"))
         # A scratch file: nothing to recover after a crash, so no journal and no syncing.
@@ -265,15 +268,18 @@ class Guide:
 
 
 class _CountingReader:
-    """A binary file wrapper that reports how many bytes were read, for a progress bar."""
+    """A binary file wrapper that hashes what was read and reports how much, for a progress bar."""
 
-    def __init__(self, raw: IO[bytes], progress: Progress):
+    def __init__(self, raw: IO[bytes], progress: Progress | None):
         self.raw, self.progress = raw, progress
+        self.digest = hashlib.sha256()
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
         if data:
-            self.progress(len(data))
+            self.digest.update(data)
+            if self.progress:
+                self.progress(len(data))
         return data
 
 
@@ -289,18 +295,22 @@ PARSER_OPTIONS = {
 }
 
 
-def read_guide(source: str | Path | IO[bytes], progress: Progress | None = None) -> Guide:
+def read_guide(source: str | Path | IO[bytes], progress: Progress | None = None, name: str | None = None) -> Guide:
     """Stream an XMLTV file (path or binary file) into a :class:`Guide`; raise :class:`GuideRefused`.
 
     :param progress: called with the number of bytes read, chunk by chunk.
+    :param name: the file's name, when ``source`` does not carry it (an upload).
     """
     guide = Guide()
     try:
         if isinstance(source, str | Path):
+            guide.name = name or Path(source).name
             with open(source, "rb") as f:
-                _read_into(guide, _CountingReader(f, progress) if progress else f)
+                guide.sha256 = _read_into(guide, _CountingReader(f, progress))
         else:
-            _read_into(guide, _CountingReader(source, progress) if progress else source)
+            given = getattr(source, "name", None)
+            guide.name = name or (Path(given).name if isinstance(given, str) and given else None)
+            guide.sha256 = _read_into(guide, _CountingReader(source, progress))
         guide._finish()
     except BaseException:
         guide.close()
@@ -308,7 +318,8 @@ def read_guide(source: str | Path | IO[bytes], progress: Progress | None = None)
     return guide
 
 
-def _read_into(guide: Guide, stream: IO[bytes]) -> None:
+def _read_into(guide: Guide, stream: "_CountingReader") -> str:
+    """Read the guide from ``stream``; return the SHA-256 of the whole file."""
     events = etree.iterparse(stream, events=("end",), tag=("channel", "programme"), **PARSER_OPTIONS)
     root = None
     try:
@@ -338,6 +349,9 @@ def _read_into(guide: Guide, stream: IO[bytes]) -> None:
                 "entity declarations are refused (they are how XXE and billion-laughs files work)"
             ) from e
         raise GuideRefused(f"not well-formed XML: {e.msg}", e.lineno) from e
+    while stream.read(1 << 16):
+        pass  # bytes after the root (a newline) are the file's too
+    return stream.digest.hexdigest()
 
 
 def _check_document(tree):

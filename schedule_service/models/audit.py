@@ -35,6 +35,8 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     #: {field: [old, new]}
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The import run (its entry for the channel) that made this change, when an import made it.
+    import_id: Mapped[int | None]
 
     @property
     def shown_changes(self) -> dict[str, Any]:
