@@ -27,16 +27,13 @@ from schedule_service.clock import now
 from schedule_service.models import Channel, Post, Programme, Slot, Target
 from schedule_service.models.channel import ALL, NONE
 from schedule_service.models.promo import (
-    CORRECTED,
     EXPIRED,
     FAILED,
     HELD,
     PLANNED,
     PUBLISH,
-    PUBLISHED,
-    PUBLISHING,
     REVOKED,
-    UNKNOWN,
+    PostStatus,
 )
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.promos.render import (
@@ -63,10 +60,7 @@ DEFAULT_PLAN: list[dict[str, Any]] = [
 #: How far ahead a slot's posts are made when ``PROMO_HORIZON`` is not configured (SPEC §8a).
 DEFAULT_HORIZON = timedelta(days=14)
 
-#: Posts not yet sent: moving the slot moves them, cancelling it revokes them.
-UNSENT = (PLANNED, HELD, FAILED)
-#: Posts that are (or may be) out there: a move or a cancellation corrects or withdraws them.
-SENT = (PUBLISHING, PUBLISHED, UNKNOWN, CORRECTED)
+UNSENT, SENT = PostStatus.UNSENT, PostStatus.SENT
 
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STEP_KEYS = {"name", "offset", "day", "at_local", "targets", "template"}
