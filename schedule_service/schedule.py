@@ -14,47 +14,14 @@ from sqlalchemy.orm import Session
 
 from schedule_service import audit, bulk
 from schedule_service.broadcast_time import WallTimeError, parse_day_start, to_instant, zone
+from schedule_service.errors import Conflict, Invalid, ScheduleError, SlotRefused, StaleVersion
 from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot, generation
 from schedule_service.models.channel import PROMOTE
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.slot import CANCELLED, SCHEDULED
 from schedule_service.promos import plan
 
-
-class ScheduleError(Exception):
-    """A write the schedule refuses; the message says why in words."""
-
-
-class Invalid(ScheduleError):
-    """Input that is not valid; ``errors`` is {field: message}."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
-
-class Conflict(ScheduleError):
-    """The write clashes with what is there (a taken slug, slots in the way)."""
-
-    def __init__(self, message: str, slots: list[Slot] | None = None):
-        super().__init__(message)
-        self.slots = slots or []
-
-
-class SlotRefused(ScheduleError):
-    """One of the slots given to :func:`create_slots` was refused; ``index`` says which."""
-
-    def __init__(self, index: int, error: ScheduleError):
-        super().__init__(str(error))
-        self.index, self.error = index, error
-
-
-class StaleVersion(ScheduleError):
-    """The write was based on an older version of the slot than the current one."""
-
-    def __init__(self, slot: Slot):
-        super().__init__(f"slot {slot.id} changed since you read it: it is at version {slot.version} now")
-        self.slot = slot
+__all__ = ["Conflict", "Invalid", "ScheduleError", "SlotRefused", "StaleVersion"]  # re-exported for callers
 
 
 CHANNEL_FIELDS = ("slug", "name", "names", "timezone", "broadcast_day_start", "xmltv_id", "languages", "promote")

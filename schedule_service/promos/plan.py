@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from schedule_service import audit, bulk
 from schedule_service.broadcast_time import NonexistentTime, broadcast_day, to_instant
 from schedule_service.clock import now
+from schedule_service.errors import Invalid
 from schedule_service.models import Channel, Post, Programme, Slot, Target
 from schedule_service.models.channel import ALL, NONE
 from schedule_service.models.promo import (
@@ -36,6 +37,7 @@ from schedule_service.models.promo import (
     PostStatus,
 )
 from schedule_service.models.slot import SCHEDULED
+from schedule_service.promos import corrections
 from schedule_service.promos.render import (
     BadTemplate,
     PromoNotTrue,
@@ -45,7 +47,6 @@ from schedule_service.promos.render import (
     render_slot,
     template_names,
 )
-from schedule_service.publishing import corrections
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,6 @@ def is_promoted(slot: "SlotFacts", channel: Channel) -> bool:
 
 def validate_plan(session: Session, steps: Any) -> list[dict[str, Any]]:
     """Return ``steps`` checked and normalised; raise ``schedule.Invalid`` with {"<i>.<field>": message}."""
-    from schedule_service.schedule import Invalid
 
     if not isinstance(steps, list):
         raise Invalid({"_schema": "a plan is a list of steps"})
@@ -190,7 +190,6 @@ def replan_coming(session: Session, query, steps: list[dict[str, Any]] | None = 
 
     :param steps: the plan just set, so a step that does not fit is named by its index.
     """
-    from schedule_service.schedule import Invalid
 
     slots = session.scalars(query.where(Slot.status == SCHEDULED, Slot.end_at > now()).order_by(Slot.start_at))
     for slot in slots.unique():
@@ -458,7 +457,6 @@ def _publish_posts(session: Session, slot: Slot) -> list[Post]:
 
 
 def _sync_or_invalid(session: Session, slot: Slot) -> list[Post]:
-    from schedule_service.schedule import Invalid
 
     try:
         return _sync_posts(session, slot)

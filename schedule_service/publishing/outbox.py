@@ -533,7 +533,7 @@ def publish_one(session: Session, post_id: int, worker: str, cfg: Settings) -> b
 
 def _after_published(session: Session, prepared: Prepared) -> None:
     """A follow-up went out (its original is now corrected or withdrawn), or the slot changed meanwhile."""
-    from schedule_service.publishing import corrections
+    from schedule_service.promos import corrections
 
     post = session.get(Post, prepared.post_id, populate_existing=True)
     parent = session.get(Post, post.parent_id, populate_existing=True) if post.parent_id else None
