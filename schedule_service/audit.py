@@ -9,7 +9,10 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from schedule_service.clock import now
-from schedule_service.models import AuditEntry
+from schedule_service.models import AuditEntry, Programme, Slot
+
+#: What imports make in bulk, each row naming the run that made or last changed it.
+IMPORTED = {"slot": Slot, "programme": Programme}
 
 #: Where the session keeps the import run under way (see :func:`import_run`).
 _RUN = "audit_import_run"
@@ -53,11 +56,18 @@ def record_many(session: Session, actor: str, action: str, entity: str, entries:
     return bulk.insert_rows(session, AuditEntry.__table__, rows)
 
 
+def current_run(session: Session) -> int | None:
+    """The id of the import run under way in ``session``, if any (see :func:`import_run`)."""
+    return session.info.get(_RUN)
+
+
 @contextmanager
 def import_run(session: Session, run: AuditEntry) -> Iterator[AuditEntry]:
-    """Tie every entry recorded inside the block to ``run``, the import's entry for one channel.
+    """Tie what is recorded inside the block to ``run``, the import's entry for one channel.
 
-    The history of an entity then shows the import run that created or last changed it.
+    Rows the import makes in bulk get no entries of their own, only ``import_id`` (SPEC §8a:
+    one entry per channel per run); the entries of single changes point to the run. The
+    history of an entity shows the run that created or last changed it either way.
     """
     session.flush()  # ``run`` gets its id
     session.info[_RUN] = run.id
@@ -91,7 +101,11 @@ def history(entity: str | None = None, entity_id: Any = None) -> Select:
     if entity and entity_id is not None:
         own = (AuditEntry.entity == entity) & (AuditEntry.entity_id == str(entity_id))
         runs = select(AuditEntry.import_id).where(own, AuditEntry.import_id.is_not(None))
-        return query.where(own | AuditEntry.id.in_(runs))
+        shown = own | AuditEntry.id.in_(runs)
+        model = IMPORTED.get(entity)
+        if model is not None and str(entity_id).isdigit() and int(entity_id) < 2**31:
+            shown |= AuditEntry.id.in_(select(model.import_id).where(model.id == int(entity_id)))
+        return query.where(shown)
     if entity:
         query = query.where(AuditEntry.entity == entity)
     if entity_id is not None:

@@ -123,11 +123,13 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
     """Add many programmes in a few INSERTs, each as :func:`create_programme` would; return their ids in order.
 
     For imports: no ORM objects are made, so nothing in the session changes; ``values`` may
-    hold ``import_key`` besides the API's fields.
+    hold ``import_key`` besides the API's fields. Inside an import run each row names the run
+    instead of getting an audit entry of its own (SPEC §8a).
     """
     if not many:
         return []
     session.flush()  # what is pending goes first, as it would one by one
+    run = audit.current_run(session)
     rows, states, translations = [], [], []
     for values in many:
         values = dict(values)
@@ -138,12 +140,14 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
         row["guests"] = row["guests"] if row["guests"] is not None else []
         row["language"] = row["language"] or "en"
         row["import_key"] = values.get("import_key")
+        row["import_id"] = run
         rows.append(row)
-        state = {f: row[f] for f in PROGRAMME_FIELDS}  # plain already: no instants among them
-        state["translations"] = {
-            lang: {k: fields.get(k) for k in TRANSLATED if fields.get(k)} for lang, fields in sorted(texts.items())
-        }
-        states.append(state)
+        if run is None:
+            state = {f: row[f] for f in PROGRAMME_FIELDS}  # plain already: no instants among them
+            state["translations"] = {
+                lang: {k: fields.get(k) for k in TRANSLATED if fields.get(k)} for lang, fields in sorted(texts.items())
+            }
+            states.append(state)
         translations.append(texts)
     ids = bulk.take_ids(session, Programme.__table__, len(rows))
     bulk.insert_rows(session, Programme.__table__, [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
@@ -153,9 +157,9 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
         for lang, fields in texts.items()
     ]
     bulk.insert_rows(session, ProgrammeTranslation.__table__, extra)
-    audit.record_many(
-        session, actor, "create", "programme", ((pid, audit.created(st)) for pid, st in zip(ids, states, strict=True))
-    )
+    if run is None:
+        entries = ((pid, audit.created(st)) for pid, st in zip(ids, states, strict=True))
+        audit.record_many(session, actor, "create", "programme", entries)
     generation.mark_changed(session)
     return ids
 
@@ -171,6 +175,7 @@ def update_programme(session: Session, programme: Programme, values: dict[str, A
     changes = audit.diff(before, _programme_state(programme))
     if changes:
         audit.record(session, actor, "update", "programme", programme.id, changes)
+        programme.import_id = audit.current_run(session) or programme.import_id
     if "is_exclusive" in changes:
         # An exclusive is a highlight, and may need approval: its coming slots' posts follow.
         plan.replan_coming(session, select(Slot).where(Slot.programme_id == programme.id))
@@ -277,7 +282,8 @@ def create_slots(
     For imports: ``many`` is (programme, {"start", "end", "is_premiere", "is_promoted"}) with
     aware instants, where a programme is anything with ``id``, ``promo_plan`` and
     ``is_exclusive``. The channel is locked once; no ORM objects are made, so nothing in the
-    session changes.
+    session changes. Inside an import run each row names the run instead of getting an audit
+    entry of its own (SPEC §8a).
 
     :raises SlotRefused: naming the first slot refused (overlapping, or a blurb of its plan that
         cannot be made); the caller's savepoint takes back the others.
@@ -297,6 +303,7 @@ def create_slots(
     _lock_channel(session, channel)
     _refuse_overlaps(session, channel, news)
     ids = bulk.take_ids(session, Slot.__table__, len(news))
+    run = audit.current_run(session)
     facts = [
         plan.SlotFacts(
             id=sid,
@@ -323,11 +330,13 @@ def create_slots(
             "status": SCHEDULED,
             "version": 1,
             "plan_at": plan_at,
+            "import_id": run,
         }
         for f, (_, programme, *_rest), plan_at in zip(facts, news, planned.plan_at, strict=True)
     ]
     bulk.insert_rows(session, Slot.__table__, rows)
-    audit.record_many(session, actor, "create", "slot", ((row["id"], _created_slot(row)) for row in rows))
+    if run is None:  # an import run is the one entry for its rows (SPEC §8a)
+        audit.record_many(session, actor, "create", "slot", ((row["id"], _created_slot(row)) for row in rows))
     generation.mark_changed(session)
     try:
         plan.insert_planned(session, channel, planned)
@@ -405,6 +414,7 @@ def update_slot(
     if not changes:
         return slot
     slot.version += 1
+    slot.import_id = audit.current_run(session) or slot.import_id
     session.flush()
     action = "cancel" if status == CANCELLED and not was_cancelled else "update"
     audit.record(session, actor, action, "slot", slot.id, changes)

@@ -125,8 +125,13 @@ def test_a_guide_becomes_programmes_and_slots_at_the_right_instants(session, cli
     assert news_body["translations"]["en"]["title"] == "News"
     assert news_body["translations"]["en"]["summary"] == "The day's news."
 
-    trail = session.scalars(select(AuditEntry).where(AuditEntry.entity == "slot")).all()
-    assert {e.actor for e in trail} == {"import"}
+    # One audit entry for the channel's run, none per slot (SPEC §8a); each slot names the run.
+    runs = session.scalars(select(AuditEntry).where(AuditEntry.action == "import")).all()
+    assert sorted(e.entity_id for e in runs) == ["first-channel", "mir"] and {e.actor for e in runs} == {"import"}
+    (entry,) = [e for e in runs if e.entity_id == "mir"]
+    assert entry.changes["created"] == [None, 3]
+    assert session.scalars(select(AuditEntry).where(AuditEntry.entity == "slot")).all() == []
+    assert {s.import_id for s in slots_of(session, "mir")} == {entry.id}
 
 
 @pytest.mark.parametrize(
@@ -397,21 +402,16 @@ def _guide_at(start, titles) -> str:
 
 
 def _posts_and_trail(session, channel) -> list:
-    """The channel's slots with their posts and audit entries, ids left out, to compare two channels."""
+    """The channel's slots with their posts, ids left out, to compare two channels."""
     out = []
     for slot in slots_of(session, channel.slug):
         posts = session.scalars(select(Post).where(Post.slot_id == slot.id).order_by(Post.id)).all()
-        (entry,) = session.scalars(
-            select(AuditEntry).where(AuditEntry.entity == "slot", AuditEntry.entity_id == str(slot.id))
-        ).all()
-        changes = {k: v for k, v in entry.changes.items() if k != "channel_id"}
         out.append(
             (
                 slot.programme_id,
                 slot.start_at,
                 slot.end_at,
                 slot.version,
-                (entry.actor, entry.action, changes),
                 [
                     (
                         p.step,
@@ -906,9 +906,10 @@ def test_an_import_run_is_one_audit_entry_per_channel_shown_in_what_it_made(sess
 
     one, two = slots_of(session, "a")
     # The run's entry comes first (its id is older), so newest first it follows what it made.
-    assert [(e["action"], e["entity"]) for e in history("slot", one.id)] == [("create", "slot"), ("import", "channel")]
-    assert history("slot", one.id)[1]["changes"]["file"] == [None, "guide.xml"]
-    assert [e["action"] for e in history("programme", one.programme_id)] == ["create", "import"]
+    # The run is the one entry of what it made (SPEC §8a: one entry per channel per run).
+    assert [(e["action"], e["entity"], e["entity_id"]) for e in history("slot", one.id)] == [("import", "channel", "a")]
+    assert history("slot", one.id)[0]["changes"]["file"] == [None, "guide.xml"]
+    assert [e["id"] for e in history("programme", one.programme_id)] == [runs[0].id]
 
     # A newer guide moves "Two": its history shows that run; "One", unchanged, keeps the first.
     guide.write_text(guide.read_text().replace("20311121120000", "20311121123000"))
@@ -917,5 +918,6 @@ def test_an_import_run_is_one_audit_entry_per_channel_shown_in_what_it_made(sess
     *old, newer = session.scalars(select(AuditEntry).where(AuditEntry.action == "import").order_by(AuditEntry.id))
     assert old == runs  # channel b did not change: no entry of its own (SPEC §7)
     assert newer.entity_id == "a" and newer.changes["changed"] == [None, 1]
-    assert [e["id"] for e in history("slot", two.id) if e["action"] == "import"] == [newer.id, runs[0].id]
+    assert [(e["action"], e["entity"]) for e in history("slot", two.id)] == [("update", "slot"), ("import", "channel")]
+    assert [e["id"] for e in history("slot", two.id) if e["action"] == "import"] == [newer.id]
     assert [e["id"] for e in history("slot", one.id) if e["action"] == "import"] == [runs[0].id]

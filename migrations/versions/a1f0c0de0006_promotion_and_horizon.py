@@ -55,14 +55,20 @@ def upgrade():
     # An entity's history shows the import run that created or last changed it.
     with op.batch_alter_table('audit_entry') as batch:
         batch.add_column(sa.Column('import_id', sa.Integer(), nullable=True))
+    # A slot or programme an import made or changed names that run: an import writes one entry
+    # per channel, not one per row (SPEC §8a).
+    for table in ('slot', 'programme'):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column('import_id', sa.Integer(), nullable=True))
     # Now/next shows whether a slot is promoted, as the slot's own API does.
     _covering(promoted=True)
 
 
 def downgrade():
     _covering(promoted=False)
-    with op.batch_alter_table('audit_entry') as batch:
-        batch.drop_column('import_id')
+    for table in ('audit_entry', 'slot', 'programme'):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column('import_id')
     op.drop_index('ix_slot_plan_at', table_name='slot')
     with op.batch_alter_table('slot') as batch:
         batch.drop_column('plan_at')

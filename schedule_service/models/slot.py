@@ -65,6 +65,8 @@ class Slot(SlotTraits, Base):
     #: When the horizon sweep is to make the slot's posts (its first step less PROMO_HORIZON);
     #: null once they are made, or when its plan gives it none.
     plan_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: The import run (its audit entry) that created or last changed the slot.
+    import_id: Mapped[int | None]
     #: Grows by one on every change: the ETag, and the iCalendar SEQUENCE.
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
