@@ -519,6 +519,8 @@ def test_imported_posts_read_as_they_will_when_due_in_the_api_and_on_the_staff_p
     assert staff.login(make_user("ed@example.test", "editor").email).status_code == 302
     page = staff.get(f"/staff/posts/{post.id}").text
     assert "as it will read when due" in page and "Evening news" in page
+    # The slot's page shows the import run that made it, with the file's checksum.
+    assert "sha256" in staff.get(f"/staff/slots/{slot.id}").text
 
 
 def test_slots_made_in_bulk_are_refused_where_one_by_one_they_would_be(session, mir, make_programme, make_slot):

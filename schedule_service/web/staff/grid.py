@@ -322,10 +322,12 @@ def _slot_form(slot: Slot) -> SlotForm:
 
 def _slot_page(slot: Slot, form: SlotForm, errors=(), conflict=None, stale=None, status: int = 200):
     posts = db.session.scalars(select(Post).where(Post.slot_id == slot.id).order_by(Post.due_at, Post.id)).all()
-    # The slot's own changes, and the decisions people took on its posts.
+    # The slot's own changes (with the import run that made or last changed it), and the
+    # decisions people took on its posts.
+    own = audit.history("slot", slot.id).with_only_columns(AuditEntry.id).order_by(None)
     trail = db.session.scalars(
         audit.history().where(
-            ((AuditEntry.entity == "slot") & (AuditEntry.entity_id == str(slot.id)))
+            AuditEntry.id.in_(own)
             | ((AuditEntry.entity == "post") & AuditEntry.entity_id.in_([str(p.id) for p in posts]))
         )
     ).all()
