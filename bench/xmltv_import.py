@@ -1,10 +1,11 @@
 """XMLTV import of a large generated guide on SQLite and PostgreSQL, beside `xmllint --noout`.
 
-    .venv/bin/python -m bench.xmltv_import [--programmes 200000] [--small 50000] [--per-channel 400]
+    .venv/bin/python -m bench.xmltv_import [--programmes 100000] [--small 25000] [--per-channel 400]
                                            [--skip-postgresql] [--only-read]
 
 Writes a guide of ``--programmes`` programmes (``--per-channel`` to a channel, two weeks from
-tomorrow, a fifth of the channels with titles in two languages), then times, each in a child
+tomorrow, a fifth of the channels with titles in Russian and English, every tenth programme a
+premiere: 250 channels × 400 programmes by default, issue 13's shape), then times, each in a child
 process whose peak memory (ru_maxrss) is read with ``os.wait4``:
 
 - ``xmllint --noout FILE`` (Debian's libxml2-utils): the floor for parsing the same bytes;
@@ -94,7 +95,8 @@ def write_guide(path: Path, programmes: int, per_channel: int) -> int:
                 f.write(f'    <category lang="en">{WORDS[series % 10]}</category>\n')
                 f.write(f'    <episode-num system="xmltv_ns">{series % 5}.{i}.</episode-num>\n')
                 f.write(f"    <icon src={quoteattr(f'https://example.test/p/{c}/{i}.jpg')}/>\n")
-                f.write("    <video><present>yes</present><quality>HDTV</quality></video>\n  </programme>\n")
+                f.write("    <video><present>yes</present><quality>HDTV</quality></video>\n")
+                f.write("    <premiere/>\n  </programme>\n" if i % 10 == 0 else "  </programme>\n")
                 at = stop
                 written += 1
         f.write("</tv>\n")
@@ -133,8 +135,8 @@ def importer(url: str) -> dict:
 
 
 @click.command()
-@click.option("--programmes", default=200_000, show_default=True)
-@click.option("--small", default=50_000, show_default=True, help="the second size, for peak memory")
+@click.option("--programmes", default=100_000, show_default=True)
+@click.option("--small", default=25_000, show_default=True, help="the second size, for peak memory")
 @click.option("--per-channel", default=400, show_default=True, help="about two weeks of programmes")
 @click.option("--skip-postgresql", is_flag=True)
 @click.option("--only-read", is_flag=True, help="time xmllint and reading alone, no imports (minutes, not an hour)")

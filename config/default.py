@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import isodate
+
 INSTANCE = Path(__file__).resolve().parent.parent / "instance"
 
 #: The database; SQLite under instance/ is the embedded default, PostgreSQL is production.
@@ -60,3 +62,8 @@ MAX_CONTENT_LENGTH = int(os.environ.get("MAX_BODY_BYTES", str(1024 * 1024)))
 XMLTV_UPLOAD_MAX_BYTES = int(os.environ.get("XMLTV_UPLOAD_MAX_BYTES", str(200 * 1024 * 1024)))
 #: Paths whose bodies may be larger than MAX_CONTENT_LENGTH: the setting that holds their limit.
 BODY_LIMITS = {"/api/v1/import/xmltv": "XMLTV_UPLOAD_MAX_BYTES", "/staff/imports": "XMLTV_UPLOAD_MAX_BYTES"}
+
+#: A slot's promo posts are made once its first step is this far ahead (ISO 8601 duration, SPEC §8a).
+PROMO_HORIZON = isodate.parse_duration(os.environ.get("PROMO_HORIZON", "P14D"))
+#: How often the scheduler makes the posts of slots that have entered the horizon, seconds.
+PROMO_SWEEP_SECONDS = float(os.environ.get("PROMO_SWEEP_SECONDS", "30"))

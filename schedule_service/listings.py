@@ -44,6 +44,7 @@ class ChannelRow(ChannelTraits):
     broadcast_day_start: time
     xmltv_id: str | None
     languages: list[str]
+    promote: str
 
 
 @dataclass(slots=True)
@@ -93,6 +94,7 @@ class SlotRow(SlotTraits):
     end_at: datetime
     is_premiere: bool
     is_live: bool
+    is_promoted: bool
     version: int
     status: str = SCHEDULED
 
@@ -125,7 +127,7 @@ def _shown(model: type, row: type) -> tuple[tuple, tuple[int, ...]]:
 
 CHANNEL_COLUMNS, CHANNEL_JSON_AT = _shown(Channel, ChannelRow)
 PROGRAMME_COLUMNS, PROGRAMME_JSON_AT = _shown(Programme, ProgrammeRow)
-SLOT_COLUMNS = ("id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "version")
+SLOT_COLUMNS = ("id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "is_promoted", "version")
 TRANSLATION_SHOWN, TRANSLATION_JSON_AT = _shown(ProgrammeTranslation, TranslationRow)  # from lang on
 TRANSLATION_COLUMNS = (ProgrammeTranslation.programme_id, *TRANSLATION_SHOWN)
 

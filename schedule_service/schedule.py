@@ -14,49 +14,17 @@ from sqlalchemy.orm import Session
 
 from schedule_service import audit, bulk
 from schedule_service.broadcast_time import SUPPORTED, WallTimeError, parse_day_start, supported, to_instant, zone
+from schedule_service.errors import Conflict, Invalid, ScheduleError, SlotRefused, StaleVersion
 from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot, generation
+from schedule_service.models.channel import PROMOTE
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.slot import CANCELLED, SCHEDULED
 from schedule_service.promos import plan
 
-
-class ScheduleError(Exception):
-    """A write the schedule refuses; the message says why in words."""
+__all__ = ["Conflict", "Invalid", "ScheduleError", "SlotRefused", "StaleVersion"]  # re-exported for callers
 
 
-class Invalid(ScheduleError):
-    """Input that is not valid; ``errors`` is {field: message}."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
-
-class Conflict(ScheduleError):
-    """The write clashes with what is there (a taken slug, slots in the way)."""
-
-    def __init__(self, message: str, slots: list[Slot] | None = None):
-        super().__init__(message)
-        self.slots = slots or []
-
-
-class SlotRefused(ScheduleError):
-    """One of the slots given to :func:`create_slots` was refused; ``index`` says which."""
-
-    def __init__(self, index: int, error: ScheduleError):
-        super().__init__(str(error))
-        self.index, self.error = index, error
-
-
-class StaleVersion(ScheduleError):
-    """The write was based on an older version of the slot than the current one."""
-
-    def __init__(self, slot: Slot):
-        super().__init__(f"slot {slot.id} changed since you read it: it is at version {slot.version} now")
-        self.slot = slot
-
-
-CHANNEL_FIELDS = ("slug", "name", "names", "timezone", "broadcast_day_start", "xmltv_id", "languages")
+CHANNEL_FIELDS = ("slug", "name", "names", "timezone", "broadcast_day_start", "xmltv_id", "languages", "promote")
 PROGRAMME_FIELDS = (
     "title",
     "subtitle",
@@ -73,7 +41,9 @@ PROGRAMME_FIELDS = (
     "language",
     "episode_num",
 )
-SLOT_FIELDS = ("channel_id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "status")
+SLOT_FIELDS = ("channel_id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "is_promoted", "status")
+#: Slot fields that decide whether it is promoted: a change re-plans its posts (SPEC §8a).
+PROMOTION_FLAGS = ("is_premiere", "is_promoted")
 
 
 # Channels
@@ -101,6 +71,8 @@ def update_channel(session: Session, channel: Channel, values: dict[str, Any], a
     changes = audit.diff(before, audit.snapshot(channel, CHANNEL_FIELDS))
     if changes:
         audit.record(session, actor, "update", "channel", channel.slug, changes)
+    if "promote" in changes:
+        plan.replan_coming(session, select(Slot).where(Slot.channel_id == channel.id))
     return channel
 
 
@@ -112,6 +84,8 @@ def _channel_values(values: dict[str, Any]) -> dict[str, Any]:
             zone(values["timezone"])
         except ValueError as e:
             errors["timezone"] = str(e)
+    if "promote" in values and values["promote"] not in PROMOTE:
+        errors["promote"] = f"one of {', '.join(PROMOTE)}"
     if isinstance(values.get("broadcast_day_start"), str):
         try:
             values["broadcast_day_start"] = parse_day_start(values["broadcast_day_start"])
@@ -150,11 +124,13 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
     """Add many programmes in a few INSERTs, each as :func:`create_programme` would; return their ids in order.
 
     For imports: no ORM objects are made, so nothing in the session changes; ``values`` may
-    hold ``import_key`` besides the API's fields.
+    hold ``import_key`` besides the API's fields. Inside an import run each row names the run
+    instead of getting an audit entry of its own (SPEC §8a).
     """
     if not many:
         return []
     session.flush()  # what is pending goes first, as it would one by one
+    run = audit.current_run(session)
     rows, states, translations = [], [], []
     for values in many:
         values = dict(values)
@@ -165,12 +141,14 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
         row["guests"] = row["guests"] if row["guests"] is not None else []
         row["language"] = row["language"] or "en"
         row["import_key"] = values.get("import_key")
+        row["import_id"] = run
         rows.append(row)
-        state = {f: row[f] for f in PROGRAMME_FIELDS}  # plain already: no instants among them
-        state["translations"] = {
-            lang: {k: fields.get(k) for k in TRANSLATED if fields.get(k)} for lang, fields in sorted(texts.items())
-        }
-        states.append(state)
+        if run is None:
+            state = {f: row[f] for f in PROGRAMME_FIELDS}  # plain already: no instants among them
+            state["translations"] = {
+                lang: {k: fields.get(k) for k in TRANSLATED if fields.get(k)} for lang, fields in sorted(texts.items())
+            }
+            states.append(state)
         translations.append(texts)
     ids = bulk.take_ids(session, Programme.__table__, len(rows))
     bulk.insert_rows(session, Programme.__table__, [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
@@ -180,9 +158,9 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
         for lang, fields in texts.items()
     ]
     bulk.insert_rows(session, ProgrammeTranslation.__table__, extra)
-    audit.record_many(
-        session, actor, "create", "programme", ((pid, audit.created(st)) for pid, st in zip(ids, states, strict=True))
-    )
+    if run is None:
+        entries = ((pid, audit.created(st)) for pid, st in zip(ids, states, strict=True))
+        audit.record_many(session, actor, "create", "programme", entries)
     generation.mark_changed(session)
     return ids
 
@@ -198,6 +176,10 @@ def update_programme(session: Session, programme: Programme, values: dict[str, A
     changes = audit.diff(before, _programme_state(programme))
     if changes:
         audit.record(session, actor, "update", "programme", programme.id, changes)
+        programme.import_id = audit.current_run(session) or programme.import_id
+    if "is_exclusive" in changes:
+        # An exclusive is a highlight, and may need approval: its coming slots' posts follow.
+        plan.replan_coming(session, select(Slot).where(Slot.programme_id == programme.id))
     return programme
 
 
@@ -297,11 +279,12 @@ def create_slot(session: Session, channel: Channel, programme: Programme, values
         end_at=end,
         is_premiere=bool(values.get("is_premiere", False)),
         is_live=bool(values.get("is_live", False)),
+        is_promoted=bool(values.get("is_promoted", False)),
         status=SCHEDULED,
     )
     session.add(slot)
     session.flush()
-    audit.record(session, actor, "create", "slot", slot.id, audit.created(audit.snapshot(slot, SLOT_FIELDS)))
+    audit.record(session, actor, "create", "slot", slot.id, _created_slot(slot))
     plan.plan_slot(session, slot)
     return slot
 
@@ -311,9 +294,11 @@ def create_slots(
 ) -> list[int]:
     """Add many slots to one channel in a few INSERTs, each as :func:`create_slot` would; return their ids.
 
-    For imports: ``many`` is (programme, {"start", "end", "is_premiere"}) with aware instants,
-    where a programme is anything with ``id``, ``promo_plan`` and ``is_exclusive``. The channel
-    is locked once; no ORM objects are made, so nothing in the session changes.
+    For imports: ``many`` is (programme, {"start", "end", "is_premiere", "is_promoted"}) with
+    aware instants, where a programme is anything with ``id``, ``promo_plan`` and
+    ``is_exclusive``. The channel is locked once; no ORM objects are made, so nothing in the
+    session changes. Inside an import run each row names the run instead of getting an audit
+    entry of its own (SPEC §8a).
 
     :raises SlotRefused: naming the first slot refused (overlapping, or a blurb of its plan that
         cannot be made); the caller's savepoint takes back the others.
@@ -332,54 +317,53 @@ def create_slots(
     session.flush()
     _lock_channel(session, channel)
     _refuse_overlaps(session, channel, news)
+    ids = bulk.take_ids(session, Slot.__table__, len(news))
+    run = audit.current_run(session)
+    facts = [
+        plan.SlotFacts(
+            id=sid,
+            start_at=start,
+            end_at=end,
+            is_premiere=premiere,
+            is_promoted=bool(many[index][1].get("is_promoted", False)),
+            is_exclusive=bool(programme.is_exclusive),
+            programme_plan=programme.promo_plan,
+        )
+        for sid, (index, programme, start, end, premiere) in zip(ids, news, strict=True)
+    ]
+    planned = plan.plan_bulk(session, channel, facts)
     rows = [
         {
+            "id": f.id,
             "channel_id": channel.id,
             "programme_id": programme.id,
-            "start_at": start,
-            "end_at": end,
-            "is_premiere": premiere,
+            "start_at": f.start_at,
+            "end_at": f.end_at,
+            "is_premiere": f.is_premiere,
             "is_live": False,
+            "is_promoted": f.is_promoted,
             "status": SCHEDULED,
             "version": 1,
+            "plan_at": plan_at,
+            "import_id": run,
         }
-        for _, programme, start, end, premiere in news
+        for f, (_, programme, *_rest), plan_at in zip(facts, news, planned.plan_at, strict=True)
     ]
-    ids = bulk.take_ids(session, Slot.__table__, len(rows))
-    bulk.insert_rows(session, Slot.__table__, [{"id": sid, **row} for sid, row in zip(ids, rows, strict=True)])
-    # What audit.created(audit.snapshot(slot, SLOT_FIELDS)) gives, without a snapshot per slot.
-    iso: dict[datetime, str] = {}
-    for _, _, start, end, _ in news:
-        iso[start], iso[end] = start.isoformat(), end.isoformat()
-    entries = [
-        (
-            sid,
-            {
-                "channel_id": [None, channel.id],
-                "programme_id": [None, row["programme_id"]],
-                "start_at": [None, iso[row["start_at"]]],
-                "end_at": [None, iso[row["end_at"]]],
-                "is_premiere": [None, row["is_premiere"]],
-                "is_live": [None, False],
-                "status": [None, SCHEDULED],
-            },
-        )
-        for sid, row in zip(ids, rows, strict=True)
-    ]
-    audit.record_many(session, actor, "create", "slot", entries)
+    bulk.insert_rows(session, Slot.__table__, rows)
+    if run is None:  # an import run is the one entry for its rows (SPEC §8a)
+        audit.record_many(session, actor, "create", "slot", ((row["id"], _created_slot(row)) for row in rows))
     generation.mark_changed(session)
     try:
-        plan.plan_new_slots(
-            session,
-            channel,
-            [
-                plan.NewSlot(sid, start, end, programme)
-                for sid, (_, programme, start, end, _) in zip(ids, news, strict=True)
-            ],
-        )
+        plan.insert_planned(session, channel, planned)
     except plan.SlotDoesNotFit as e:
         raise SlotRefused(e.index, Invalid({"promo_plan": str(e)})) from e
     return ids
+
+
+def _created_slot(values: Any) -> dict[str, list]:
+    """The audit changes of a new slot, from the slot or from its row (a dict)."""
+    get = values.get if isinstance(values, dict) else lambda f: getattr(values, f)
+    return audit.created({f: audit.plain(get(f)) for f in SLOT_FIELDS})
 
 
 def _refuse_overlaps(session: Session, channel: Channel, news: list[tuple]) -> None:
@@ -438,13 +422,14 @@ def update_slot(
     if status == SCHEDULED:
         _refuse_overlap(session, slot.channel, start, end, slot)
     slot.start_at, slot.end_at, slot.status = start, end, status
-    for key in ("is_premiere", "is_live"):
+    for key in ("is_premiere", "is_live", "is_promoted"):
         if values.get(key) is not None:
             setattr(slot, key, values[key])
     changes = audit.diff(before, audit.snapshot(slot, SLOT_FIELDS))
     if not changes:
         return slot
     slot.version += 1
+    slot.import_id = audit.current_run(session) or slot.import_id
     session.flush()
     action = "cancel" if status == CANCELLED and not was_cancelled else "update"
     audit.record(session, actor, action, "slot", slot.id, changes)
@@ -455,6 +440,9 @@ def update_slot(
         plan.plan_slot(session, slot)
     elif (slot.start_at, slot.end_at) != (old_start, old_end) or "programme_id" in changes:
         plan.replan_slot(session, slot)
+    elif any(flag in changes for flag in PROMOTION_FLAGS):
+        # Promoted or not: posts are planned, or unsent ones revoked; what is out stays true.
+        plan.replan_slot(session, slot, correct=False)
     return slot
 
 

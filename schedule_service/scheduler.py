@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Heartbeats of schedulers silent this long are forgotten by housekeeping.
 FORGET_WORKERS_AFTER = timedelta(days=7)
+#: Slots planned per transaction by the horizon sweep.
+SWEEP_BATCH = 200
 #: How much of its second a tick may spend waiting for posts that fall due within it.
 TICK_BUDGET = timedelta(seconds=0.9)
 
@@ -99,6 +101,17 @@ def run_imports(rt: Runtime) -> None:
     import_jobs.run_pending(db.session, rt.worker, import_jobs.lease_of(rt.app.config), rt.stopping)
 
 
+def plan_horizon(rt: Runtime) -> None:
+    """Make the posts of slots that have entered the planning horizon, a batch per transaction."""
+    from schedule_service.promos import plan
+
+    while True:
+        planned = plan.plan_due(db.session, limit=SWEEP_BATCH)
+        db.session.commit()
+        if planned < SWEEP_BATCH:
+            return
+
+
 def housekeeping(rt: Runtime) -> None:
     """Forget the heartbeats of schedulers long gone, and the files of dry runs nobody applied."""
     from schedule_service.models import SchedulerHeartbeat
@@ -110,7 +123,8 @@ def housekeeping(rt: Runtime) -> None:
 
 def jobs(config=None) -> list[Job]:
     """The scheduler's jobs; each runs alone (max_instances=1) and late runs coalesce."""
-    lease = outbox.Settings.from_config(config or {}).lease.total_seconds()
+    config = config or {}
+    lease = outbox.Settings.from_config(config).lease.total_seconds()
     return [
         Job("publish", publish_tick, 1.0),
         # A dead scheduler's posts wait out its lease, and at most a third of a lease more.
@@ -118,6 +132,8 @@ def jobs(config=None) -> list[Job]:
         Job("expire", expire_passed, 5.0),
         # An import runs for as long as it takes, in a thread of its own beside the tick.
         Job("imports", run_imports, 2.0),
+        # Slots whose posts wait for the horizon (SPEC §8a); what waits is kept in the database.
+        Job("plan-horizon", plan_horizon, float(config.get("PROMO_SWEEP_SECONDS", 30.0))),
         Job("housekeeping", housekeeping, 3600.0),
     ]
 

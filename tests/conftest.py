@@ -219,13 +219,14 @@ def make_programme(session):
 
 @pytest.fixture
 def make_slot(session, make_channel, make_programme):
-    """A slot; makes its channel and programme when not given."""
+    """A slot, marked for promotion unless told; makes its channel and programme when not given."""
     from schedule_service import schedule
 
     def make(start: datetime, channel=None, programme=None, **values):
         channel = channel or make_channel()
         programme = programme or make_programme()
-        slot = schedule.create_slot(session, channel, programme, {"start": start, **values}, "test")
+        values = {"start": start, "is_promoted": True, **values}
+        slot = schedule.create_slot(session, channel, programme, values, "test")
         session.commit()
         return slot
 

@@ -30,6 +30,16 @@ PROGRAMME = {
 TONIGHT = [{"name": "tonight", "day": 0, "at_local": "18:00", "targets": ["web"]}]
 
 
+#: A week before the slots below: their steps are within the planning horizon (14 days).
+WEEK_BEFORE = utc(2031, 11, 15, 9, 0)
+
+
+@pytest.fixture(autouse=True)
+def _week_before():
+    with clock.frozen(WEEK_BEFORE):
+        yield
+
+
 @pytest.fixture
 def mir(client, editor):
     assert client.post("/api/v1/channels", json=CHANNEL, headers=editor).status_code == 201
@@ -236,8 +246,12 @@ def test_the_openapi_document_describes_the_promo_routes(client):
         "/api/v1/promos/preview",
         "/api/v1/posts",
         "/api/v1/posts/{post_id}",
+        "/api/v1/slots/{slot_id}/promos",
     ):
         assert path in doc["paths"], path
+    schemas = doc["components"]["schemas"]
+    assert schemas["Channel"]["properties"]["promote"]["enum"] == ["highlights", "all", "none"]
+    assert "promoted" in schemas["SlotIn"]["properties"] and "promoted" in schemas["SlotOut"]["properties"]
 
 
 def test_the_demo_plans_its_posts(runner, session):
@@ -256,3 +270,50 @@ def test_the_demos_russian_promo_names_its_guest_in_russian(client, editor, demo
     assert "Serzh" not in russian["text"]
     english = preview(client, editor, lang="en", **body).json
     assert english["text"].startswith("World exclusive: Serzh Sargsyan — watch tonight right after midnight on Mir.")
+
+
+# What gets promoted, and when posts are made (SPEC §8a)
+
+
+def test_promote_and_promoted_through_the_api(client, editor, mir, session):
+    channel = client.get("/api/v1/channels/mir").json
+    assert channel["promote"] == "highlights"
+    bad = client.patch("/api/v1/channels/mir", json={"promote": "most"}, headers=editor)
+    assert bad.status_code == 422 and "promote" in bad.json["errors"]
+
+    news = client.post("/api/v1/programmes", json={"title": "News", "duration_minutes": 30}, headers=editor).json
+    slot = add_slot(client, editor, news).json
+    assert slot["promoted"] is False
+    assert client.get(f"/api/v1/posts?slot_id={slot['id']}", headers=editor).json["items"] == []
+
+    marked = client.patch(f"/api/v1/slots/{slot['id']}", json={"promoted": True}, headers={**editor, "If-Match": "*"})
+    assert marked.status_code == 200 and marked.json["promoted"] is True
+    assert len(client.get(f"/api/v1/posts?slot_id={slot['id']}", headers=editor).json["items"]) == 4
+    trail = client.get("/api/v1/audit", query_string={"entity": "slot", "id": slot["id"]}, headers=editor).json
+    assert trail["items"][0]["changes"] == {"promoted": [False, True]}
+
+    assert client.patch("/api/v1/channels/mir", json={"promote": "none"}, headers=editor).json["promote"] == "none"
+    posts = client.get(f"/api/v1/posts?slot_id={slot['id']}", headers=editor).json["items"]
+    assert {p["status"] for p in posts} == {"revoked"}
+
+
+def test_a_slots_coming_steps_with_their_posts_once_within_the_horizon(client, editor, mir, interview):
+    client.put("/api/v1/channels/mir/promo-plan", json=TONIGHT, headers=editor)
+    near = add_slot(client, editor, interview).json
+    far = add_slot(client, editor, interview, start="2031-12-22T00:05:00+03:00").json
+    assert client.get(f"/api/v1/slots/{far['id']}/promos").status_code == 401
+
+    (step,) = client.get(f"/api/v1/slots/{near['id']}/promos", headers=editor).json
+    (post,) = client.get(f"/api/v1/posts?slot_id={near['id']}", headers=editor).json["items"]
+    assert step == {
+        "step": "tonight",
+        "target": "web",
+        "edition": None,
+        "due_at": "2031-11-21T15:00:00+00:00",
+        "post_id": post["id"],
+        "status": "planned",
+    }
+    (later,) = client.get(f"/api/v1/slots/{far['id']}/promos", headers=editor).json
+    assert later["due_at"] == "2031-12-21T15:00:00+00:00" and later["post_id"] is None
+    assert client.get(f"/api/v1/posts?slot_id={far['id']}", headers=editor).json["items"] == []
+    assert client.get("/api/v1/slots/999999/promos", headers=editor).status_code == 404

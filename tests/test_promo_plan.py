@@ -15,7 +15,8 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 BERLIN = ZoneInfo("Europe/Berlin")
 #: Saturday 00:05 in Moscow: on the broadcast day of Friday 21 November 2031.
 START = datetime(2031, 11, 22, 0, 5, tzinfo=MOSCOW)
-LONG_BEFORE = utc(2031, 11, 1, 12, 0)
+#: Within the planning horizon (14 days) of every step of the slots below.
+LONG_BEFORE = utc(2031, 11, 14, 12, 0)
 
 
 def posts(session, slot, **where) -> list[Post]:
@@ -128,7 +129,7 @@ def test_offsets_are_exact_durations_and_wall_times_survive_dst(session, make_sl
     session.commit()
     # Sunday 30 March 2031 20:00 CEST; the clocks sprang forward at 02:00 that night.
     start = datetime(2031, 3, 30, 20, 0, tzinfo=BERLIN)
-    with clock.frozen(utc(2031, 3, 1)):
+    with clock.frozen(utc(2031, 3, 20)):
         slot = make_slot(start, channel=berlin)
     planned = by_step(session, slot)
     # 24 hours before is 19:00 CET the day before, not 20:00.
@@ -139,7 +140,7 @@ def test_offsets_are_exact_durations_and_wall_times_survive_dst(session, make_sl
 
     berlin.promo_plan = [{"name": "fold", "day": 0, "at_local": "02:30", "targets": ["web"]}]
     session.commit()
-    with clock.frozen(utc(2031, 10, 1)):
+    with clock.frozen(utc(2031, 10, 20)):
         autumn = make_slot(datetime(2031, 10, 26, 20, 0, tzinfo=BERLIN), channel=berlin)
     # 02:30 happened twice on 26 October: the first, in summer time.
     assert by_step(session, autumn)["fold"].due_at == utc(2031, 10, 26, 0, 30)
@@ -298,3 +299,123 @@ def test_hyphenated_names_that_spell_one_key_still_get_a_post_each(session, make
         slot = make_slot(START, channel=mir)
     keys = sorted(p.idempotency_key for p in posts(session, slot))
     assert keys == [f"slot-{slot.id}-a-web-x-publish", f"slot-{slot.id}-a-web-x-publish-2"]
+
+
+# What gets promoted (SPEC §8a)
+
+
+def steps_of(session, slot) -> set[str]:
+    return set(by_step(session, slot))
+
+
+def test_highlights_are_promoted_slots_premieres_and_exclusives(session, make_slot, make_programme, mir):
+    assert mir.promote == "highlights"  # the default
+    with clock.frozen(LONG_BEFORE):
+        plain = make_slot(START, channel=mir, is_promoted=False)
+        marked = make_slot(START + timedelta(days=1), channel=mir, is_promoted=True)
+        premiere = make_slot(START + timedelta(days=2), channel=mir, is_promoted=False, is_premiere=True)
+        exclusive = make_slot(
+            START + timedelta(days=3), channel=mir, is_promoted=False, programme=make_programme(is_exclusive=True)
+        )
+    assert posts(session, plain) == []
+    for slot in (marked, premiere, exclusive):
+        assert steps_of(session, slot) == {"day-before", "tonight", "ten-minutes", "on-air"}
+
+
+def test_a_channel_promotes_all_or_none_and_a_programme_with_a_plan_everywhere(
+    session, make_slot, make_programme, make_channel
+):
+    every = make_channel("every", promote="all")
+    silent = make_channel("silent", promote="none")
+    own = make_programme(title="Own plan")
+    schedule_plan = [{"name": "hour-before", "offset": "-PT1H", "targets": ["web"]}]
+    plan.set_programme_plan(session, own, schedule_plan, "test")
+    session.commit()
+    with clock.frozen(LONG_BEFORE):
+        ordinary = make_slot(START, channel=every, is_promoted=False)
+        marked = make_slot(START, channel=silent, is_promoted=True, is_premiere=True)
+        planned = make_slot(START + timedelta(days=1), channel=silent, programme=own, is_promoted=False)
+    assert steps_of(session, ordinary) == {"day-before", "tonight", "ten-minutes", "on-air"}
+    assert posts(session, marked) == []
+    assert steps_of(session, planned) == {"hour-before"}
+
+
+def test_changing_promote_promoted_or_exclusive_replans_the_coming_slots(session, make_slot, make_programme, mir):
+    interview = make_programme(title="Interview")
+    with clock.frozen(LONG_BEFORE):
+        plain = make_slot(START, channel=mir, is_promoted=False)
+        show = make_slot(START + timedelta(days=1), channel=mir, programme=interview, is_promoted=False)
+        assert posts(session, plain) == [] and posts(session, show) == []
+
+        schedule.update_slot(session, plain, {"is_promoted": True}, "test")
+        session.commit()
+        assert len(by_step(session, plain)) == 4
+        schedule.update_programme(session, interview, {"is_exclusive": True}, "test")
+        session.commit()
+        assert len(by_step(session, show)) == 4
+
+        schedule.update_channel(session, mir, {"promote": "none"}, "test")
+        session.commit()
+        # Posts planned, or unsent ones revoked: none of them is still to go out.
+        assert by_step(session, plain) == {} and by_step(session, show) == {}
+        assert {p.status for p in posts(session, plain) + posts(session, show)} == {"revoked"}
+
+        schedule.update_channel(session, mir, {"promote": "highlights"}, "test")
+        schedule.update_slot(session, plain, {"is_promoted": False}, "test")
+        session.commit()
+    assert by_step(session, plain) == {}
+    assert len(by_step(session, show)) == 4  # the exclusive, again, under fresh keys
+    assert {p.idempotency_key.rsplit("-", 1)[-1] for p in by_step(session, show).values()} == {"2"}
+
+
+def test_a_bad_promote_is_refused(session, mir):
+    with pytest.raises(schedule.Invalid) as refused:
+        schedule.update_channel(session, mir, {"promote": "some"}, "test")
+    assert "promote" in refused.value.errors
+
+
+# The planning horizon (SPEC §8a)
+
+
+def test_a_slot_beyond_the_horizon_gets_its_posts_when_it_enters_it(session, make_slot, mir):
+    three_weeks_before = START - timedelta(days=21)
+    with clock.frozen(three_weeks_before):
+        slot = make_slot(START, channel=mir)
+    assert posts(session, slot) == []
+    # Its first step, the day before at 12:00, comes within 14 days on 6 November at 12:00 Moscow.
+    assert slot.plan_at == datetime(2031, 11, 6, 12, 0, tzinfo=MOSCOW)
+    coming = plan.coming_steps(session, slot)
+    assert [(c["step"], c["post_id"]) for c in coming] == [
+        ("day-before", None),
+        ("tonight", None),
+        ("ten-minutes", None),
+        ("on-air", None),
+    ]
+
+    with clock.frozen(datetime(2031, 11, 6, 11, 59, tzinfo=MOSCOW)):
+        assert plan.plan_due(session) == 0
+    with clock.frozen(datetime(2031, 11, 6, 12, 0, tzinfo=MOSCOW)):
+        assert plan.plan_due(session) == 1
+        session.commit()
+        assert plan.plan_due(session) == 0  # planned once
+        coming = plan.coming_steps(session, slot)
+    assert steps_of(session, slot) == {"day-before", "tonight", "ten-minutes", "on-air"}
+    assert {c["post_id"] for c in coming} == {p.id for p in posts(session, slot)}
+    assert slot.plan_at is None
+
+
+def test_a_slot_moved_beyond_the_horizon_waits_again(session, make_slot, mir):
+    with clock.frozen(LONG_BEFORE):
+        slot = make_slot(START, channel=mir)
+        schedule.update_slot(session, slot, {"start": START + timedelta(days=30)}, "test")
+        session.commit()
+    assert by_step(session, slot) == {}
+    assert slot.plan_at is not None
+
+
+def test_the_horizon_is_configurable(app, session, make_slot, mir):
+    app.config["PROMO_HORIZON"] = timedelta(days=2)
+    with clock.frozen(LONG_BEFORE):
+        slot = make_slot(START, channel=mir)
+    assert posts(session, slot) == []
+    assert slot.plan_at == datetime(2031, 11, 18, 12, 0, tzinfo=MOSCOW)

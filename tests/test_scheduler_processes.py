@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 from schedule_service import clock, create_app
 from schedule_service.clock import now
 from schedule_service.db import db
-from schedule_service.models import Post, PostAttempt, SchedulerHeartbeat, Target
+from schedule_service.models import Post, PostAttempt, SchedulerHeartbeat, Slot, Target
 from schedule_service.models.promo import EXPIRED, PLANNED, PUBLISHED, PUBLISHING, UNKNOWN
 from tests import publishing_support as support
 from tests.conftest import _empty, utc
@@ -50,7 +50,7 @@ def schedulers(pg_url, tmp_path):
     """Start `flask --app wsgi scheduler run` processes; every one is stopped after the test."""
     procs: list[subprocess.Popen] = []
 
-    def start(name: str = "s") -> subprocess.Popen:
+    def start(name: str = "s", **settings: str) -> subprocess.Popen:
         env = {
             **os.environ,
             "DATABASE_URL": pg_url,
@@ -58,6 +58,7 @@ def schedulers(pg_url, tmp_path):
             "PUBLISH_LEASE_SECONDS": str(LEASE_SECONDS),
             "TARGET_TIMEOUT_SECONDS": "2",  # a lease outlasts a call
             "PYTHONUNBUFFERED": "1",
+            **settings,
         }
         log = open(tmp_path / f"{name}-{len(procs)}.log", "wb")  # noqa: SIM115  (closed with the process)
         proc = subprocess.Popen(
@@ -167,6 +168,55 @@ def test_two_schedulers_one_killed_mid_way_deliver_every_post_once(pg_app, sched
         )
     )
     assert judged >= len(repeated)  # each repeat was a call whose lease ran out, and the log says so
+
+
+@pytest.mark.postgresql_only
+def test_a_scheduler_killed_while_slots_enter_the_horizon_leaves_no_slot_unplanned(pg_app, schedulers):
+    from schedule_service import schedule
+    from schedule_service.promos import plan
+
+    session = db.session
+    # A ten-minute horizon, swept every second, in this process and the schedulers alike.
+    pg_app.config["PROMO_HORIZON"] = timedelta(minutes=10)
+    settings = {"PROMO_HORIZON": "PT10M", "PROMO_SWEEP_SECONDS": "1"}
+    steps = [
+        {"name": "soon", "offset": "-PT10M", "targets": ["web"]},
+        {"name": "sooner", "offset": "-PT5M", "targets": ["web"]},
+    ]
+    channel = schedule.create_channel(
+        session, {"slug": "mir", "name": "Mir", "timezone": "Europe/Moscow", "promote": "all"}, "test"
+    )
+    plan.set_channel_plan(session, channel, steps, "test")
+    programme = schedule.create_programme(session, {"title": "News", "duration_minutes": 1}, "test")
+    count = 80
+    # Slots half a second long whose first steps enter the horizon over twenty seconds.
+    base = now() + timedelta(minutes=20, seconds=4)
+    for i in range(count):
+        start = base + timedelta(seconds=i / 4)
+        schedule.create_slot(
+            session, channel, programme, {"start": start, "end": start + timedelta(seconds=0.25)}, "test"
+        )
+    session.commit()
+    assert session.scalar(select(func.count(Post.id))) == 0
+
+    def planned() -> int:
+        session.rollback()
+        return session.scalar(select(func.count(Slot.id)).where(Slot.plan_at.is_(None)))
+
+    first = schedulers("a", **settings)
+    wait_for(lambda: planned() >= count // 4, 30, "a quarter of the slots to be planned")
+    first.send_signal(signal.SIGKILL)  # mid-way: no chance to finish what it was doing
+    first.wait(10)
+    assert planned() < count  # slots were still entering the horizon
+    schedulers("b", **settings)  # the operator restarts it
+    wait_for(lambda: planned() == count, 60, "every slot to be planned")
+
+    rows = session.execute(select(Post.slot_id, Post.step, Post.idempotency_key, Post.status)).all()
+    assert len(rows) == 2 * count  # every post exists, and exactly once
+    assert {(r.slot_id, r.step) for r in rows} == {
+        (slot_id, step) for slot_id in session.scalars(select(Slot.id)) for step in ("soon", "sooner")
+    }
+    assert all(r.idempotency_key.endswith("-publish") and r.status == PLANNED for r in rows)
 
 
 @pytest.mark.postgresql_only

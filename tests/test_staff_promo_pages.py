@@ -1,11 +1,12 @@
 """The staff pages of promos and publishing: plan editor with previews, approvals, publish log, targets."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from schedule_service import schedule
+from schedule_service import clock, schedule
 from schedule_service.models import AuditEntry, Channel, Post, PostAttempt, Target
 from schedule_service.models.promo import FAILED, HELD, PLANNED, PUBLISHED, UNKNOWN
 from tests import publishing_support as support
@@ -16,6 +17,14 @@ from tests.staff_actions import StaffActions, cheap_password_hashing  # noqa: F4
 make_post, make_target = support.make_post, support.make_target
 
 START = utc(2031, 11, 21, 21, 5)  # 00:05 Moscow on the 22nd: broadcast day the 21st
+#: A week before START: its steps are within the planning horizon (14 days).
+WEEK_BEFORE = utc(2031, 11, 15, 9, 0)
+
+
+@pytest.fixture(autouse=True)
+def _week_before():
+    with clock.frozen(WEEK_BEFORE):
+        yield
 
 
 def words(html: str) -> str:
@@ -312,6 +321,37 @@ def test_the_slot_page_lists_its_posts_with_their_actions(staff, session, approv
     assert "held" in text and "Approve" in text and "Preview its promos" in text
 
 
+def test_the_slot_page_shows_its_steps_to_come_made_or_not_yet(staff, session, mir, interview, make_slot):
+    far = make_slot(START + timedelta(days=30), channel=mir, programme=interview)
+    text = words(staff.get(f"/staff/slots/{far.id}").text)
+    assert "Steps to come" in text and "made when it comes within 14 days" in text
+    assert "ten-minutes" in text and "on-air" in text
+
+    near = make_slot(START, channel=mir, programme=interview)
+    page = staff.get(f"/staff/slots/{near.id}").text
+    (post,) = [p for p in session.scalars(select(Post).where(Post.slot_id == near.id)) if p.step == "tonight"]
+    assert f'href="/staff/posts/{post.id}"' in page and "made when it comes" not in words(page)
+
+
+def test_a_slot_marked_promoted_on_its_page_gets_its_posts(staff, session, mir, make_programme, make_slot):
+    news = make_slot(START, channel=mir, programme=make_programme("News", duration_minutes=30), is_promoted=False)
+    page = staff.get(f"/staff/slots/{news.id}").text
+    (box,) = re.findall(r'<input[^>]*name="promoted"[^>]*>', page)
+    assert "checked" not in box
+    form = {
+        "programme_id": str(news.programme_id),
+        "start_local": "2031-11-22T00:05",
+        "fold": "",
+        "duration_minutes": "30",
+        "version": str(news.version),
+        "promoted": "y",
+    }
+    assert staff.post(f"/staff/slots/{news.id}", form).status_code == 302
+    assert session.scalars(select(Post).where(Post.slot_id == news.id)).all()
+    (box,) = re.findall(r'<input[^>]*name="promoted"[^>]*>', staff.get(f"/staff/slots/{news.id}").text)
+    assert "checked" in box
+
+
 def test_schedule_write_that_makes_an_unfittable_promo_says_so(staff, session, mir, make_programme):
     # a title too long for a 50-character target: the slot is refused with the step named
     session.add(Target(name="tiny", kind="web", max_length=50))
@@ -323,7 +363,8 @@ def test_schedule_write_that_makes_an_unfittable_promo_says_so(staff, session, m
     session.commit()
     long = make_programme("A title far too long to fit into a fifty character promo at all", duration_minutes=30)
     resp = staff.post(
-        "/staff/channels/mir/slots", {"programme_id": str(long.id), "start_local": "2031-11-22T00:05", "fold": ""}
+        "/staff/channels/mir/slots",
+        {"programme_id": str(long.id), "start_local": "2031-11-22T00:05", "fold": "", "promoted": "y"},
     )
     assert resp.status_code == 422
     assert "soon" in words(resp.text)

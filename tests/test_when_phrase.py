@@ -138,11 +138,18 @@ TABLE = [
         "on 28 November 2032 at 20:00",
         "28 ноября 2032 г. в 20:00",
     ),
-    # rule 8 as SPEC §5 writes it: a week ahead, even read during the night of the same name
+    # rule 8 counts broadcast days: a week ahead, read during the night of the same name, gets its date
     (
         "a week on, read during that night",
         at(MOSCOW, 2031, 11, 30, 2),
         at(MOSCOW, 2031, 11, 23, 1),
+        "on 30 November at 02:00",
+        "30 ноября в 02:00",
+    ),
+    (
+        "a week on, read on the broadcast day after that night",
+        at(MOSCOW, 2031, 11, 30, 2),
+        at(MOSCOW, 2031, 11, 23, 5),
         "overnight Saturday to Sunday at 02:00",
         "в ночь с субботы на воскресенье в 02:00",
     ),
@@ -162,6 +169,31 @@ def test_after_the_end_nothing_is_true(lang):
         say(start, 60, start + timedelta(minutes=60), lang)
     with pytest.raises(PromoNotTrue):
         say(start, 60, start + timedelta(days=3), lang)
+
+
+@pytest.mark.parametrize(
+    ("tz", "day_start", "start", "night_before", "day_after"),
+    [
+        # Berlin, broadcast day from 06:00: a week across the end of summer time (26 October 2031).
+        (BERLIN, time(6), at(BERLIN, 2031, 10, 26, 1, 30), at(BERLIN, 2031, 10, 19, 1), at(BERLIN, 2031, 10, 19, 7)),
+        # New York, across the start of its summer time (9 March 2031), broadcast day from 05:00.
+        (NEW_YORK, FIVE, at(NEW_YORK, 2031, 3, 16, 2), at(NEW_YORK, 2031, 3, 9, 1), at(NEW_YORK, 2031, 3, 9, 5)),
+        # Kolkata reads a Moscow night in its own zone and days: Sunday 02:00 there.
+        (KOLKATA, FIVE, at(KOLKATA, 2031, 11, 30, 2), at(KOLKATA, 2031, 11, 23, 1, 30), at(KOLKATA, 2031, 11, 23, 12)),
+    ],
+)
+def test_a_night_a_week_on_counts_broadcast_days_across_dst_and_zones(tz, day_start, start, night_before, day_after):
+    date_en = f"on {start.day} {start:%B} at {start:%H:%M}"
+    for lang, dated in (("en", date_en), ("ru", None)):
+        read_in_that_night = say(start, 60, night_before, lang, tz=tz, day_start=day_start)
+        if dated:
+            assert read_in_that_night == dated
+        else:
+            assert read_in_that_night.startswith(f"{start.day} ") and "в ночь" not in read_in_that_night
+        overnight = say(start, 60, day_after, lang, tz=tz, day_start=day_start)
+        assert overnight.startswith(
+            "overnight Saturday to Sunday" if lang == "en" else "в ночь с субботы на воскресенье"
+        )
 
 
 def test_the_audience_zone_decides_the_day_and_the_time():
@@ -374,6 +406,9 @@ def _check_claims(claims: dict, lang: str, start, end, read_at, tz, day_start) -
         assert days == 0
     elif kind == "overnight":
         assert time_a < day_start and 1 <= days <= 7
+        # Within six broadcast days: never the same-named night a week on.
+        bday_p = day_p - timedelta(days=1) if time_p < day_start else day_p
+        assert (day_a - timedelta(days=1) - bday_p).days <= 6
         assert _weekday(claims["to"], lang, "to") == day_a.weekday()
         assert _weekday(claims["from"], lang, "from") == (day_a - timedelta(days=1)).weekday()
     elif kind == "tomorrow":

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from schedule_service import clock
 from schedule_service.db import db
 from schedule_service.interchange import import_jobs
 from schedule_service.interchange import xmltv_import as xi
@@ -129,8 +130,13 @@ def test_a_guide_becomes_programmes_and_slots_at_the_right_instants(session, cli
     assert news_body["translations"]["en"]["summary"] == "The day's news."
     assert news_body["translations"]["en"]["category"] == "news"  # <category lang="en"> beside the Russian one
 
-    trail = session.scalars(select(AuditEntry).where(AuditEntry.entity == "slot")).all()
-    assert {e.actor for e in trail} == {"import"}
+    # One audit entry for the channel's run, none per slot (SPEC §8a); each slot names the run.
+    runs = session.scalars(select(AuditEntry).where(AuditEntry.action == "import")).all()
+    assert sorted(e.entity_id for e in runs) == ["first-channel", "mir"] and {e.actor for e in runs} == {"import"}
+    (entry,) = [e for e in runs if e.entity_id == "mir"]
+    assert entry.changes["created"] == [None, 3]
+    assert session.scalars(select(AuditEntry).where(AuditEntry.entity == "slot")).all() == []
+    assert {s.import_id for s in slots_of(session, "mir")} == {entry.id}
 
 
 @pytest.mark.parametrize(
@@ -371,18 +377,22 @@ def test_a_programme_the_schedule_refuses_is_a_bad_item_of_its_own(session):
     session.scalar(select(Target).where(Target.name == "web")).max_length = 150
     session.commit()
     long = "Unpromotable " + "and far too long " * 9
+    # Premieres, so promoted; imported a week ahead, so their posts are made now.
     guide = f"""<tv><channel id="r"><display-name>R</display-name></channel>
-<programme start="20311121100000" stop="20311121110000" channel="r"><title>Fine</title></programme>
-<programme start="20311121110000" stop="20311121120000" channel="r"><title>{long}</title></programme>
-<programme start="20311121120000" stop="20311121130000" channel="r"><title>Also fine</title></programme>
+<programme start="20311121100000" stop="20311121110000" channel="r"><title>Fine</title><premiere/></programme>
+<programme start="20311121110000" stop="20311121120000" channel="r"><title>{long}</title><premiere/></programme>
+<programme start="20311121120000" stop="20311121130000" channel="r"><title>Also fine</title><premiere/></programme>
 </tv>"""
-    whole = run(session, guide)
+    with clock.frozen(utc(2031, 11, 14)):
+        whole = run(session, guide)
     assert [(b.line, "target 'web' allows 150" in b.message) for b in whole.bad_items] == [(3, True)]
     assert not whole.channels[0].applied
     assert session.scalar(select(func.count(Channel.id))) == 0  # the savepoint took the channel too
 
-    skipping = run(session, guide, skip_bad=True)
+    with clock.frozen(utc(2031, 11, 14)):
+        skipping = run(session, guide, skip_bad=True)
     assert [s.programme.title for s in slots_of(session, "r")] == ["Fine", "Also fine"]
+    assert all(s.is_premiere for s in slots_of(session, "r"))
     assert skipping.ok and skipping.channels[0].created == 2 and skipping.channels[0].skipped == 1
 
 
@@ -398,21 +408,16 @@ def _guide_at(start, titles) -> str:
 
 
 def _posts_and_trail(session, channel) -> list:
-    """The channel's slots with their posts and audit entries, ids left out, to compare two channels."""
+    """The channel's slots with their posts, ids left out, to compare two channels."""
     out = []
     for slot in slots_of(session, channel.slug):
         posts = session.scalars(select(Post).where(Post.slot_id == slot.id).order_by(Post.id)).all()
-        (entry,) = session.scalars(
-            select(AuditEntry).where(AuditEntry.entity == "slot", AuditEntry.entity_id == str(slot.id))
-        ).all()
-        changes = {k: v for k, v in entry.changes.items() if k != "channel_id"}
         out.append(
             (
                 slot.programme_id,
                 slot.start_at,
                 slot.end_at,
                 slot.version,
-                (entry.actor, entry.action, changes),
                 [
                     (
                         p.step,
@@ -454,7 +459,14 @@ def test_new_slots_get_the_audit_entries_and_posts_making_them_one_by_one_would(
         {"name": "a", "offset": "-PT30M", "targets": ["b-web"]},
         {"name": "gone", "offset": "-PT40M", "targets": ["web"]},
     ]
-    settings = dict(name="X", timezone="Europe/Moscow", broadcast_day_start="05:00", promo_plan=plan, languages=["ru"])
+    settings = dict(
+        name="X",
+        timezone="Europe/Moscow",
+        broadcast_day_start="05:00",
+        promo_plan=plan,
+        languages=["ru"],
+        promote="all",
+    )
     x = make_channel("x", xmltv_id="x.tv", is_exclusive_approval_required=True, **settings)
     y = make_channel("y", is_exclusive_approval_required=True, **settings)
     session.commit()
@@ -493,7 +505,7 @@ def test_imported_posts_read_as_they_will_when_due_in_the_api_and_on_the_staff_p
     from schedule_service.clock import now
     from tests.staff_actions import StaffActions
 
-    make_channel("x", name="X", xmltv_id="x.tv", timezone="Europe/Moscow", broadcast_day_start="05:00")
+    make_channel("x", name="X", xmltv_id="x.tv", timezone="Europe/Moscow", broadcast_day_start="05:00", promote="all")
     by_hand = make_channel("y", name="X", timezone="Europe/Moscow", broadcast_day_start="05:00")
     start = (now() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
     run(session, _guide_at(start, [("Evening news", 0, 30)]))
@@ -513,6 +525,8 @@ def test_imported_posts_read_as_they_will_when_due_in_the_api_and_on_the_staff_p
     assert staff.login(make_user("ed@example.test", "editor").email).status_code == 302
     page = staff.get(f"/staff/posts/{post.id}").text
     assert "as it will read when due" in page and "Evening news" in page
+    # The slot's page shows the import run that made it, with the file's checksum.
+    assert "sha256" in staff.get(f"/staff/slots/{slot.id}").text
 
 
 def test_slots_made_in_bulk_are_refused_where_one_by_one_they_would_be(session, mir, make_programme, make_slot):
@@ -732,14 +746,14 @@ def test_cli_dry_run_channel_map_and_refusals(runner, tmp_path):
 def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, tmp_path, monkeypatch):
     from schedule_service.promos import plan
 
-    real_plan = plan.plan_new_slots
+    real_plan = plan.plan_bulk
 
-    def plan_new_slots(session, channel, slots):
+    def plan_bulk(session, channel, slots):
         if channel.slug == "two":
             raise RuntimeError("the database went away")
         return real_plan(session, channel, slots)
 
-    monkeypatch.setattr(plan, "plan_new_slots", plan_new_slots)
+    monkeypatch.setattr(plan, "plan_bulk", plan_bulk)
     guide = tmp_path / "guide.xml"
     guide.write_text(
         """<tv><channel id="one"><display-name>One</display-name></channel>
@@ -754,7 +768,7 @@ def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, t
     assert [s.programme.title for s in slots_of(db.session, "one")] == ["Fine"]
     assert db.session.scalar(select(Channel).where(Channel.slug == "two")) is None
     # Importing again finishes the job and leaves channel one as it was.
-    monkeypatch.setattr(plan, "plan_new_slots", real_plan)
+    monkeypatch.setattr(plan, "plan_bulk", real_plan)
     again = runner.invoke(args=["xmltv", "import", str(guide)])
     assert again.exit_code == 0, again.output
     assert [s.programme.title for s in slots_of(db.session, "two")] == ["Boom"]
@@ -867,3 +881,77 @@ def test_api_import_and_its_jobs_are_for_staff(client, editor):
     job = queued(client, editor, (DATA / "good.xml").read_bytes(), content_type="application/xml")
     assert client.get(job.headers["Location"]).status_code == 401
     assert client.get("/api/v1/imports/999999", headers=editor).status_code == 404
+
+
+def test_imported_premieres_are_promoted_and_far_ones_wait_for_the_horizon(session):
+    from schedule_service.promos import plan
+
+    guide = """<tv><channel id="r"><display-name>R</display-name></channel>
+<programme start="20311121100000" stop="20311121110000" channel="r"><title>Film</title><premiere/></programme>
+<programme start="20311121110000" stop="20311121120000" channel="r"><title>News</title></programme>
+<programme start="20311221100000" stop="20311221110000" channel="r"><title>Later film</title><premiere/></programme>
+</tv>"""
+    with clock.frozen(utc(2031, 11, 14)):
+        run(session, guide)
+    film, news, later = slots_of(session, "r")
+    assert (film.is_premiere, news.is_premiere, later.is_premiere) == (True, False, True)
+    made = {slot_id for slot_id in session.scalars(select(Post.slot_id))}
+    assert made == {film.id}  # news is no highlight; the later film is beyond the horizon
+    assert film.plan_at is None and news.plan_at is None and later.plan_at is not None
+
+    with clock.frozen(later.plan_at):
+        assert plan.plan_due(session) == 1
+        session.commit()
+    assert {p.step for p in session.scalars(select(Post).where(Post.slot_id == later.id))} == {
+        "day-before",
+        "ten-minutes",
+        "on-air",
+    }  # "tonight at 18:00" would come after 10:00
+
+
+def test_an_import_run_is_one_audit_entry_per_channel_shown_in_what_it_made(session, client, editor, tmp_path):
+    import hashlib
+
+    guide = tmp_path / "guide.xml"
+    guide.write_text(
+        """<tv><channel id="a"><display-name>A</display-name></channel>
+<channel id="b"><display-name>B</display-name></channel>
+<programme start="20311121100000" stop="20311121110000" channel="a"><title>One</title></programme>
+<programme start="20311121110000" stop="20311121120000" channel="a"><title>Two</title></programme>
+<programme start="20311121100000" stop="20311121110000" channel="b"><title>Three</title></programme>
+</tv>
+"""
+    )
+    xi.import_xmltv(session, guide)
+    session.commit()
+    runs = session.scalars(select(AuditEntry).where(AuditEntry.action == "import").order_by(AuditEntry.id)).all()
+    assert [(r.actor, r.entity, r.entity_id) for r in runs] == [("import", "channel", "a"), ("import", "channel", "b")]
+    assert runs[0].changes == {
+        "created": [None, 2],
+        "changed": [None, 0],
+        "cancelled": [None, 0],
+        "file": [None, "guide.xml"],
+        "sha256": [None, hashlib.sha256(guide.read_bytes()).hexdigest()],
+    }
+
+    def history(entity, entity_id):
+        query = {"entity": entity, "id": entity_id}
+        return client.get("/api/v1/audit", query_string=query, headers=editor).json["items"]
+
+    one, two = slots_of(session, "a")
+    # The run's entry comes first (its id is older), so newest first it follows what it made.
+    # The run is the one entry of what it made (SPEC §8a: one entry per channel per run).
+    assert [(e["action"], e["entity"], e["entity_id"]) for e in history("slot", one.id)] == [("import", "channel", "a")]
+    assert history("slot", one.id)[0]["changes"]["file"] == [None, "guide.xml"]
+    assert [e["id"] for e in history("programme", one.programme_id)] == [runs[0].id]
+
+    # A newer guide moves "Two": its history shows that run; "One", unchanged, keeps the first.
+    guide.write_text(guide.read_text().replace("20311121120000", "20311121123000"))
+    xi.import_xmltv(session, guide)
+    session.commit()
+    *old, newer = session.scalars(select(AuditEntry).where(AuditEntry.action == "import").order_by(AuditEntry.id))
+    assert old == runs  # channel b did not change: no entry of its own (SPEC §7)
+    assert newer.entity_id == "a" and newer.changes["changed"] == [None, 1]
+    assert [(e["action"], e["entity"]) for e in history("slot", two.id)] == [("update", "slot"), ("import", "channel")]
+    assert [e["id"] for e in history("slot", two.id) if e["action"] == "import"] == [newer.id]
+    assert [e["id"] for e in history("slot", one.id) if e["action"] == "import"] == [runs[0].id]

@@ -21,7 +21,7 @@ from typing import IO, Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from schedule_service import schedule
+from schedule_service import audit, schedule
 from schedule_service.broadcast_time import NonexistentTime, to_instant, zone
 from schedule_service.interchange.xmltv_read import (
     BadItem,
@@ -246,7 +246,7 @@ def apply_guide(
     for target in targets:
         items = [_Item(seq, line, chan, data) for seq, line, chan, data in guide.items(target.chans)]
         parse_bad = [b for chan in target.chans for b in bad_by_chan.get(chan, [])]
-        _apply_target(session, target, items, parse_bad, report, skip_bad, default_timezone)
+        _apply_target(session, target, items, parse_bad, report, skip_bad, guide.name, guide.sha256)
         if channel_done:
             channel_done(report)
         if end_channel:
@@ -363,7 +363,8 @@ def _apply_target(
     parse_bad: list[BadItem],
     report: ImportReport,
     skip_bad: bool,
-    default_timezone: str,
+    guide_name: str | None,
+    guide_sha256: str | None,
 ) -> None:
     summary = ChannelReport(target.slug, list(target.chans), created_channel=target.create is not None)
     report.channels.append(summary)
@@ -394,7 +395,21 @@ def _apply_target(
         try:
             with session.begin_nested():
                 channel = target.channel or schedule.create_channel(session, target.create, ACTOR)
-                created, updated = _sync_slots(session, channel, kept, counts)
+                # One entry per channel per run; the entries of what it changes point to it.
+                run = audit.record(session, ACTOR, "import", "channel", channel.slug, {})
+                with audit.import_run(session, run):
+                    created, updated = _sync_slots(session, channel, kept, counts)
+                if counts.created or counts.updated or counts.cancelled or created or updated:
+                    run.changes = {
+                        "created": [None, counts.created],
+                        "changed": [None, counts.updated],
+                        "cancelled": [None, counts.cancelled],
+                        "file": [None, guide_name],
+                        "sha256": [None, guide_sha256],
+                    }
+                else:
+                    session.delete(run)  # re-importing the same file changes nothing (SPEC §7)
+                    session.flush()
             break
         except _ItemRefused as refused:
             it = refused.item

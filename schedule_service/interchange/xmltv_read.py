@@ -221,6 +221,9 @@ class Guide:
         self.channels: dict[str, FileChannel] = {}
         self.bad_items: list[BadItem] = []
         self.programmes = 0
+        #: The file's name, when it has one, and the SHA-256 of its bytes: what the audit trail names.
+        self.name: str | None = None
+        self.sha256: str | None = None
         self._dir = tempfile.mkdtemp(prefix="xmltv-import-")
         self._db = sqlite3.connect(os.path.join(self._dir, "spool.db"))
         # A scratch file: nothing to recover after a crash, so no journal and no syncing.
@@ -275,15 +278,18 @@ class Guide:
 
 
 class _CountingReader:
-    """A binary file wrapper that reports how many bytes were read, for a progress bar."""
+    """A binary file wrapper that hashes what was read and reports how much, for a progress bar."""
 
-    def __init__(self, raw: IO[bytes], progress: Progress):
+    def __init__(self, raw: IO[bytes], progress: Progress | None):
         self.raw, self.progress = raw, progress
+        self.digest = hashlib.sha256()
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
         if data:
-            self.progress(len(data))
+            self.digest.update(data)
+            if self.progress:
+                self.progress(len(data))
         return data
 
 
@@ -299,18 +305,22 @@ PARSER_OPTIONS = {
 }
 
 
-def read_guide(source: str | Path | IO[bytes], progress: Progress | None = None) -> Guide:
+def read_guide(source: str | Path | IO[bytes], progress: Progress | None = None, name: str | None = None) -> Guide:
     """Stream an XMLTV file (path or binary file) into a :class:`Guide`; raise :class:`GuideRefused`.
 
     :param progress: called with the number of bytes read, chunk by chunk.
+    :param name: the file's name, when ``source`` does not carry it (an upload).
     """
     guide = Guide()
     try:
         if isinstance(source, str | Path):
             with open(source, "rb") as f:
-                _read_into(guide, _CountingReader(f, progress) if progress else f)
+                guide.name = name or Path(source).name
+                guide.sha256 = _read_whole(guide, _CountingReader(f, progress))
         else:
-            _read_into(guide, _CountingReader(source, progress) if progress else source)
+            given = getattr(source, "name", None)
+            guide.name = name or (Path(given).name if isinstance(given, str) and given else None)
+            guide.sha256 = _read_whole(guide, _CountingReader(source, progress))
         guide._finish()
     except BaseException:
         guide.close()
@@ -322,6 +332,14 @@ def read_guide(source: str | Path | IO[bytes], progress: Progress | None = None)
 #: further elements are dropped as they are read, so no single item can grow the process.
 MAX_ITEM_ELEMENTS = 2000
 _ITEMS = ("channel", "programme")
+
+
+def _read_whole(guide: Guide, stream: _CountingReader) -> str:
+    """Read the guide from ``stream``; return the SHA-256 of the whole file."""
+    _read_into(guide, stream)
+    while stream.read(1 << 16):
+        pass  # bytes after the root (a newline) are the file's too
+    return stream.digest.hexdigest()
 
 
 def _read_into(guide: Guide, stream: IO[bytes]) -> None:

@@ -13,6 +13,7 @@ API_NAMES = {
     "end_at": "end",
     "is_premiere": "premiere",
     "is_live": "live",
+    "is_promoted": "promoted",
     "is_exclusive": "exclusive",
     "is_approval_required": "requires_approval",
     "is_enabled": "enabled",
@@ -34,6 +35,8 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     #: {field: [old, new]}
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The import run (its entry for the channel) that made this change, when an import made it.
+    import_id: Mapped[int | None]
 
     @property
     def shown_changes(self) -> dict[str, Any]:

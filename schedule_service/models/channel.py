@@ -8,6 +8,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from schedule_service.clock import now
 from schedule_service.db import Base, UtcDateTime
 
+# What a channel promotes (SPEC §8a).
+HIGHLIGHTS = "highlights"
+ALL = "all"
+NONE = "none"
+PROMOTE = (HIGHLIGHTS, ALL, NONE)
+
 
 class ChannelTraits:
     """What a channel knows from its own columns; shared by the ORM row and listings' light rows."""
@@ -42,6 +48,8 @@ class Channel(ChannelTraits, Base):
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: The channel's promo plan steps; None means the service's default plan.
     promo_plan: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    #: Which slots get promo posts: "highlights" (promoted, premiere, exclusive), "all" or "none".
+    promote: Mapped[str] = mapped_column(String(16), default=HIGHLIGHTS, server_default=HIGHLIGHTS)
     #: Hold promos of exclusive programmes for a person's approval.
     is_exclusive_approval_required: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

@@ -52,6 +52,8 @@ class Programme(ProgrammeTraits, Base):
     episode_num: Mapped[str | None] = mapped_column(String(100))
     #: Identity of a programme from an XMLTV import, so a re-import keeps ids stable.
     import_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: The import run (its audit entry) that created or last changed the programme.
+    import_id: Mapped[int | None]
     #: The programme's own promo plan; replaces its channel's when set.
     promo_plan: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

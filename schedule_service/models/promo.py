@@ -1,4 +1,5 @@
 from datetime import datetime
+from enum import StrEnum, nonmember
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -8,18 +9,40 @@ from schedule_service.db import Base, UtcDateTime
 from schedule_service.models.slot import Slot
 from schedule_service.models.target import Target
 
-# Post states (SPEC §8).
-PLANNED = "planned"
-HELD = "held"
-PUBLISHING = "publishing"
-PUBLISHED = "published"
-FAILED = "failed"
-UNKNOWN = "unknown"
-EXPIRED = "expired"
-REVOKED = "revoked"
-CORRECTED = "corrected"
-WITHDRAWN = "withdrawn"
-STATUSES = (PLANNED, HELD, PUBLISHING, PUBLISHED, FAILED, UNKNOWN, EXPIRED, REVOKED, CORRECTED, WITHDRAWN)
+
+class PostStatus(StrEnum):
+    """A post's state (SPEC §8), and the groups the service asks about."""
+
+    PLANNED = "planned"
+    HELD = "held"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    CORRECTED = "corrected"
+    WITHDRAWN = "withdrawn"
+
+    # In the class body the names above are still their text: the groups hold text.
+
+    #: Not yet sent: moving the slot moves them, cancelling it revokes them.
+    UNSENT = nonmember((PLANNED, HELD, FAILED))
+    #: Out there, or may be: a move or a cancellation corrects or withdraws them.
+    SENT = nonmember((PUBLISHING, PUBLISHED, UNKNOWN, CORRECTED))
+    #: Out there for certain: what a correction or a withdrawal acts on.
+    OUT_THERE = nonmember((PUBLISHED, CORRECTED))
+    #: Waiting for a person: approve, retry, or decide what happened (the publish log's and /healthz's).
+    NEEDS_PERSON = nonmember((HELD, FAILED, UNKNOWN, EXPIRED))
+    #: What a scheduler may claim (a failed one once its retry is due).
+    CLAIMABLE = nonmember((PLANNED, FAILED))
+
+
+# The states as plain text, for queries and rows (drivers bind text, not enums).
+PLANNED, HELD, PUBLISHING, PUBLISHED, FAILED, UNKNOWN, EXPIRED, REVOKED, CORRECTED, WITHDRAWN = (
+    str(s.value) for s in PostStatus
+)
+STATUSES = tuple(str(s.value) for s in PostStatus)
 
 # What a post does at its target.
 PUBLISH = "publish"

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from schedule_service.clock import now
@@ -41,8 +41,14 @@ class Slot(SlotTraits, Base):
             "channel_id",
             "end_at",
             postgresql_where=text("status = 'scheduled'"),
-            postgresql_include=["id", "programme_id", "start_at", "is_premiere", "is_live", "version"],
+            postgresql_include=["id", "programme_id", "start_at", "is_premiere", "is_live", "is_promoted", "version"],
             sqlite_where=text("status = 'scheduled'"),
+        ),
+        Index(
+            "ix_slot_plan_at",
+            "plan_at",
+            postgresql_where=text("plan_at IS NOT NULL"),
+            sqlite_where=text("plan_at IS NOT NULL"),
         ),
     )
 
@@ -53,7 +59,14 @@ class Slot(SlotTraits, Base):
     end_at: Mapped[datetime] = mapped_column(UtcDateTime)
     is_premiere: Mapped[bool] = mapped_column(default=False)
     is_live: Mapped[bool] = mapped_column(default=False)
+    #: Marked by staff for promotion on a channel that promotes its highlights (SPEC §8a).
+    is_promoted: Mapped[bool] = mapped_column(default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default=SCHEDULED)
+    #: When the horizon sweep is to make the slot's posts (its first step less PROMO_HORIZON);
+    #: null once they are made, or when its plan gives it none.
+    plan_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: The import run (its audit entry) that created or last changed the slot.
+    import_id: Mapped[int | None]
     #: Grows by one on every change: the ETag, and the iCalendar SEQUENCE.
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

@@ -9,30 +9,35 @@ without one follows :data:`DEFAULT_PLAN`. Every function here flushes and never 
 
 import logging
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import isodate
+from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schedule_service import audit, bulk
 from schedule_service.broadcast_time import NonexistentTime, broadcast_day, to_instant
 from schedule_service.clock import now
+from schedule_service.errors import Invalid
 from schedule_service.models import Channel, Post, Programme, Slot, Target
+from schedule_service.models.channel import ALL, NONE
 from schedule_service.models.promo import (
-    CORRECTED,
+    EXPIRED,
     FAILED,
     HELD,
     PLANNED,
     PUBLISH,
-    PUBLISHED,
-    PUBLISHING,
     REVOKED,
-    UNKNOWN,
+    PostStatus,
 )
 from schedule_service.models.slot import SCHEDULED
+from schedule_service.promos import corrections
 from schedule_service.promos.render import (
     BadTemplate,
     PromoNotTrue,
@@ -42,7 +47,6 @@ from schedule_service.promos.render import (
     render_slot,
     template_names,
 )
-from schedule_service.publishing import corrections
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +58,10 @@ DEFAULT_PLAN: list[dict[str, Any]] = [
     {"name": "on-air", "offset": "PT0S", "targets": ["web"]},
 ]
 
-#: Posts not yet sent: moving the slot moves them, cancelling it revokes them.
-UNSENT = (PLANNED, HELD, FAILED)
-#: Posts that are (or may be) out there: a move or a cancellation corrects or withdraws them.
-SENT = (PUBLISHING, PUBLISHED, UNKNOWN, CORRECTED)
+#: How far ahead a slot's posts are made when ``PROMO_HORIZON`` is not configured (SPEC §8a).
+DEFAULT_HORIZON = timedelta(days=14)
+
+UNSENT, SENT = PostStatus.UNSENT, PostStatus.SENT
 
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STEP_KEYS = {"name", "offset", "day", "at_local", "targets", "template"}
@@ -69,18 +73,27 @@ DAYS = range(-60, 2)
 # Plans
 
 
-def effective_plan(slot: Slot) -> list[dict[str, Any]]:
-    """The steps that apply to ``slot``: its programme's plan, else its channel's, else the default."""
-    if slot.programme.promo_plan is not None:
-        return slot.programme.promo_plan
-    if slot.channel.promo_plan is not None:
-        return slot.channel.promo_plan
-    return DEFAULT_PLAN
+def effective_plan(slot: "SlotFacts", channel: Channel) -> list[dict[str, Any]]:
+    """The steps that apply to a slot: none unless it is promoted (SPEC §8a); then its programme's
+    plan, else its channel's, else the default."""
+    if slot.programme_plan is not None:
+        return slot.programme_plan  # a programme with a plan of its own is promoted on every slot
+    if not is_promoted(slot, channel):
+        return []
+    return channel.promo_plan if channel.promo_plan is not None else DEFAULT_PLAN
+
+
+def is_promoted(slot: "SlotFacts", channel: Channel) -> bool:
+    """Whether the channel's ``promote`` gives the slot posts (SPEC §8a)."""
+    if slot.programme_plan is not None or channel.promote == ALL:
+        return True
+    if channel.promote == NONE:
+        return False
+    return slot.is_promoted or slot.is_premiere or slot.is_exclusive
 
 
 def validate_plan(session: Session, steps: Any) -> list[dict[str, Any]]:
     """Return ``steps`` checked and normalised; raise ``schedule.Invalid`` with {"<i>.<field>": message}."""
-    from schedule_service.schedule import Invalid
 
     if not isinstance(steps, list):
         raise Invalid({"_schema": "a plan is a list of steps"})
@@ -155,8 +168,8 @@ def set_channel_plan(session: Session, channel: Channel, steps: list | None, act
     session.flush()
     if before != steps:
         audit.record(session, actor, "update", "channel", channel.slug, {"promo_plan": [before, steps]})
-    coming = select(Slot).join(Programme).where(Slot.channel_id == channel.id, Programme.promo_plan.is_(None))
-    _replan_coming(session, coming, steps)
+    # Slots whose programme has a plan of its own come out the same: re-planning them is a no-op.
+    replan_coming(session, select(Slot).where(Slot.channel_id == channel.id), steps)
     return steps
 
 
@@ -168,13 +181,15 @@ def set_programme_plan(session: Session, programme: Programme, steps: list | Non
     session.flush()
     if before != steps:
         audit.record(session, actor, "update", "programme", programme.id, {"promo_plan": [before, steps]})
-    _replan_coming(session, select(Slot).where(Slot.programme_id == programme.id), steps)
+    replan_coming(session, select(Slot).where(Slot.programme_id == programme.id), steps)
     return steps
 
 
-def _replan_coming(session: Session, query, steps: list[dict[str, Any]] | None) -> None:
-    """Re-plan the slots of ``query`` that have yet to end; a blurb that cannot fit names its step."""
-    from schedule_service.schedule import Invalid
+def replan_coming(session: Session, query, steps: list[dict[str, Any]] | None = None) -> None:
+    """Re-plan the slots of ``query`` that have yet to end; a blurb that cannot fit names its step.
+
+    :param steps: the plan just set, so a step that does not fit is named by its index.
+    """
 
     slots = session.scalars(query.where(Slot.status == SCHEDULED, Slot.end_at > now()).order_by(Slot.start_at))
     for slot in slots.unique():
@@ -212,15 +227,100 @@ def parse_at_local(text: Any) -> time:
 # Posts
 
 
-@dataclass(frozen=True)
-class Planned:
-    """What one (step, target) of a slot's plan asks for."""
+@dataclass(frozen=True, slots=True)
+class SlotFacts:
+    """What planning a slot's posts needs to know of it: read from an ORM slot, or given by an import."""
+
+    id: int
+    start_at: datetime
+    end_at: datetime
+    is_premiere: bool = False
+    is_promoted: bool = False
+    #: The programme's flag: an exclusive is a highlight, and may need approval.
+    is_exclusive: bool = False
+    #: The programme's own plan, which replaces its channel's; None when it has none.
+    programme_plan: list[dict[str, Any]] | None = None
+    status: str = SCHEDULED
+
+    @classmethod
+    def of(cls, slot: Slot) -> "SlotFacts":
+        programme = slot.programme
+        return cls(
+            id=slot.id,
+            start_at=slot.start_at,
+            end_at=slot.end_at,
+            is_premiere=slot.is_premiere,
+            is_promoted=slot.is_promoted,
+            is_exclusive=programme.is_exclusive,
+            programme_plan=programme.promo_plan,
+            status=slot.status,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """One post a slot's plan asks for: a (step, target) with its moment, validity and wording."""
 
     step: str
-    target: Target
+    target: str
     due_at: datetime
     valid_until: datetime
+    lang: str
     template: str | None
+    #: A person must approve it before it goes out.
+    held: bool
+    #: Its idempotency key, unless an earlier post of the same slot, step and target took it.
+    key: str
+
+
+def wanted_posts(slot: SlotFacts, channel: Channel, targets: Mapping[str, Target], at: datetime) -> list[Wanted]:
+    """The posts ``slot`` should have as of ``at``, by (step, target): the one planner.
+
+    Pure: the single-slot path diffs the answer against the slot's rows, the bulk path inserts
+    it. Steps whose moment has passed, or that would fall at or after their validity, are left
+    out; so are targets deleted since the plan was set. The planning horizon is the callers'.
+    """
+    if slot.status != SCHEDULED:
+        return []
+    out = []
+    day = None
+    for step in effective_plan(slot, channel):
+        template = step.get("template")
+        for name in step["targets"]:
+            target = targets.get(name)
+            if target is None:
+                _warn_gone(step["name"], name)
+                continue
+            if step.get("offset") is not None:
+                due = slot.start_at + _offset(step["offset"])
+            else:
+                if day is None:
+                    day = broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start)
+                due = _wall_instant(day + timedelta(days=step["day"]), step["at_local"], audience_zone(target, channel))
+            # Before air the post says when; from air time on it says "on air now" until the end.
+            valid_until = slot.start_at if due < slot.start_at else slot.end_at
+            if due < at or due >= valid_until:
+                continue  # its moment has passed: never send it
+            held = target.is_approval_required or (slot.is_exclusive and channel.is_exclusive_approval_required)
+            key = f"slot-{slot.id}-{step['name']}-{name}-publish"
+            out.append(Wanted(step["name"], name, due, valid_until, post_lang(target, channel), template, held, key))
+    out.sort(key=lambda w: (w.step, w.target))
+    return out
+
+
+def horizon() -> timedelta:
+    """How far ahead a slot's posts are made (``PROMO_HORIZON``)."""
+    if has_app_context():
+        return current_app.config.get("PROMO_HORIZON", DEFAULT_HORIZON)
+    return DEFAULT_HORIZON
+
+
+def plan_later(wanted: list[Wanted], at: datetime, ahead: timedelta) -> datetime | None:
+    """When the posts of ``wanted`` are to be made, if that is after ``at``; None: make them now."""
+    if not wanted:
+        return None
+    first = min(w.due_at for w in wanted)
+    return first - ahead if first - ahead > at else None
 
 
 def step_moment(step: dict[str, Any], slot: Slot, target: Target) -> datetime:
@@ -232,14 +332,19 @@ def step_moment(step: dict[str, Any], slot: Slot, target: Target) -> datetime:
     if step.get("offset") is not None:
         return slot.start_at + parse_offset(step["offset"])
     channel = slot.channel
-    return _wall_moment(step, broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start), channel, target)
+    day = broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start)
+    return _wall_instant(day + timedelta(days=step["day"]), step["at_local"], audience_zone(target, channel))
 
 
-def _wall_moment(step: dict[str, Any], day: date, channel: Channel, target: Target) -> datetime:
-    """The instant of an ``at_local`` step for a slot of broadcast day ``day``."""
-    day = day + timedelta(days=step["day"])
-    tz = audience_zone(target, channel)
-    wall = datetime.combine(day, parse_at_local(step["at_local"]))
+@lru_cache(maxsize=256)
+def _offset(text: str) -> timedelta:
+    return parse_offset(text)
+
+
+@lru_cache(maxsize=4096)
+def _wall_instant(day: date, at_local: str, tz: ZoneInfo) -> datetime:
+    """The instant of wall time ``at_local`` on ``day`` in ``tz`` (see :func:`step_moment`)."""
+    wall = datetime.combine(day, parse_at_local(at_local))
     try:
         return to_instant(wall, tz, fold=0)
     except NonexistentTime:
@@ -247,22 +352,14 @@ def _wall_moment(step: dict[str, Any], day: date, channel: Channel, target: Targ
         return wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
 
 
-def planned_posts(session: Session, slot: Slot) -> dict[tuple[str, str], Planned]:
-    """Every (step, target name) of the slot's plan with its due time and validity."""
-    targets = {t.name: t for t in session.scalars(select(Target))}
-    out = {}
-    for step in effective_plan(slot):
-        for name in step["targets"]:
-            target = targets.get(name)
-            if target is None:
-                # Plans are checked when set; a target deleted since is skipped, not fatal to a schedule write.
-                log.warning("promo plan step %r names target %r, which no longer exists", step["name"], name)
-                continue
-            due = step_moment(step, slot, target)
-            # Before air the post says when; from air time on it says "on air now" until the end.
-            valid_until = slot.start_at if due < slot.start_at else slot.end_at
-            out[(step["name"], name)] = Planned(step["name"], target, due, valid_until, step.get("template"))
-    return out
+@lru_cache(maxsize=256)
+def _warn_gone(step: str, target: str) -> None:
+    # Plans are checked when set; a target deleted since is skipped, not fatal to a schedule write.
+    log.warning("promo plan step %r names target %r, which no longer exists", step, target)
+
+
+def _targets(session: Session) -> dict[str, Target]:
+    return {t.name: t for t in session.scalars(select(Target))}
 
 
 class DoesNotFit(ValueError):
@@ -273,21 +370,29 @@ class DoesNotFit(ValueError):
         self.step, self.target = step, target
 
 
+# One slot at a time: the diff against its rows
+
+
 def plan_slot(session: Session, slot: Slot) -> list[Post]:
     """Plan the posts of a new (or restored) slot from its plan."""
     return _sync_or_invalid(session, slot)
 
 
-def replan_slot(session: Session, slot: Slot) -> None:
-    """Move the unsent posts of a slot that moved; queue corrections for sent ones."""
+def replan_slot(session: Session, slot: Slot, *, correct: bool = True) -> None:
+    """Re-plan a slot that moved or changed: unsent posts follow, sent ones get corrections.
+
+    :param correct: queue corrections for posts already out (its times or programme changed).
+    """
     _sync_or_invalid(session, slot)
-    # Posts already out get a correction of their own; one still being sent is followed up by
-    # the outbox when its answer arrives, an unknown one when a person settles it.
-    corrections.queue_corrections(session, slot)
+    if correct:
+        # Posts already out get a correction of their own; one still being sent is followed up by
+        # the outbox when its answer arrives, an unknown one when a person settles it.
+        corrections.queue_corrections(session, slot)
 
 
 def revoke_slot(session: Session, slot: Slot) -> None:
     """Revoke the unsent posts of a cancelled slot; queue withdrawals for sent ones."""
+    slot.plan_at = None
     for post in _publish_posts(session, slot):
         if post.status in UNSENT:
             post.status = REVOKED
@@ -297,9 +402,46 @@ def revoke_slot(session: Session, slot: Slot) -> None:
     corrections.queue_withdrawals(session, slot)
 
 
-def needs_approval(slot: Slot, target: Target) -> bool:
-    """Whether a person must approve the post before it goes out."""
-    return target.is_approval_required or (slot.programme.is_exclusive and slot.channel.is_exclusive_approval_required)
+def plan_due(session: Session, at: datetime | None = None, limit: int = 200) -> int:
+    """Make the posts of slots that have entered the horizon; return how many slots were planned.
+
+    The horizon sweep. Which slots wait is in the database (``plan_at``), so a sweep cut short by
+    a dying process leaves the rest for the next; planning a slot twice makes nothing twice.
+    Flushes, never commits.
+    """
+    at = at or now()
+    query = (
+        select(Slot).where(Slot.plan_at.is_not(None), Slot.plan_at <= at).order_by(Slot.plan_at, Slot.id).limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Another scheduler sweeping at once takes other slots rather than waiting for these.
+        query = query.with_for_update(of=Slot, skip_locked=True)
+    slots = list(session.scalars(query).unique())
+    for slot in slots:
+        _sync_posts(session, slot, strict=False)
+    return len(slots)
+
+
+def coming_steps(session: Session, slot: Slot) -> list[dict[str, Any]]:
+    """The steps still to come that the slot's plan gives it, each with its post once made."""
+    at = now()
+    wanted = wanted_posts(SlotFacts.of(slot), slot.channel, _targets(session), at)
+    live = {}
+    for post in session.scalars(
+        select(Post).where(Post.slot_id == slot.id, Post.action == PUBLISH, Post.status.not_in((REVOKED, EXPIRED)))
+    ):
+        live[(post.step, post.target.name)] = post
+    return [
+        {
+            "step": w.step,
+            "target": w.target,
+            "edition": None,
+            "due_at": w.due_at,
+            "post_id": live[(w.step, w.target)].id if (w.step, w.target) in live else None,
+            "status": live[(w.step, w.target)].status if (w.step, w.target) in live else None,
+        }
+        for w in sorted(wanted, key=lambda w: (w.due_at, w.step, w.target))
+    ]
 
 
 def _publish_posts(session: Session, slot: Slot) -> list[Post]:
@@ -315,7 +457,6 @@ def _publish_posts(session: Session, slot: Slot) -> list[Post]:
 
 
 def _sync_or_invalid(session: Session, slot: Slot) -> list[Post]:
-    from schedule_service.schedule import Invalid
 
     try:
         return _sync_posts(session, slot)
@@ -323,32 +464,45 @@ def _sync_or_invalid(session: Session, slot: Slot) -> list[Post]:
         raise Invalid({"promo_plan": str(e)}) from e
 
 
-def _sync_posts(session: Session, slot: Slot) -> list[Post]:
-    """Make the slot's unsent posts match its plan and its times; return the live ones."""
-    if slot.status != SCHEDULED:
-        return []
+def _sync_posts(session: Session, slot: Slot, *, strict: bool = True) -> list[Post]:
+    """Make the slot's unsent posts what the planner wants now; return the live ones.
+
+    Beyond the horizon the slot keeps no unsent posts, only the moment to make them
+    (``plan_at``). A blurb that cannot be made raises :class:`DoesNotFit`, or with ``strict``
+    off (the sweep, long after the write was accepted) leaves that post out with a warning.
+    """
     at = now()
-    wanted = planned_posts(session, slot)
+    targets = _targets(session)
+    wanted = wanted_posts(SlotFacts.of(slot), slot.channel, targets, at)
+    slot.plan_at = plan_later(wanted, at, horizon())
+    if slot.plan_at is not None:
+        wanted = []
+    by_key = {(w.step, w.target): w for w in wanted}
     existing: dict[tuple[str, str], list[Post]] = {}
     for post in _publish_posts(session, slot):
         existing.setdefault((post.step, post.target.name), []).append(post)
     live: list[Post] = []
-    for key in sorted(set(wanted) | set(existing)):
+    for key in sorted(set(by_key) | set(existing)):
         posts = existing.get(key, [])
         unsent = [p for p in posts if p.status in UNSENT]
-        want = wanted.get(key)
-        if want is None or want.due_at < at or want.due_at >= want.valid_until:
-            # Dropped from the plan, or its moment has passed: never send it.
+        want = by_key.get(key)
+        if want is None:
+            # Dropped from the plan, no longer promoted, beyond the horizon, or its moment has passed.
             for post in unsent:
                 post.status, post.retry_at = REVOKED, None
             continue
         if not unsent and any(p.status in SENT for p in posts):
             continue  # already out: a correction, not a second post
-        lang = post_lang(want.target, slot.channel)
+        target = targets[want.target]
         try:
-            preview = render_slot(slot, want.target, lang, want.due_at, want.template)
+            preview = render_slot(slot, target, want.lang, want.due_at, want.template)
         except (TooLong, BadTemplate, PromoNotTrue) as e:
-            raise DoesNotFit(want.step, want.target.name, e) from e
+            if strict:
+                raise DoesNotFit(want.step, want.target, e) from e
+            log.warning("slot %s: no post for step %r on %r: %s", slot.id, want.step, want.target, e)
+            for post in unsent:
+                post.status, post.retry_at = REVOKED, None
+            continue
         if unsent:
             post, *extra = unsent
             for other in extra:
@@ -358,51 +512,40 @@ def _sync_posts(session: Session, slot: Slot) -> list[Post]:
         else:
             post = Post(
                 slot=slot,
-                target=want.target,
+                target=target,
                 step=want.step,
                 action=PUBLISH,
-                idempotency_key=_key(session, slot, want, len(posts)),
+                idempotency_key=_free_key(want.key, len(posts), lambda k: _key_taken(session, k)),
                 status=PLANNED,
             )
             session.add(post)
         # Newly needing approval holds a post; a held one stays held until a person releases it.
-        if post.status == PLANNED and needs_approval(slot, want.target):
+        if post.status == PLANNED and want.held:
             post.status = HELD
         post.due_at, post.valid_until = want.due_at, want.valid_until
-        post.lang, post.template = lang, want.template
+        post.lang, post.template = want.lang, want.template
         post.text = preview.text  # as it would read when due; re-rendered when sent
         live.append(post)
     session.flush()
     return live
 
 
-def _key(session: Session, slot: Slot, want: Planned, earlier: int) -> str:
+def _key_taken(session: Session, key: str) -> bool:
+    return session.scalar(select(Post.id).where(Post.idempotency_key == key)) is not None
+
+
+def _free_key(base: str, earlier: int, taken: Callable[[str], bool]) -> str:
     """Stable per (slot, step, target); a later post for the same, after one was revoked or sent, counts up."""
-    base = f"slot-{slot.id}-{want.step}-{want.target.name}-publish"
     n = earlier + 1
     while True:
         key = base if n == 1 else f"{base}-{n}"
         # Hyphens in step and target names could make two pairs spell one key; skip to a free one.
-        if session.scalar(select(Post.id).where(Post.idempotency_key == key)) is None:
+        if not taken(key):
             return key
         n += 1
 
 
-# Many new slots at once (an import)
-
-
-@dataclass(frozen=True, slots=True)
-class NewSlot:
-    """A slot just inserted in bulk, as far as planning needs it.
-
-    ``programme`` is anything with ``promo_plan`` and ``is_exclusive``: a loaded programme, or a
-    plain record of one inserted in bulk too.
-    """
-
-    id: int
-    start_at: datetime
-    end_at: datetime
-    programme: Any
+# Many new slots at once (an import): the planner's answer turned into rows
 
 
 class SlotDoesNotFit(DoesNotFit):
@@ -413,100 +556,74 @@ class SlotDoesNotFit(DoesNotFit):
         self.index = index
 
 
-def plan_new_slots(session: Session, channel: Channel, slots: list[NewSlot]) -> int:
-    """Plan the posts of new slots on ``channel`` in one INSERT, as :func:`plan_slot` would one by one.
+@dataclass
+class BulkPlan:
+    """The planner's answer for many new slots: when each is to be planned, and the posts made now."""
 
-    The same rows, idempotency keys, holds and skipped past steps. What differs is when blurbs
-    are rendered: the text is rendered when a post is sent (SPEC §8), so here only to refuse
-    one that cannot be made. For a target with a length limit that is every post, as
+    #: Per slot, in order: when the horizon sweep is to make its posts (None: made now, or none).
+    plan_at: list[datetime | None]
+    #: (index of the slot, the slot, a post to make now).
+    posts: list[tuple[int, SlotFacts, Wanted]]
+
+
+def plan_bulk(session: Session, channel: Channel, slots: Sequence[SlotFacts]) -> BulkPlan:
+    """Plan new slots of ``channel`` as :func:`plan_slot` would one by one, without touching rows yet."""
+    targets = _targets(session)
+    at, ahead = now(), horizon()
+    out = BulkPlan([], [])
+    for index, slot in enumerate(slots):
+        wanted = wanted_posts(slot, channel, targets, at)
+        later = plan_later(wanted, at, ahead)
+        out.plan_at.append(later)
+        if later is None:
+            out.posts.extend((index, slot, w) for w in wanted)
+    return out
+
+
+def insert_planned(session: Session, channel: Channel, planned: BulkPlan) -> int:
+    """Insert the posts of :func:`plan_bulk` for slots now in the database; return how many.
+
+    The same rows, keys and holds as :func:`plan_slot`. What differs is when blurbs are
+    rendered: the text is rendered when a post is sent (SPEC §8), so here only to refuse one
+    that cannot be made. For a target with a length limit that is every post, as
     :func:`plan_slot` does; for a target without one only a missing or broken template can
-    refuse it, so one post per (target, language, template) is tried, and the others get their
-    text when sent. Returns the number of posts planned.
+    refuse it, so one post per (target, language, template) is tried, and the others get
+    their text when sent.
 
-    :raises SlotDoesNotFit: for the first slot (by its index in ``slots``) whose blurb cannot be made.
+    :raises SlotDoesNotFit: for the first slot (by its index) whose blurb cannot be made.
     """
-    if not slots:
+    if not planned.posts:
         return 0
-    targets = {t.name: t for t in session.scalars(select(Target))}
-    # What is asked per post, read once: attributes of loaded objects cost a call each.
-    limited = {name: t.limit is not None for name, t in targets.items()}
-    approval = {name: t.is_approval_required for name, t in targets.items()}
-    target_ids = {name: t.id for name, t in targets.items()}
-    exclusive_held = channel.is_exclusive_approval_required
-    channel_plan = channel.promo_plan
-    at = now()
-    tz, day_start = channel.zone, channel.broadcast_day_start
-    ids = [s.id for s in slots]
+    targets = _targets(session)
+    ids = [slot.id for _, slot, _ in planned.posts]
     # Keys of the slots' posts already there: none for slots just made, unless an id came back.
     taken = set(session.scalars(select(Post.idempotency_key).where(Post.slot_id.between(min(ids), max(ids)))))
-    offsets: dict[str, timedelta] = {}
-    walls: dict[tuple, datetime] = {}
-    langs: dict[str, str] = {}
     tried: set[tuple[str, str, str | None]] = set()
-    gone: set[tuple[str, str]] = set()
     rows: list[dict[str, Any]] = []
-    for index, slot in enumerate(slots):
-        programme = slot.programme
-        steps = programme.promo_plan if programme.promo_plan is not None else channel_plan
-        start_at, end_at = slot.start_at, slot.end_at
-        exclusive = programme.is_exclusive and exclusive_held
-        day = None
-        wanted: dict[tuple[str, str], tuple[dict, Target, datetime, datetime]] = {}
-        for step in DEFAULT_PLAN if steps is None else steps:
-            for name in step["targets"]:
-                target = targets.get(name)
-                if target is None:
-                    if (step["name"], name) not in gone:
-                        gone.add((step["name"], name))
-                        log.warning("promo plan step %r names target %r, which no longer exists", step["name"], name)
-                    continue
-                if step.get("offset") is not None:
-                    if step["offset"] not in offsets:
-                        offsets[step["offset"]] = parse_offset(step["offset"])
-                    due = start_at + offsets[step["offset"]]
-                else:
-                    if day is None:
-                        day = broadcast_day(start_at, tz, day_start)
-                    wall = (day, step["day"], step["at_local"], target.timezone)
-                    if wall not in walls:
-                        walls[wall] = _wall_moment(step, day, channel, target)
-                    due = walls[wall]
-                valid_until = start_at if due < start_at else end_at
-                wanted[(step["name"], name)] = (step, target, due, valid_until)
-        for key in sorted(wanted):
-            step, target, due, valid_until = wanted[key]
-            if due < at or due >= valid_until:
-                continue  # its moment has passed: never send it
-            step_name, name = key
-            if name not in langs:
-                langs[name] = post_lang(target, channel)
-            lang, template = langs[name], step.get("template")
-            text = None
-            if limited[name] or (name, lang, template) not in tried:
-                tried.add((name, lang, template))
-                try:
-                    text = render_slot(session.get(Slot, slot.id), target, lang, due, template).text
-                except (TooLong, BadTemplate, PromoNotTrue) as e:
-                    raise SlotDoesNotFit(index, step_name, name, e) from e
-            base = f"slot-{slot.id}-{step_name}-{name}-publish"
-            idempotency_key, n = base, 1
-            while idempotency_key in taken:  # as _key: two (step, target) pairs may spell one key
-                n += 1
-                idempotency_key = f"{base}-{n}"
-            taken.add(idempotency_key)
-            rows.append(
-                {
-                    "slot_id": slot.id,
-                    "target_id": target_ids[name],
-                    "step": step_name,
-                    "action": PUBLISH,
-                    "idempotency_key": idempotency_key,
-                    "status": HELD if approval[name] or exclusive else PLANNED,
-                    "due_at": due,
-                    "valid_until": valid_until,
-                    "lang": lang,
-                    "template": template,
-                    "text": text,
-                }
-            )
+    for index, slot, want in planned.posts:
+        target = targets[want.target]
+        text = None
+        if target.limit is not None or (want.target, want.lang, want.template) not in tried:
+            tried.add((want.target, want.lang, want.template))
+            try:
+                text = render_slot(session.get(Slot, slot.id), target, want.lang, want.due_at, want.template).text
+            except (TooLong, BadTemplate, PromoNotTrue) as e:
+                raise SlotDoesNotFit(index, want.step, want.target, e) from e
+        key = _free_key(want.key, 0, taken.__contains__)
+        taken.add(key)
+        rows.append(
+            {
+                "slot_id": slot.id,
+                "target_id": target.id,
+                "step": want.step,
+                "action": PUBLISH,
+                "idempotency_key": key,
+                "status": HELD if want.held else PLANNED,
+                "due_at": want.due_at,
+                "valid_until": want.valid_until,
+                "lang": want.lang,
+                "template": want.template,
+                "text": text,
+            }
+        )
     return bulk.insert_rows(session, Post.__table__, rows)

@@ -125,9 +125,10 @@ def when_phrase(
         return _pp(t, "night", "tonight at %(time)s") % hhmm
     if days == 0:
         return _p(t, "today at %(time)s") % hhmm
-    # Rule 8 as SPEC §5 writes it, up to a week ahead, even when read during the night of the
-    # same name a week earlier (a product question raised on issue 3; the contract wins until then).
-    if time_a < day_start and days <= 7:
+    # Rule 8 counts broadcast days: a night exactly a week ahead, read during the night of the
+    # same name (Sunday 01:00 for the next Sunday 02:00), gets its date, never "overnight".
+    broadcast_days = (_broadcast_day(day_a, time_a, day_start) - _broadcast_day(day_p, time_p, day_start)).days
+    if time_a < day_start and broadcast_days <= 6:
         # TRANSLATORS: from_day and to_day are weekdays in the forms after "from" and "to"
         # (Russian: "с субботы", "на воскресенье", from the module's table).
         return _p(t, "overnight %(from_day)s to %(to_day)s at %(time)s") % {
@@ -141,6 +142,11 @@ def when_phrase(
         # TRANSLATORS: weekday is a weekday in the form after "on" (Russian: "во вторник", with its preposition).
         return _p(t, "on %(weekday)s at %(time)s") % {"weekday": weekday(day_a, lang, "on"), **hhmm}
     return _p(t, "on %(date)s at %(time)s") % {"date": day_and_month(day_a, day_p, lang), **hhmm}
+
+
+def _broadcast_day(day: date, at: time, day_start: time) -> date:
+    """The broadcast day (SPEC §4) of a local date and time: before ``day_start``, the day before."""
+    return day - timedelta(days=1) if at < day_start else day
 
 
 def weekday(day: date, lang: str, role: str = "on") -> str:

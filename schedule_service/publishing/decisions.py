@@ -72,7 +72,7 @@ def mark_published(
     session: Session, post: Post, actor: str, external_id: str | None = None, external_url: str | None = None
 ) -> Post:
     """Record that an unknown post did go out, as a person found at the target."""
-    from schedule_service.publishing import corrections
+    from schedule_service.promos import corrections
 
     if external_url is not None and not external_url.startswith(("http://", "https://")):
         raise Invalid({"url": "an http(s) URL"})

@@ -47,19 +47,20 @@ from schedule_service.models.promo import (
     UNKNOWN,
     WITHDRAW,
     WITHDRAWN,
+    PostStatus,
 )
 from schedule_service.publishing.targets.base import Delivery, Outcome, adapter_for
 
 log = logging.getLogger(__name__)
 
 #: States a post under a claim may have been moved to by a write that did not claim it first.
-MOVED_UNDER_CLAIM = (PLANNED, HELD, FAILED, REVOKED)
+MOVED_UNDER_CLAIM = (*PostStatus.UNSENT, REVOKED)
 #: Outcomes of calls to targets that deduplicate are recorded this many at a time.
 RECORD_EVERY = 16
 #: While sending a backlog, the heartbeat is renewed this often.
 BEAT_EVERY = timedelta(seconds=5)
 #: Post states a follow-up (correction, withdrawal) may act on: the post is out there.
-OUT_THERE = (PUBLISHED, CORRECTED)
+OUT_THERE = PostStatus.OUT_THERE
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def claim_due(session: Session, worker: str, limit: int, lease: timedelta) -> li
         picked = picked.with_for_update(skip_locked=True)
     claim = (
         update(Post)
-        .where(Post.id.in_(picked.scalar_subquery()), Post.status.in_((PLANNED, FAILED)))
+        .where(Post.id.in_(picked.scalar_subquery()), Post.status.in_(PostStatus.CLAIMABLE))
         .values(status=PUBLISHING, claimed_by=worker, lease_until=at + lease, updated_at=at)
         .returning(Post.id)
         .execution_options(synchronize_session=False)
@@ -532,7 +533,7 @@ def publish_one(session: Session, post_id: int, worker: str, cfg: Settings) -> b
 
 def _after_published(session: Session, prepared: Prepared) -> None:
     """A follow-up went out (its original is now corrected or withdrawn), or the slot changed meanwhile."""
-    from schedule_service.publishing import corrections
+    from schedule_service.promos import corrections
 
     post = session.get(Post, prepared.post_id, populate_existing=True)
     parent = session.get(Post, post.parent_id, populate_existing=True) if post.parent_id else None

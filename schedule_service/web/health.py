@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, or_, select
 from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import Post, SchedulerHeartbeat
-from schedule_service.models.promo import EXPIRED, FAILED, HELD, PLANNED, PUBLISHING, UNKNOWN
+from schedule_service.models.promo import EXPIRED, FAILED, HELD, PLANNED, PUBLISHING, UNKNOWN, PostStatus
 
 bp = Blueprint("health", __name__)
 
@@ -43,7 +43,7 @@ def healthz():
         counts = dict(
             db.session.execute(
                 select(Post.status, func.count(Post.id))
-                .where(Post.status.in_((HELD, FAILED, UNKNOWN, EXPIRED)))
+                .where(Post.status.in_(PostStatus.NEEDS_PERSON))
                 .group_by(Post.status)
             ).all()
         )

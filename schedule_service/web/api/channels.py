@@ -10,6 +10,7 @@ from schedule_service import schedule, text_rules
 from schedule_service.auth import actor, require
 from schedule_service.db import db
 from schedule_service.models import Channel
+from schedule_service.models.channel import PROMOTE
 from schedule_service.web.api.common import Blueprint, DayTime, PageArgs, page_schema, paginate, write
 from schedule_service.web.errors import problem
 
@@ -34,6 +35,13 @@ class ChannelSchema(Schema):
     xmltv_id = fields.String(allow_none=True, validate=validate.Length(max=200))
     languages = fields.List(
         fields.String(validate=validate.Length(min=2, max=16)), validate=validate.Length(max=text_rules.ENTRIES)
+    )
+    promote = fields.String(
+        validate=validate.OneOf(PROMOTE),
+        metadata={
+            "description": "which slots get promo posts: `highlights` (slots marked `promoted`, premieres and "
+            "exclusives; the default), `all`, or `none`",
+        },
     )
 
 

@@ -123,6 +123,28 @@ class ProgrammePlan(MethodView):
         _set(plan.set_programme_plan, get_or_404(Programme, programme_id, "programme"), None)
 
 
+class ComingStep(Schema):
+    step = fields.String()
+    target = fields.String()
+    edition = fields.String(
+        allow_none=True, metadata={"description": "the target's regional edition; null: the channel's own air time"}
+    )
+    due_at = fields.AwareDateTime()
+    post_id = fields.Integer(
+        allow_none=True, metadata={"description": "null while the slot is beyond the planning horizon"}
+    )
+    status = fields.String(allow_none=True, metadata={"description": "the post's status, once it is made"})
+
+
+@blp.route("/slots/<int:slot_id>/promos")
+class SlotPromos(MethodView):
+    @require("editor")
+    @blp.response(200, ComingStep(many=True))
+    def get(self, slot_id):
+        """The steps still to come that the slot's plan gives it, with their posts once made."""
+        return plan.coming_steps(db.session, get_or_404(Slot, slot_id, "slot"))
+
+
 class PreviewIn(Schema):
     slot_id = fields.Integer(required=True, validate=ID_RANGE)
     at = fields.AwareDateTime(

@@ -41,6 +41,10 @@ class SlotIn(Schema):
     duration_minutes = fields.Integer(validate=validate.Range(min=1, max=48 * 60))
     premiere = fields.Boolean(attribute="is_premiere")
     live = fields.Boolean(attribute="is_live")
+    promoted = fields.Boolean(
+        attribute="is_promoted",
+        metadata={"description": "promote this slot on a channel that promotes its highlights"},
+    )
     status = fields.String(validate=validate.OneOf([SCHEDULED, CANCELLED]))
 
 
@@ -64,6 +68,7 @@ class SlotOut(Schema):
     duration_minutes = fields.Function(lambda s: int((s.end_at - s.start_at).total_seconds() // 60))
     premiere = fields.Boolean(attribute="is_premiere")
     live = fields.Boolean(attribute="is_live")
+    promoted = fields.Boolean(attribute="is_promoted")
     status = fields.String()
 
 

@@ -12,7 +12,7 @@ from wtforms import SelectChoice, SelectField
 from schedule_service import auth, i18n
 from schedule_service.db import db
 from schedule_service.models import ApiToken, Channel, Post, User
-from schedule_service.models.promo import EXPIRED, FAILED, HELD, UNKNOWN
+from schedule_service.models.promo import PostStatus
 from schedule_service.web.api.tokens import visible_tokens
 from schedule_service.web.errors import render_error
 from schedule_service.web.security import authenticate, limit_logins, login_failed, safe_next, staff_page
@@ -81,7 +81,7 @@ def home():
     waiting = dict(
         db.session.execute(
             select(Post.status, func.count(Post.id))
-            .where(Post.status.in_((HELD, FAILED, UNKNOWN, EXPIRED)))
+            .where(Post.status.in_(PostStatus.NEEDS_PERSON))
             .group_by(Post.status)
         ).all()
     )

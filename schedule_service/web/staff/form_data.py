@@ -43,6 +43,7 @@ def slot_data(slot: Slot) -> dict[str, Any]:
         "duration_minutes": data["duration_minutes"],
         "premiere": data["premiere"],
         "live": data["live"],
+        "promoted": data["promoted"],
         "version": str(data["version"]),
     }
 

@@ -7,6 +7,7 @@ form unchanged changes nothing (SPEC §12).
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -35,6 +36,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from schedule_service.models.channel import ALL, HIGHLIGHTS, NONE
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.target import KINDS
 from schedule_service.models.user import ROLES
@@ -88,6 +90,7 @@ class SlotForm(FlaskForm):
     )
     premiere = BooleanField("Premiere")
     live = BooleanField("Live")
+    promoted = BooleanField(_l("Promoted"), description=_l("gets promo posts on a channel that promotes highlights"))
     #: The slot's version when the form was filled in: a stale edit is refused.
     version = HiddenField()
 
@@ -99,6 +102,7 @@ class SlotForm(FlaskForm):
             "duration_minutes": self.duration_minutes.data,
             "is_premiere": self.premiere.data,
             "is_live": self.live.data,
+            "is_promoted": self.promoted.data,
         }
 
     def changes(self, shown: "SlotForm") -> dict:
@@ -138,6 +142,15 @@ class ChannelForm(FlaskForm):
     )
     xmltv_id = StringField("XMLTV id", validators=[Optional(), Length(max=200)])
     languages = StringField("Languages", description="comma-separated, en, ru", validators=[Length(max=200)])
+    promote = SelectField(
+        _l("Promote"),
+        choices=[
+            SelectChoice(HIGHLIGHTS, _l("Highlights: promoted slots, premieres and exclusives")),
+            SelectChoice(ALL, _l("Every slot")),
+            SelectChoice(NONE, _l("No slot")),
+        ],
+        default=HIGHLIGHTS,
+    )
 
     def values(self) -> dict:
         return {
@@ -152,6 +165,7 @@ class ChannelForm(FlaskForm):
             "broadcast_day_start": self.broadcast_day_start.data.strip(),
             "xmltv_id": self.xmltv_id.data or None,
             "languages": [x.strip() for x in (self.languages.data or "").split(",") if x.strip()],
+            "promote": self.promote.data,
         }
 
     def validate_names(self, field) -> None:

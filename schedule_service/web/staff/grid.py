@@ -18,6 +18,7 @@ from schedule_service.db import db
 from schedule_service.models import AuditEntry, Channel, Post, Programme, ProgrammeTranslation, Slot
 from schedule_service.models.promo import EXPIRED, REVOKED, WITHDRAWN
 from schedule_service.models.slot import SCHEDULED
+from schedule_service.promos import plan
 from schedule_service.schedule import Conflict, Invalid, StaleVersion
 from schedule_service.web.security import staff_page
 from schedule_service.web.staff import bp
@@ -453,10 +454,12 @@ def _slot_form(slot: Slot) -> SlotForm:
 
 def _slot_page(slot: Slot, form: SlotForm, errors=(), conflict=None, stale=None, status: int = 200):
     posts = db.session.scalars(select(Post).where(Post.slot_id == slot.id).order_by(Post.due_at, Post.id)).all()
-    # The slot's own changes, and the decisions people took on its posts.
+    # The slot's own changes (with the import run that made or last changed it), and the
+    # decisions people took on its posts.
+    own = audit.history("slot", slot.id).with_only_columns(AuditEntry.id).order_by(None)
     trail = db.session.scalars(
         audit.history().where(
-            ((AuditEntry.entity == "slot") & (AuditEntry.entity_id == str(slot.id)))
+            AuditEntry.id.in_(own)
             | ((AuditEntry.entity == "post") & AuditEntry.entity_id.in_([str(p.id) for p in posts]))
         )
     ).all()
@@ -472,6 +475,8 @@ def _slot_page(slot: Slot, form: SlotForm, errors=(), conflict=None, stale=None,
             conflict=conflict,
             stale=stale,
             posts=posts,
+            coming=plan.coming_steps(db.session, slot),
+            horizon_days=plan.horizon().days,
             trail=trail,
         ),
         status,

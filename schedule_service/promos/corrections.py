@@ -15,20 +15,17 @@ from schedule_service.clock import now
 from schedule_service.models import Post, Slot
 from schedule_service.models.promo import (
     CORRECT,
-    CORRECTED,
-    FAILED,
-    HELD,
     PLANNED,
     PUBLISH,
-    PUBLISHED,
     REVOKED,
     WITHDRAW,
+    PostStatus,
 )
 
 #: A withdrawal is worth making for this long after the cancellation.
 WITHDRAW_FOR = timedelta(days=7)
 #: Follow-ups not yet sent, which a newer change of the slot makes moot.
-PENDING = (PLANNED, HELD, FAILED)
+PENDING = PostStatus.UNSENT
 
 
 def queue_corrections(session: Session, slot: Slot) -> list[Post]:
@@ -79,5 +76,5 @@ def follow_up(session: Session, post: Post, slot: Slot) -> Post:
 
 def _out_there(session: Session, slot: Slot) -> list[Post]:
     """The slot's published posts (corrected ones included): what the audience can see."""
-    query = select(Post).where(Post.slot_id == slot.id, Post.action == PUBLISH, Post.status.in_((PUBLISHED, CORRECTED)))
+    query = select(Post).where(Post.slot_id == slot.id, Post.action == PUBLISH, Post.status.in_(PostStatus.OUT_THERE))
     return list(session.scalars(query.order_by(Post.id)).unique())
