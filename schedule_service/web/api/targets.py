@@ -17,7 +17,7 @@ blp = Blueprint("targets", __name__, url_prefix="/api/v1/targets", description="
 
 
 class ChatId(fields.Field):
-    """A Telegram chat: "@channelname" or a numeric id, given as a string or a number."""
+    """A Telegram chat ("@channelname" or a numeric id) or a VK community id, as a string or a number."""
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value
@@ -35,7 +35,10 @@ class TargetSchema(Schema):
     url = fields.String(
         allow_none=True,
         validate=validate.Length(max=1000),
-        metadata={"description": "webhook: where to POST; mastodon: the server; telegram: Bot API base URL"},
+        metadata={
+            "description": "webhook: where to POST; mastodon: the server; telegram: Bot API base URL; "
+            "vk: VK API base URL (default https://api.vk.com/method)"
+        },
     )
     secret = fields.String(
         load_only=True, allow_none=True, metadata={"description": "webhook signing secret (whsec_…); write-only"}
@@ -43,11 +46,14 @@ class TargetSchema(Schema):
     token = fields.String(
         load_only=True,
         allow_none=True,
-        metadata={"description": "Mastodon access token or Telegram bot token; write-only"},
+        metadata={"description": "Mastodon access token, Telegram bot token or VK community token; write-only"},
     )
     has_secret = fields.Function(lambda t: bool(t.secret), dump_only=True)
     has_token = fields.Function(lambda t: bool(t.token), dump_only=True)
-    chat_id = ChatId(allow_none=True, metadata={"description": "telegram: @channelname or numeric id"})
+    chat_id = ChatId(
+        allow_none=True,
+        metadata={"description": "telegram: @channelname or numeric id; vk: the community's (positive) id"},
+    )
     lang = fields.String(allow_none=True, metadata={"description": "the language of its posts"})
     timezone = fields.String(
         allow_none=True, metadata={"description": "IANA zone of its audience; the channel's if unset"}
