@@ -43,7 +43,14 @@ RUSSIAN = "Серж Саргсян — смотрите сегодня сраз�
 # The adapters alone: no database, a Delivery as the outbox makes it
 
 
-def delivery(target: Target, action: str = PUBLISH, text: str = RUSSIAN, parent: Post | None = None, timeout=5.0):
+def delivery(
+    target: Target,
+    action: str = PUBLISH,
+    text: str = RUSSIAN,
+    parent: Post | None = None,
+    timeout=5.0,
+    allow_private=True,  # the fake targets listen on loopback
+):
     channel = Channel(slug="mir", name="Mir", timezone="Europe/Moscow")
     slot = Slot(id=7, channel=channel, programme=Programme(id=3, title="Interview"), start_at=START)
     slot.end_at, slot.status, slot.programme_id = START + timedelta(hours=1), "scheduled", 3
@@ -52,7 +59,7 @@ def delivery(target: Target, action: str = PUBLISH, text: str = RUSSIAN, parent:
     rendered = Rendered(
         text, "сегодня сразу после полуночи", len(text), None, "Интервью", "http://schedule.test/slots/7"
     )
-    return Delivery(post, target, None if action == WITHDRAW else rendered, parent, timeout, session=None)
+    return Delivery(post, target, None if action == WITHDRAW else rendered, parent, timeout, None, allow_private)
 
 
 def published_parent(external_id: str) -> Post:

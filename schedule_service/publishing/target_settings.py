@@ -17,6 +17,7 @@ from schedule_service import audit
 from schedule_service.broadcast_time import zone
 from schedule_service.models import Post, Target
 from schedule_service.models.target import KINDS
+from schedule_service.publishing.addresses import refusal
 from schedule_service.schedule import Conflict, Invalid
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -122,6 +123,8 @@ def _check(values: dict[str, Any], merged: dict[str, Any]) -> None:
             errors["url"] = "an http(s) URL"
         elif kind == "web":
             errors["url"] = "the web target publishes to the service's own feeds; it has no url"
+        elif "url" in values and not _allow_private() and (why := refusal(url)):
+            errors["url"] = why
     elif kind in ("webhook", "mastodon"):
         errors["url"] = "required: " + ("where to POST the webhooks" if kind == "webhook" else "the Mastodon server")
     secret = merged.get("secret")
@@ -175,6 +178,10 @@ def _valid_secret(secret: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return 24 <= len(key) <= 64
+
+
+def _allow_private() -> bool:
+    return bool(current_app.config.get("TARGETS_ALLOW_PRIVATE")) if has_app_context() else False
 
 
 def _languages() -> tuple[str, ...]:

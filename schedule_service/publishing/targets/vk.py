@@ -77,7 +77,7 @@ class VK:
             return Outcome.failed(f"target {target.name} has no community id (chat_id)", retryable=False)
         base = (target.url or DEFAULT_BASE_URL).rstrip("/")
         data = {"owner_id": f"-{target.chat_id}", **params, "access_token": target.token, "v": API_VERSION}
-        answer = call("POST", f"{base}/{method}", delivery.timeout, data=data)
+        answer = call("POST", f"{base}/{method}", delivery.timeout, data=data, allow_private=delivery.allow_private)
         if isinstance(answer, Outcome):
             return _redact(answer, target.token)
         outcome = outcome_of_status(answer, f"VK {method}")
