@@ -145,6 +145,15 @@ def test_a_target_stored_inside_is_not_called(httpserver):
     assert sink.arrivals == []
 
 
+@pytest.mark.parametrize("url", ["http://[::1]:9/hook", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/"])
+def test_an_address_inside_stored_before_the_rule_is_refused_without_connecting(url):
+    hook = Target(name="hook", kind="webhook", url=url, secret=SECRET)
+    outcome = adapter_for("webhook").publish(delivery(hook, allow_private=False))
+    # "not called": refused before any connection (the tests' own guard would refuse 169.254… too,
+    # but with an OSError, which reads "could not connect").
+    assert outcome.kind == FAILED_OUTCOME and not outcome.retryable and outcome.error.startswith("not called")
+
+
 def test_a_name_that_later_resolves_inside_is_refused_when_sending(httpserver, dns):
     sink = webhook_sink(httpserver)
     dns[NAME] = [OUTSIDE]

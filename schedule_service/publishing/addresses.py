@@ -75,7 +75,7 @@ class _Guarded:
 
     def _new_conn(self) -> socket.socket:
         try:
-            found = resolve(self._dns_host, self.port)
+            found = resolve(self._dns_host.strip("[]"), self.port)
         except socket.gaierror as e:
             raise NameResolutionError(self.host, self, e) from e
         inside = sorted({info[4][0] for info in found if is_inside(info[4][0])})
