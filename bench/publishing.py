@@ -163,7 +163,13 @@ def plan_posts(url: str, slot: int, target: int, dues: list[datetime], run: str)
 
 
 def start_schedulers(url: str, count: int, logs: Path) -> list[subprocess.Popen]:
-    env = {**os.environ, "DATABASE_URL": url, "SCHEDULE_ENV": "development", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SCHEDULE_ENV": "development",
+        "PYTHONUNBUFFERED": "1",
+        "TARGETS_ALLOW_PRIVATE": "1",
+    }
     procs = []
     for i in range(count):
         log = open(logs / f"scheduler-{i}.log", "wb")  # noqa: SIM115  (lives as long as the process)

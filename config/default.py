@@ -51,6 +51,9 @@ PUBLISH_CONCURRENCY = int(os.environ.get("PUBLISH_CONCURRENCY", "8"))
 PUBLISH_RETRY_BASE_SECONDS = float(os.environ.get("PUBLISH_RETRY_BASE_SECONDS", "5"))
 PUBLISH_RETRY_CAP_SECONDS = float(os.environ.get("PUBLISH_RETRY_CAP_SECONDS", "900"))
 PUBLISH_MAX_ATTEMPTS = int(os.environ.get("PUBLISH_MAX_ATTEMPTS", "8"))
+#: Let targets be on loopback, private, link-local or multicast addresses: only for test setups
+#: whose fake targets listen locally; otherwise an admin could aim the scheduler inside the network.
+TARGETS_ALLOW_PRIVATE = os.environ.get("TARGETS_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes", "on")
 #: How long a worker trusts its last look at the schedule generation before asking again, seconds.
 PUBLIC_GENERATION_TTL = float(os.environ.get("PUBLIC_GENERATION_TTL", "1"))
 #: XMLTV import jobs: a claimed job whose process shows no sign of life this long is taken up again.

@@ -24,6 +24,8 @@ from schedule_service.models.promo import PLANNED, PUBLISH
 SECRET = "whsec_" + base64.b64encode(b"publishing-tests-signing-key-32b").decode()
 MASTODON_TOKEN = "mastodon-token-" + "x" * 20
 BOT_TOKEN = "123456:bot-token-for-tests"
+VK_TOKEN = "vk1.a.community-token-for-tests"
+VK_COMMUNITY = "226123"
 
 
 @dataclass
@@ -154,6 +156,72 @@ def telegram_server(httpserver, token: str = BOT_TOKEN, delay: float = 0.0) -> S
     httpserver.expect_request(_Prefix(f"/bot{token}/"), method="POST").respond_with_handler(handle)
     sink.messages = messages  # type: ignore[attr-defined]
     return sink
+
+
+def vk_server(httpserver, token: str = VK_TOKEN, community: str = VK_COMMUNITY, delay: float = 0.0) -> Sink:
+    """The VK API: form-encoded POSTs to /METHOD with access_token and v; wall posts kept by id.
+
+    ``sink.errors`` is a list of VK error codes to answer the next calls with, one each.
+    """
+    sink = Sink()
+    posts: dict[int, str] = {}
+    errors: list[int] = []
+    messages = {
+        5: "User authorization failed: invalid access_token (4).",
+        6: "Too many requests per second",
+        9: "Flood control",
+        14: "Captcha needed",
+        15: "Access denied: no access to call this method",
+        214: "Access to adding post denied: you can only add posts to the community wall",
+    }
+    next_id = [40]
+
+    def error(code: int, form) -> Response:
+        body = {
+            "error_code": code,
+            "error_msg": messages.get(code, "One of the parameters specified was missing"),
+            "request_params": [{"key": k, "value": v} for k, v in form.items() if k != "access_token"],
+        }
+        if code == 14:
+            body.update(captcha_sid="123", captcha_img="https://api.vk.com/captcha.php?sid=123")
+        return Response(json.dumps({"error": body}), 200, content_type="application/json")
+
+    def handle(request: Request) -> Response:
+        method = request.path.rsplit("/", 1)[-1]
+        form = request.form.to_dict()
+        sink.add(Arrival("POST", request.path, dict(request.headers), form))
+        if delay:
+            time.sleep(delay)
+        sink.answered.set()
+        if errors:
+            return error(errors.pop(0), form)
+        if form.get("access_token") != token:
+            return error(5, form)
+        if not form.get("v") or form.get("owner_id") != f"-{community}":
+            return error(100, form)
+        if method == "wall.post":
+            if form.get("from_group") != "1":
+                return error(214, form)
+            next_id[0] += 1
+            posts[next_id[0]] = form["message"]
+            return _vk({"post_id": next_id[0]})
+        post_id = int(form.get("post_id") or 0)
+        if post_id not in posts:
+            return error(100, form)
+        if method == "wall.edit":
+            posts[post_id] = form["message"]
+            return _vk({"post_id": post_id})
+        del posts[post_id]
+        return _vk(1)
+
+    httpserver.expect_request(_Prefix("/method/wall."), method="POST").respond_with_handler(handle)
+    sink.posts = posts  # type: ignore[attr-defined]
+    sink.errors = errors  # type: ignore[attr-defined]
+    return sink
+
+
+def _vk(response) -> Response:
+    return Response(json.dumps({"response": response}), 200, content_type="application/json")
 
 
 def _ok(result) -> Response:

@@ -19,6 +19,7 @@ START = utc(2031, 11, 21, 21, 5)
 NOON = utc(2031, 11, 21, 12, 0)
 HOOK = {"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook", "secret": SECRET}
 BOT = {"name": "tg", "kind": "telegram", "token": "123456:secret-bot-token", "chat_id": -1001234567890, "lang": "ru"}
+VK = {"name": "vk", "kind": "vk", "token": "vk1.a.secret-community-token", "chat_id": 226123, "lang": "ru"}
 
 
 def test_an_admin_adds_targets_whose_credentials_never_come_back(client, admin):
@@ -60,6 +61,11 @@ REFUSED = [
     ({**BOT, "lang": "xx"}, "lang", "en"),
     ({**HOOK, "chat_id": "@tv"}, "chat_id", "telegram"),
     ({"name": "m", "kind": "mastodon", "url": "https://social.test"}, "token", "required"),
+    ({**VK, "token": None}, "token", "community access token"),
+    ({**VK, "chat_id": None}, "chat_id", "community"),
+    ({**VK, "chat_id": -226123}, "chat_id", "not the wall's -123456"),
+    ({**VK, "chat_id": "@mirtv"}, "chat_id", "positive number"),
+    ({**VK, "max_length": 20000}, "max_length", "16384"),
 ]
 
 
@@ -70,6 +76,14 @@ def test_a_target_that_could_not_publish_is_refused_in_words(client, admin, sess
         assert resp.headers["Content-Type"].startswith("application/problem+json")
         assert words in resp.json["errors"][field], (body, resp.json["errors"])
     assert session.scalars(select(Target.name)).all() == ["web"]
+
+
+def test_a_vk_target_needs_a_community_and_a_token_and_takes_vks_own_limit(client, admin):
+    resp = client.post("/api/v1/targets", json=VK, headers=admin)
+    assert resp.status_code == 201, resp.json
+    assert resp.json["kind"] == "vk" and resp.json["chat_id"] == "226123" and resp.json["limit"] == 16384
+    assert resp.json["url"] is None and resp.json["has_token"] is True
+    assert "secret-community-token" not in resp.get_data(as_text=True)
 
 
 def test_a_taken_name_is_409(client, admin):

@@ -392,7 +392,7 @@ def test_cancelling_a_slot_withdraws_its_published_post(session, httpserver, slo
 def test_a_slot_that_moves_while_its_post_is_on_the_way_gets_a_correction(session, httpserver, slot, hook, make_post):
     sink = webhook_sink(httpserver)
     post = make_post(slot, hook, due_at=NOON)
-    cfg = outbox.Settings.from_config({})
+    cfg = outbox.settings()  # the test config: its targets listen on loopback
     with clock.frozen(NOON):
         outbox.claim_due(session, "w", 10, cfg.lease)
         prepared = outbox.prepare(session, post.id, "w", cfg)
@@ -420,7 +420,7 @@ def test_a_post_that_went_out_is_published_even_if_a_stale_write_moved_it_meanwh
     planner = session()  # the session itself, not the proxy that follows the app context
     stale = planner.get(Post, post.id)  # a re-plan read it as planned…
     planner.commit()
-    cfg = outbox.Settings.from_config({})
+    cfg = outbox.settings()  # the test config: its targets listen on loopback
     with clock.frozen(NOON), app.app_context():
         from schedule_service.db import db
 

@@ -294,6 +294,16 @@ def test_an_admin_adds_a_target_and_is_told_what_it_lacks(boss, session):
     assert SECRET not in page.text and "a secret is set" in page.text
 
 
+def test_an_admin_adds_a_vk_community_target_from_the_form(boss, session):
+    assert '<option value="vk">' in boss.get("/staff/targets").text
+    form = {"name": "vk", "kind": "vk", "chat_id": "-226123", "token": "vk1.a.token", "enabled": "y"}
+    resp = boss.post("/staff/targets", form)
+    assert resp.status_code == 422 and "not the wall&#39;s -123456" in resp.text
+    assert boss.post("/staff/targets", {**form, "chat_id": "226123"}).status_code == 302
+    vk = session.scalar(select(Target).where(Target.name == "vk"))
+    assert vk.kind == "vk" and vk.chat_id == "226123" and vk.token == "vk1.a.token" and vk.limit == 16384
+
+
 def test_editing_a_target_keeps_its_secret_and_checks_its_limit(boss, session, make_target):
     hook = make_target("hook", url="http://127.0.0.1:9/hook")
     form = {"url": "http://127.0.0.1:9/other", "max_length": "40", "enabled": "y"}

@@ -1,4 +1,4 @@
-"""Each target against a local server that speaks its contract: webhook, Mastodon, Telegram, web feed."""
+"""Each target against a local server that speaks its contract: webhook, Mastodon, Telegram, VK, web feed."""
 
 import json
 from datetime import timedelta
@@ -19,9 +19,12 @@ from tests.publishing_support import (
     BOT_TOKEN,
     MASTODON_TOKEN,
     SECRET,
+    VK_COMMUNITY,
+    VK_TOKEN,
     closed_port_url,
     mastodon_server,
     telegram_server,
+    vk_server,
     webhook_sink,
 )
 
@@ -40,7 +43,14 @@ RUSSIAN = "Серж Саргсян — смотрите сегодня сраз�
 # The adapters alone: no database, a Delivery as the outbox makes it
 
 
-def delivery(target: Target, action: str = PUBLISH, text: str = RUSSIAN, parent: Post | None = None, timeout=5.0):
+def delivery(
+    target: Target,
+    action: str = PUBLISH,
+    text: str = RUSSIAN,
+    parent: Post | None = None,
+    timeout=5.0,
+    allow_private=True,  # the fake targets listen on loopback
+):
     channel = Channel(slug="mir", name="Mir", timezone="Europe/Moscow")
     slot = Slot(id=7, channel=channel, programme=Programme(id=3, title="Interview"), start_at=START)
     slot.end_at, slot.status, slot.programme_id = START + timedelta(hours=1), "scheduled", 3
@@ -49,7 +59,7 @@ def delivery(target: Target, action: str = PUBLISH, text: str = RUSSIAN, parent:
     rendered = Rendered(
         text, "сегодня сразу после полуночи", len(text), None, "Интервью", "http://schedule.test/slots/7"
     )
-    return Delivery(post, target, None if action == WITHDRAW else rendered, parent, timeout, session=None)
+    return Delivery(post, target, None if action == WITHDRAW else rendered, parent, timeout, None, allow_private)
 
 
 def published_parent(external_id: str) -> Post:
@@ -204,6 +214,63 @@ def test_telegram_errors_never_show_the_bot_token():
     assert "<token>" in outcome.error
 
 
+def vk(httpserver) -> Target:
+    return Target(name="vk", kind="vk", url=httpserver.url_for("/method"), token=VK_TOKEN, chat_id=VK_COMMUNITY)
+
+
+def test_vk_posts_to_the_community_wall_then_edits_and_deletes_that_post(httpserver):
+    server = vk_server(httpserver)
+    adapter, target = adapter_for("vk"), vk(httpserver)
+    sent = adapter.publish(delivery(target, text="first"))
+    assert sent.kind == PUBLISHED and sent.external_id == "41"
+    assert sent.external_url == f"https://vk.com/wall-{VK_COMMUNITY}_41"
+    parent = published_parent("41")
+    assert adapter.correct(delivery(target, CORRECT, text="second", parent=parent)).kind == PUBLISHED
+    assert server.posts == {41: "second"}
+    assert adapter.withdraw(delivery(target, WITHDRAW, parent=parent)).kind == PUBLISHED
+    assert server.posts == {}
+    assert [a.path for a in server.arrivals] == ["/method/wall.post", "/method/wall.edit", "/method/wall.delete"]
+    posted = server.arrivals[0].body
+    assert posted["owner_id"] == f"-{VK_COMMUNITY}" and posted["from_group"] == "1" and posted["message"] == "first"
+    assert posted["access_token"] == VK_TOKEN and posted["v"].startswith("5.")
+    assert server.arrivals[1].body["post_id"] == "41" and server.arrivals[2].body["post_id"] == "41"
+    # No idempotency key anywhere in VK's API: nothing may be sent again blindly.
+    assert not any(adapter.deduplicates(action) for action in (PUBLISH, CORRECT, WITHDRAW))
+
+
+@pytest.mark.parametrize("code", [6, 9])
+def test_vk_too_many_requests_and_flood_control_are_tried_again_later(httpserver, code):
+    server = vk_server(httpserver)
+    server.errors.append(code)
+    outcome = adapter_for("vk").publish(delivery(vk(httpserver)))
+    assert outcome.kind == FAILED and outcome.retryable and f"error {code}" in outcome.error
+    assert server.posts == {}
+
+
+@pytest.mark.parametrize("code, words", [(5, "authorization failed"), (15, "Access denied"), (214, "adding post")])
+def test_vk_refusing_the_token_or_the_rights_fails_at_once_with_vks_reason(httpserver, code, words):
+    server = vk_server(httpserver)
+    server.errors.append(code)
+    outcome = adapter_for("vk").publish(delivery(vk(httpserver)))
+    assert outcome.kind == FAILED and not outcome.retryable
+    assert f"error {code}" in outcome.error and words in outcome.error and "token" in outcome.error
+
+
+def test_vk_asking_for_a_captcha_leaves_the_post_to_a_person_with_vks_message(httpserver):
+    server = vk_server(httpserver)
+    server.errors.append(14)
+    outcome = adapter_for("vk").publish(delivery(vk(httpserver)))
+    assert outcome.kind == UNKNOWN and "Captcha needed" in outcome.error and "captcha_img" in outcome.response
+
+
+def test_vk_errors_never_show_the_community_token(httpserver):
+    outcome = adapter_for("vk").publish(delivery(vk(httpserver)))  # nothing listens at this path: 500
+    assert VK_TOKEN not in (outcome.error or "") + (outcome.response or "")
+    target = Target(name="vk", kind="vk", url=closed_port_url("/method"), token=VK_TOKEN, chat_id=VK_COMMUNITY)
+    outcome = adapter_for("vk").publish(delivery(target))
+    assert outcome.kind == FAILED and VK_TOKEN not in (outcome.error or "") + (outcome.response or "")
+
+
 # Through the outbox, on both engines: publish, then correct when the slot moves, then withdraw
 
 
@@ -269,6 +336,103 @@ def test_telegram_message_is_sent_edited_and_deleted_as_the_slot_changes(
         f"/bot{BOT_TOKEN}/editMessageText",
         f"/bot{BOT_TOKEN}/deleteMessage",
     ]
+
+
+def test_vk_wall_post_is_made_edited_and_deleted_as_the_slot_changes(
+    session, httpserver, slot, make_target, make_post, publish
+):
+    server = vk_server(httpserver)
+    target = make_target("vk", "vk", url=httpserver.url_for("/method"), token=VK_TOKEN, chat_id=VK_COMMUNITY)
+    post = make_post(slot, target, due_at=NOON, lang="ru")
+    with clock.frozen(NOON):
+        publish()
+        post = session.get(Post, post.id)
+        assert (
+            post.status == PUBLISHED and post.external_url == f"https://vk.com/wall-{VK_COMMUNITY}_{post.external_id}"
+        )
+        assert "сегодня сразу после полуночи" in server.posts[int(post.external_id)]
+        schedule.update_slot(session, slot, {"start": START + timedelta(days=1)}, "test")
+        session.commit()
+        publish()
+        assert "в ночь с субботы на воскресенье в 00:05" in server.posts[int(post.external_id)]
+        assert session.get(Post, post.id).status == CORRECTED
+        schedule.cancel_slot(session, slot, "test")
+        session.commit()
+        publish()
+    assert server.posts == {}
+    assert session.get(Post, post.id).status == WITHDRAWN
+    assert [a.path for a in server.arrivals] == ["/method/wall.post", "/method/wall.edit", "/method/wall.delete"]
+
+
+def test_vk_refusing_the_token_fails_the_post_for_good_and_flags_the_target_in_healthz(
+    session, client, httpserver, slot, make_target, make_post, publish
+):
+    from schedule_service.models.promo import FAILED as FAILED_STATUS
+
+    server = vk_server(httpserver, token="a-token-vk-revoked")
+    target = make_target("vk", "vk", url=httpserver.url_for("/method"), token=VK_TOKEN, chat_id=VK_COMMUNITY)
+    post = make_post(slot, target, due_at=NOON)
+    with clock.frozen(NOON):
+        publish()
+        post = session.get(Post, post.id)
+        assert post.status == FAILED_STATUS and post.retry_at is None
+        assert "User authorization failed" in post.last_error
+        health = client.get("/healthz").json
+    assert health["targets"]["failing"] == {"vk": 1} and health["posts"]["failed"] == 1
+    assert len(server.arrivals) == 1 and server.posts == {}
+
+
+def test_vk_flood_control_is_retried_with_backoff_and_then_goes_out_once(
+    session, httpserver, slot, make_target, make_post, publish
+):
+    from schedule_service.models.promo import FAILED as FAILED_STATUS
+
+    server = vk_server(httpserver)
+    server.errors.extend([9, 6])
+    target = make_target("vk", "vk", url=httpserver.url_for("/method"), token=VK_TOKEN, chat_id=VK_COMMUNITY)
+    post = make_post(slot, target, due_at=NOON)
+    with clock.frozen(NOON):
+        publish()
+    first = session.get(Post, post.id)
+    assert first.status == FAILED_STATUS and "Flood control" in first.last_error and first.retry_at > NOON
+    first_retry = first.retry_at
+    with clock.frozen(first_retry):
+        publish()
+    second = session.get(Post, post.id)
+    assert second.status == FAILED_STATUS and second.retry_at - first_retry > first_retry - NOON  # it backs off
+    with clock.frozen(second.retry_at):
+        publish()
+    assert session.get(Post, post.id).status == PUBLISHED and len(server.posts) == 1
+
+
+def test_vk_captcha_makes_the_post_unknown_with_vks_message(session, httpserver, slot, make_target, make_post, publish):
+    server = vk_server(httpserver)
+    server.errors.append(14)
+    target = make_target("vk", "vk", url=httpserver.url_for("/method"), token=VK_TOKEN, chat_id=VK_COMMUNITY)
+    post = make_post(slot, target, due_at=NOON)
+    with clock.frozen(NOON):
+        publish()
+        post = session.get(Post, post.id)
+        assert post.status == UNKNOWN and "Captcha needed" in post.last_error and "a person decides" in post.last_error
+        assert publish() == 0
+    assert len(server.arrivals) == 1
+
+
+def test_a_vk_answer_lost_after_sending_is_unknown_and_never_sent_again(
+    app, session, httpserver, slot, make_target, make_post, publish
+):
+    app.config["TARGET_TIMEOUT_SECONDS"] = 0.5
+    server = vk_server(httpserver, delay=1.5)
+    target = make_target("vk", "vk", url=httpserver.url_for("/method"), token=VK_TOKEN, chat_id=VK_COMMUNITY)
+    post = make_post(slot, target, due_at=NOON)
+    with clock.frozen(NOON):
+        publish()
+    post = session.get(Post, post.id)
+    assert post.status == UNKNOWN and "may have gone out" in post.last_error and VK_TOKEN not in post.last_error
+    with clock.frozen(NOON + timedelta(hours=1)):
+        assert publish() == 0
+    assert server.answered.wait(5)
+    assert len(server.arrivals) == 1 and len(server.posts) == 1  # it did go out; nobody could know
 
 
 def test_the_web_feed_gets_one_item_that_is_corrected_then_withdrawn(session, slot, make_post, publish):

@@ -6,9 +6,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from schedule_service.clock import now
 from schedule_service.db import Base, UtcDateTime
 
-KINDS = ("web", "webhook", "mastodon", "telegram")
+KINDS = ("web", "webhook", "mastodon", "telegram", "vk")
 #: Length limits of the networks, used when a target sets none.
-DEFAULT_MAX_LENGTH = {"web": None, "webhook": None, "mastodon": 500, "telegram": 4096}
+DEFAULT_MAX_LENGTH = {"web": None, "webhook": None, "mastodon": 500, "telegram": 4096, "vk": 16384}
 
 
 class Target(Base):
@@ -20,9 +20,10 @@ class Target(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     url: Mapped[str | None] = mapped_column(String(1000))
-    #: Write-only credentials: the webhook signing secret, the Mastodon or Telegram token.
+    #: Write-only credentials: the webhook signing secret, the Mastodon, Telegram or VK token.
     secret: Mapped[str | None] = mapped_column(Text)
     token: Mapped[str | None] = mapped_column(Text)
+    #: The Telegram chat, or the VK community's (positive) id.
     chat_id: Mapped[str | None] = mapped_column(String(200))
     lang: Mapped[str | None] = mapped_column(String(16))
     #: The audience's zone for when-phrases; the channel's when unset.

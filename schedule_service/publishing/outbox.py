@@ -74,6 +74,8 @@ class Settings:
     retry_base: float
     retry_cap: float
     max_attempts: int
+    #: Targets may be called inside the network (TARGETS_ALLOW_PRIVATE: test setups only).
+    allow_private: bool = False
 
     @classmethod
     def from_config(cls, config) -> "Settings":
@@ -86,6 +88,7 @@ class Settings:
             retry_base=float(config.get("PUBLISH_RETRY_BASE_SECONDS", 5)),
             retry_cap=float(config.get("PUBLISH_RETRY_CAP_SECONDS", 900)),
             max_attempts=int(config.get("PUBLISH_MAX_ATTEMPTS", 8)),
+            allow_private=bool(config.get("TARGETS_ALLOW_PRIVATE", False)),
         )
         # A claim must outlast the call it covers, or another scheduler could take the post
         # while its request is still on the way.
@@ -236,7 +239,7 @@ def prepare_batch(session: Session, ids: list[int], worker: str, cfg: Settings) 
                 attempt = PostAttempt(post_id=post.id, started_at=at, worker=worker)
                 session.add(attempt)
                 post.attempts += 1
-            delivery = Delivery(post, post.target, rendered, parent, cfg.timeout, session)
+            delivery = Delivery(post, post.target, rendered, parent, cfg.timeout, session, cfg.allow_private)
             out.append((Prepared(post.id, delivery, post.slot.version, dedup, post.lease_until), attempt))
         session.flush()
         for prepared, attempt in out:

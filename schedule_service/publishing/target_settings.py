@@ -17,10 +17,13 @@ from schedule_service import audit, text_rules
 from schedule_service.broadcast_time import zone
 from schedule_service.models import Post, Target
 from schedule_service.models.target import KINDS
+from schedule_service.publishing.addresses import refusal
 from schedule_service.schedule import Conflict, Invalid
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 CHAT_ID = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,}|-?[0-9]{1,20})$")
+#: A VK community's id: positive (its wall's owner_id is the negative).
+COMMUNITY_ID = re.compile(r"^[1-9][0-9]{0,19}$")
 #: Fields an admin sets; ``secret`` and ``token`` are written, never read back.
 FIELDS = (
     "name",
@@ -35,7 +38,7 @@ FIELDS = (
 )
 CREDENTIALS = ("secret", "token")
 #: The most a network takes, so a max_length above it cannot be set.
-HARD_LIMITS = {"telegram": 4096}
+HARD_LIMITS = {"telegram": 4096, "vk": 16384}
 BUILT_IN = "web"
 
 
@@ -120,6 +123,8 @@ def _check(values: dict[str, Any], merged: dict[str, Any]) -> None:
             errors["url"] = "an http(s) URL"
         elif kind == "web":
             errors["url"] = "the web target publishes to the service's own feeds; it has no url"
+        elif "url" in values and not _allow_private() and (why := refusal(url)):
+            errors["url"] = why
     elif kind in ("webhook", "mastodon"):
         errors["url"] = "required: " + ("where to POST the webhooks" if kind == "webhook" else "the Mastodon server")
     secret = merged.get("secret")
@@ -130,8 +135,12 @@ def _check(values: dict[str, Any], merged: dict[str, Any]) -> None:
             errors["secret"] = "a Standard Webhooks secret: whsec_ then base64 of 24 to 64 random bytes"
     elif secret and "secret" in values:
         errors["secret"] = f"a {kind} target has no signing secret"
-    if kind in ("mastodon", "telegram") and not merged.get("token"):
-        what = "an access token with write:statuses" if kind == "mastodon" else "the bot token"
+    if kind in ("mastodon", "telegram", "vk") and not merged.get("token"):
+        what = {
+            "mastodon": "an access token with write:statuses",
+            "telegram": "the bot token",
+            "vk": "a community access token with the wall right",
+        }[kind]
         errors["token"] = f"required: {what}"
     elif kind in ("web", "webhook") and merged.get("token") and "token" in values:
         errors["token"] = f"a {kind} target has no token"
@@ -140,8 +149,12 @@ def _check(values: dict[str, Any], merged: dict[str, Any]) -> None:
         errors["chat_id"] = "required: @channelname or a numeric chat id"
     elif chat_id is not None and kind == "telegram" and not CHAT_ID.match(str(chat_id)):
         errors["chat_id"] = "@channelname or a numeric chat id such as -1001234567890"
-    elif chat_id is not None and kind != "telegram":
-        errors["chat_id"] = "only a telegram target has a chat_id"
+    elif kind == "vk" and not chat_id:
+        errors["chat_id"] = "required: the VK community's id (a positive number)"
+    elif chat_id is not None and kind == "vk" and not COMMUNITY_ID.match(str(chat_id)):
+        errors["chat_id"] = "the VK community's id, a positive number such as 123456 (not the wall's -123456)"
+    elif chat_id is not None and kind not in ("telegram", "vk"):
+        errors["chat_id"] = "only a telegram or vk target has a chat_id"
     lang = merged.get("lang")
     if lang is not None and lang not in _languages():
         errors["lang"] = f"one of {', '.join(_languages())}"
@@ -167,6 +180,10 @@ def _valid_secret(secret: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return 24 <= len(key) <= 64
+
+
+def _allow_private() -> bool:
+    return bool(current_app.config.get("TARGETS_ALLOW_PRIVATE")) if has_app_context() else False
 
 
 def _languages() -> tuple[str, ...]:

@@ -4,6 +4,8 @@
 not: planned ones past their due time, retries past their retry time, claims whose lease ran
 out. The answer is 503 ``degraded`` when there is one, or when posts are due and no scheduler
 has ticked for a minute, so a monitor notices a stopped scheduler before viewers do.
+``targets.failing`` names the targets with posts that failed for good (a token refused,
+rights taken away), with how many.
 """
 
 from datetime import timedelta
@@ -13,7 +15,7 @@ from sqlalchemy import and_, func, or_, select
 
 from schedule_service.clock import now
 from schedule_service.db import db
-from schedule_service.models import Post, SchedulerHeartbeat
+from schedule_service.models import Post, SchedulerHeartbeat, Target
 from schedule_service.models.promo import EXPIRED, FAILED, HELD, PLANNED, PUBLISHING, UNKNOWN, PostStatus
 
 bp = Blueprint("health", __name__)
@@ -47,6 +49,16 @@ def healthz():
                 .group_by(Post.status)
             ).all()
         )
+        # A target that refused for good (a revoked token, rights taken away) fails every post.
+        failing = dict(
+            db.session.execute(
+                select(Target.name, func.count(Post.id))
+                .join(Post, Post.target_id == Target.id)
+                .where(Post.status == FAILED, Post.retry_at.is_(None))
+                .group_by(Target.name)
+                .order_by(Target.name)
+            ).all()
+        )
     except Exception as e:  # the database is down: say so rather than answer 500
         db.session.rollback()
         body = {"status": "degraded", "detail": f"the database does not answer: {type(e).__name__}"}
@@ -67,6 +79,8 @@ def healthz():
             "unknown": counts.get(UNKNOWN, 0),
             "expired": counts.get(EXPIRED, 0),
         },
+        # Targets with posts that failed and will not be tried again: a person fixes the target.
+        "targets": {"failing": failing},
     }
     if silent:
         body["detail"] = f"{due} post(s) are due and no scheduler has ticked since {body['scheduler']['last_tick_at']}"

@@ -15,6 +15,7 @@ import requests
 from sqlalchemy.orm import Session
 
 from schedule_service.models import Post, Target
+from schedule_service.publishing.addresses import GuardedAdapter, InsideNetwork, refusal
 
 if TYPE_CHECKING:
     from schedule_service.promos.render import Rendered
@@ -83,6 +84,8 @@ class Delivery:
     timeout: float
     #: The database session, for the web target, whose "network" is the feed table.
     session: Session
+    #: Whether it may call addresses inside the network (TARGETS_ALLOW_PRIVATE: test setups).
+    allow_private: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -133,13 +136,23 @@ def adapter_for(kind: str) -> Adapter:
 _local = threading.local()
 
 
-def http() -> requests.Session:
-    """This thread's HTTP session, so calls to one host reuse their connection."""
-    session = getattr(_local, "session", None)
+def http(guarded: bool = True) -> requests.Session:
+    """This thread's HTTP session, so calls to one host reuse their connection.
+
+    A guarded session connects only to addresses outside the network, checked after DNS
+    resolution (see :mod:`schedule_service.publishing.addresses`).
+    """
+    sessions = getattr(_local, "sessions", None)
+    if sessions is None:
+        sessions = _local.sessions = {}
+    session = sessions.get(guarded)
     if session is None:
-        session = _local.session = requests.Session()
+        session = sessions[guarded] = requests.Session()
         session.headers["User-Agent"] = "schedule-service/1 (promo publisher)"
-        if not any(name.lower().endswith("_proxy") for name in os.environ):
+        if guarded:
+            for scheme in ("http://", "https://"):
+                session.mount(scheme, GuardedAdapter())
+        if not _proxied():
             # No proxy to honour: skip requests' reading of the environment (and of ~/.netrc,
             # whose credentials must never reach a target) on every call; keep a CA bundle.
             session.trust_env = False
@@ -147,17 +160,30 @@ def http() -> requests.Session:
     return session
 
 
-def call(method: str, url: str, timeout: float, **kwargs) -> requests.Response | Outcome:
+def _proxied() -> bool:
+    return any(name.lower().endswith("_proxy") for name in os.environ)
+
+
+def call(method: str, url: str, timeout: float, allow_private: bool = False, **kwargs) -> requests.Response | Outcome:
     """Make one HTTP request; a transport failure comes back as the honest :class:`Outcome`.
 
     Failing to connect means nothing went out (failed, retryable); a timeout or broken
-    connection after the request was sent means it may have arrived (unknown).
+    connection after the request was sent means it may have arrived (unknown). An address
+    inside the network is refused without a call (failed for good: a person fixes the target).
+    Redirects are never followed: a target answers where it was asked.
     """
+    if not allow_private and _proxied():
+        # Through a proxy the proxy resolves the name: check it here (the best we can do).
+        why = refusal(url)
+        if why:
+            return Outcome.failed(f"not called: {why}", retryable=False)
     try:
-        return http().request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
+        return http(not allow_private).request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
     except (requests.ConnectTimeout, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as e:
         return Outcome.failed(f"could not connect: {_reason(e)}", retryable=not isinstance(e, ValueError))
     except requests.ConnectionError as e:
+        if (inside := _inside(e)) is not None:
+            return Outcome.failed(f"not called: {inside}", retryable=False)
         if _never_connected(e):
             return Outcome.failed(f"could not connect: {_reason(e)}")
         return Outcome.unknown(f"the connection broke after the request was sent: {_reason(e)}")
@@ -165,6 +191,16 @@ def call(method: str, url: str, timeout: float, **kwargs) -> requests.Response |
         return Outcome.unknown(f"no answer within {timeout:g} s after the request was sent")
     except requests.RequestException as e:
         return Outcome.failed(f"the request could not be made: {_reason(e)}", retryable=False)
+
+
+def _inside(error: requests.ConnectionError) -> str | None:
+    """The guard's refusal, if that is why the connection was not made."""
+    from urllib3.exceptions import MaxRetryError
+
+    reason = error.args[0] if error.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return reason.why if isinstance(reason, InsideNetwork) else None
 
 
 def _never_connected(error: requests.ConnectionError) -> bool:

@@ -57,7 +57,14 @@ class Mastodon:
         if not target.token:
             return Outcome.failed(f"target {target.name} has no access token", retryable=False)
         headers = {"Authorization": f"Bearer {target.token}", **(headers or {})}
-        answer = call(method, target.url.rstrip("/") + path, delivery.timeout, json=body, headers=headers)
+        answer = call(
+            method,
+            target.url.rstrip("/") + path,
+            delivery.timeout,
+            json=body,
+            headers=headers,
+            allow_private=delivery.allow_private,
+        )
         if isinstance(answer, Outcome) or answer.status_code in ok:
             return answer
         return outcome_of_status(answer, f"Mastodon {method} {path}") or answer

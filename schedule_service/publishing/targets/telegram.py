@@ -65,7 +65,13 @@ class Telegram:
             return Outcome.failed(f"target {target.name} has no chat_id", retryable=False)
         base = (target.url or DEFAULT_BASE_URL).rstrip("/")
         url = f"{base}/bot{target.token}/{method}"
-        answer = call("POST", url, delivery.timeout, json={"chat_id": target.chat_id, **params})
+        answer = call(
+            "POST",
+            url,
+            delivery.timeout,
+            json={"chat_id": target.chat_id, **params},
+            allow_private=delivery.allow_private,
+        )
         if isinstance(answer, Outcome):
             return _redact(answer, target.token)
         try:

@@ -84,7 +84,9 @@ class StandardWebhook:
             body, headers = signed_request(target.secret, delivery.key, event(delivery))
         except Exception as e:  # a secret that is not base64: a person must fix the target
             return Outcome.failed(f"target {target.name}'s secret cannot sign: {e}", retryable=False)
-        answer = call("POST", target.url, delivery.timeout, data=body, headers=headers)
+        answer = call(
+            "POST", target.url, delivery.timeout, data=body, headers=headers, allow_private=delivery.allow_private
+        )
         if isinstance(answer, Outcome):
             return answer
         return outcome_of_status(answer, "the webhook") or Outcome.published(None, None, describe(answer))

@@ -16,7 +16,7 @@ blp = Blueprint("targets", __name__, url_prefix="/api/v1/targets", description="
 
 
 class ChatId(fields.Field):
-    """A Telegram chat: "@channelname" or a numeric id, given as a string or a number."""
+    """A Telegram chat ("@channelname" or a numeric id) or a VK community id, as a string or a number."""
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value
@@ -36,7 +36,10 @@ class TargetSchema(Schema):
     url = fields.String(
         allow_none=True,
         validate=validate.Length(max=1000),
-        metadata={"description": "webhook: where to POST; mastodon: the server; telegram: Bot API base URL"},
+        metadata={
+            "description": "webhook: where to POST; mastodon: the server; telegram: Bot API base URL; "
+            "vk: VK API base URL (default https://api.vk.com/method)"
+        },
     )
     secret = fields.String(
         load_only=True,
@@ -48,11 +51,14 @@ class TargetSchema(Schema):
         load_only=True,
         allow_none=True,
         validate=validate.Length(max=1000),
-        metadata={"description": "Mastodon access token or Telegram bot token; write-only"},
+        metadata={"description": "Mastodon access token, Telegram bot token or VK community token; write-only"},
     )
     has_secret = fields.Function(lambda t: bool(t.secret), dump_only=True)
     has_token = fields.Function(lambda t: bool(t.token), dump_only=True)
-    chat_id = ChatId(allow_none=True, metadata={"description": "telegram: @channelname or numeric id"})
+    chat_id = ChatId(
+        allow_none=True,
+        metadata={"description": "telegram: @channelname or numeric id; vk: the community's (positive) id"},
+    )
     lang = fields.String(
         allow_none=True, validate=validate.Length(max=16), metadata={"description": "the language of its posts"}
     )

@@ -387,8 +387,12 @@ class TargetForm(FlaskForm):
     kind = SelectField("Kind", choices=[SelectChoice(k) for k in KINDS])
     url = StringField("URL", validators=[Length(max=1000)], description="webhook endpoint or Mastodon server")
     secret = PasswordField("Signing secret", description="webhook: whsec_…; write-only, empty keeps it")
-    token = PasswordField("Token", description="Mastodon or Telegram; write-only, empty keeps it")
-    chat_id = StringField("Telegram chat", validators=[Length(max=200)], description="@channel or -100…")
+    token = PasswordField("Token", description="Mastodon, Telegram or VK community token; write-only, empty keeps it")
+    chat_id = StringField(
+        "Telegram chat or VK community",
+        validators=[Length(max=200)],
+        description="Telegram: @channel or -100…; VK: the community's id",
+    )
     lang = SelectField("Language", default="")
     timezone = StringField("Audience zone", validators=[Length(max=64)], description="IANA; empty: the channel's")
     max_length = IntegerField("Length limit", validators=[Optional()], description="empty: the network's own")
