@@ -14,6 +14,7 @@ from sqlalchemy import select
 from schedule_service import clock
 from schedule_service.interchange import import_jobs
 from schedule_service.models import Channel, ImportJob, Post, Programme, Slot, Target, User
+from schedule_service.promos import plan
 from tests.conftest import LOADED
 from tests.staff_actions import StaffActions, cheap_password_hashing  # noqa: F401
 
@@ -114,6 +115,7 @@ def data_values(session) -> set[str]:
     values.update(session.scalars(select(Target.name)))
     values.update(session.scalars(select(Target.kind)))
     values.update(session.scalars(select(Post.step)))
+    values.update(step["name"] for step in plan.DEFAULT_PLAN)  # steps of slots beyond the horizon too
     values.update(session.scalars(select(Post.idempotency_key)))
     values.update(str(i) for i in session.scalars(select(Slot.id)))
     values.update(("system", "test", "mir.example"))

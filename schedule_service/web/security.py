@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from argon2.exceptions import VerificationError
 from flask import Flask, Response, abort, current_app, g, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -197,7 +198,9 @@ def _limit_body() -> None:
     limit = config.get(config.get("BODY_LIMITS", {}).get(request.path, "MAX_CONTENT_LENGTH"))
     request.max_content_length = limit
     if limit is not None and request.content_length is not None and request.content_length > limit:
-        raise problem(413, f"The request body is larger than this address takes ({limit} bytes at most).")
+        raise problem(
+            413, _("The request body is larger than this address takes (%(limit)s bytes at most).", limit=limit)
+        )
 
 
 def _bounded_json() -> None:
@@ -214,15 +217,19 @@ def _bounded_json() -> None:
     if request.content_length is None and request.max_content_length and len(body) >= request.max_content_length:
         # Sent without a length (chunked): reading stops at the limit rather than failing.
         raise problem(
-            413, f"The request body is larger than this address takes ({request.max_content_length} bytes at most)."
+            413,
+            _(
+                "The request body is larger than this address takes (%(limit)s bytes at most).",
+                limit=request.max_content_length,
+            ),
         )
-    too_deep = f"The request body is not valid JSON: it nests deeper than {text_rules.DEPTH} levels."
+    too_deep = _("The request body is not valid JSON: it nests deeper than %(depth)s levels.", depth=text_rules.DEPTH)
     try:
         document = json.loads(body)
     except RecursionError:
         raise problem(400, too_deep) from None
     except ValueError:  # includes a number of more digits than Python converts
-        raise problem(400, "The request body is not valid JSON.") from None
+        raise problem(400, _("The request body is not valid JSON.")) from None
     if text_rules.depth(document) > text_rules.DEPTH:
         raise problem(400, too_deep)
 
