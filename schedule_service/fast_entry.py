@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -94,19 +95,19 @@ def repeat_slot(session: Session, slot: Slot, every: str, until: date, actor: st
     broadcast days Monday to Friday, so a late show on Friday night (after midnight) repeats too.
     """
     if every not in EVERY:
-        raise Invalid({"every": f"one of {', '.join(EVERY)}"})
+        raise Invalid({"every": _("one of %(choices)s", choices=", ".join(EVERY))})
     if slot.is_cancelled:
-        raise Invalid({"slot": "a cancelled slot is not repeated; put it back on the schedule first"})
+        raise Invalid({"slot": _("a cancelled slot is not repeated; put it back on the schedule first")})
     channel = slot.channel
     tz = channel.zone
     first = broadcast_day(slot.start_at, tz, channel.broadcast_day_start)
     if until <= first:
-        raise Invalid({"until": f"a broadcast day after the slot's own ({first.isoformat()})"})
+        raise Invalid({"until": _("a broadcast day after the slot's own (%(day)s)", day=first.isoformat())})
     if (until - first).days > MAX_DAYS_AHEAD:
-        raise Invalid({"until": f"at most {MAX_DAYS_AHEAD} days after the slot's broadcast day"})
+        raise Invalid({"until": _("at most %(days)s days after the slot's broadcast day", days=MAX_DAYS_AHEAD)})
     length = slot.end_at - slot.start_at
     if length > timedelta(days=7 if every == "week" else 1):
-        raise Invalid({"every": "the slot is longer than the time between its repeats"})
+        raise Invalid({"every": _("the slot is longer than the time between its repeats")})
     wall = slot.start_at.astimezone(tz)
     problems: list[str] = []
     proposals = []
@@ -137,14 +138,14 @@ def copy_days(
     Each copy keeps its programme, length and live flag; copies are not premieres.
     """
     if not 1 <= days <= 7:
-        raise Invalid({"days": "from 1 (a day) to 7 (a week)"})
+        raise Invalid({"days": _("from 1 (a day) to 7 (a week)")})
     _near("from", source)
     _near("to", onto)
     shift = (onto - source).days
     if shift == 0:
-        raise Invalid({"to": "other days than the ones copied"})
+        raise Invalid({"to": _("other days than the ones copied")})
     if abs(shift) > MAX_DAYS_AHEAD:
-        raise Invalid({"to": f"at most {MAX_DAYS_AHEAD} days from the days copied"})
+        raise Invalid({"to": _("at most %(days)s days from the days copied", days=MAX_DAYS_AHEAD)})
     tz, day_start = channel.zone, channel.broadcast_day_start
     lo = day_bounds(source, tz, day_start)[0]
     hi = day_bounds(source + timedelta(days=days - 1), tz, day_start)[1]
@@ -156,7 +157,7 @@ def copy_days(
     if not sources:
         last = source + timedelta(days=days - 1)
         span = source.isoformat() if days == 1 else f"{source.isoformat()} to {last.isoformat()}"
-        raise Invalid({"from": f"nothing is scheduled on {span} to copy"})
+        raise Invalid({"from": _("nothing is scheduled on %(span)s to copy", span=span)})
     problems: list[str] = []
     proposals = []
     for slot in sources:
@@ -196,13 +197,20 @@ def paste_lineup(
         try:
             starts.append(to_instant(line.wall, tz))
         except WallTimeError as e:
-            problems.append(f"line {line.number}: {e}")
+            problems.append(_("line %(number)s: %(problem)s", number=line.number, problem=e))
             starts.append(None)
     if problems:
         raise Invalid({"text": "; ".join(problems)})
     for (a, start_a), (b, start_b) in pairwise(zip(lines, starts, strict=True)):
         if start_b <= start_a:
-            problems.append(f"line {b.number}: {b.wall:%H:%M} is not after {a.wall:%H:%M} on the line above")
+            problems.append(
+                _(
+                    "line %(number)s: %(time)s is not after %(before)s on the line above",
+                    number=b.number,
+                    time=f"{b.wall:%H:%M}",
+                    before=f"{a.wall:%H:%M}",
+                )
+            )
     if problems:
         raise Invalid({"text": "; ".join(problems)})
     found = match_programmes(session, channel, [line.title for line in lines if line.title is not None])
@@ -212,13 +220,20 @@ def paste_lineup(
     else:
         last = found.get(_key(lines[-1].title))
         if last is None or not last.duration_minutes:
-            what = "is new" if last is None else "has no duration"
-            raise Invalid(
-                {
-                    "text": f"line {lines[-1].number}: {lines[-1].title!r} {what}, so its end is unknown; "
-                    f"end the list with a line holding only the time it ends ({lines[-1].wall:%H:%M} + its length)"
-                }
-            )
+            facts = {"number": lines[-1].number, "title": repr(lines[-1].title), "time": f"{lines[-1].wall:%H:%M}"}
+            if last is None:
+                why = _(
+                    "line %(number)s: %(title)s is new, so its end is unknown; end the list with a line holding "
+                    "only the time it ends (%(time)s + its length)",
+                    **facts,
+                )
+            else:
+                why = _(
+                    "line %(number)s: %(title)s has no duration, so its end is unknown; end the list with a line "
+                    "holding only the time it ends (%(time)s + its length)",
+                    **facts,
+                )
+            raise Invalid({"text": why})
         ends = [*starts[1:], starts[-1] + timedelta(minutes=last.duration_minutes)]
     proposals = [
         Proposed(channel, found.get(_key(line.title)), line.title, start, end, line=line.number)
@@ -239,32 +254,41 @@ def read_lineup(channel: Channel, day: date, text: str) -> list[Line]:
             continue
         match = LINE.match(raw)
         if match is None:
-            problems.append(f"line {number}: {raw[:60]!r} is not HH:MM and a title")
+            problems.append(_("line %(number)s: %(text)s is not HH:MM and a title", number=number, text=repr(raw[:60])))
             continue
         hour, minute, title = int(match[1]), int(match[2]), match[3] and match[3].strip()
         if hour > 23 or minute > 59:
-            problems.append(f"line {number}: {match[1]}:{match[2]} is not a time of day")
+            problems.append(
+                _("line %(number)s: %(time)s is not a time of day", number=number, time=f"{match[1]}:{match[2]}")
+            )
             continue
         if title is not None and NOT_XML.search(title):
-            problems.append(f"line {number}: the title holds a control character or a lone surrogate")
+            problems.append(
+                _("line %(number)s: the title holds a control character or a lone surrogate", number=number)
+            )
             continue
         if title is not None and len(title) > MAX_TITLE:
-            problems.append(f"line {number}: a title has at most {MAX_TITLE} characters")
+            problems.append(
+                _("line %(number)s: a title has at most %(most)s characters", number=number, most=MAX_TITLE)
+            )
             continue
         clock = time(hour, minute)
         date_ = day + timedelta(days=1) if clock < channel.broadcast_day_start else day
         lines.append(Line(number, datetime.combine(date_, clock), title))
     problems += [
-        f"line {line.number}: a time alone only ends the list (where the last programme ends); give the title"
+        _(
+            "line %(number)s: a time alone only ends the list (where the last programme ends); give the title",
+            number=line.number,
+        )
         for line in lines[:-1]
         if line.title is None
     ]
     if problems:
         raise Invalid({"text": "; ".join(problems)})
     if not any(line.title for line in lines):
-        raise Invalid({"text": "give one line per programme: HH:MM and its title"})
+        raise Invalid({"text": _("give one line per programme: HH:MM and its title")})
     if len(lines) > MAX_LINES:
-        raise Invalid({"text": f"at most {MAX_LINES} lines at once"})
+        raise Invalid({"text": _("at most %(most)s lines at once", most=MAX_LINES)})
     return lines
 
 

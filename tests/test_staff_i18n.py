@@ -309,9 +309,17 @@ def test_fast_entry_imports_and_users_in_every_state_speak_russian(russian_admin
         assert not re.search(r"[A-Za-z]{3,}", hint.replace("news", "")) and "«»" not in hint, hint
 
 
-@pytest.mark.xfail(strict=True, reason="fast_entry.py's refusals (shared with the API's 422) are English still")
 def test_a_refused_lineup_says_why_in_russian(russian_admin, session):
     with clock.frozen(LOADED):
         page = russian_admin.post("/staff/channels/mir/lineup", {"day": "2031-12-17", "text": "x", "preview": "1"})
     assert page.status_code == 422
     assert untranslated(page.text, english_msgids(), data_values(session)) == []
+
+
+def test_a_refused_lineup_line_is_named_in_russian(russian_admin):
+    with clock.frozen(LOADED):
+        page = russian_admin.post(
+            "/staff/channels/mir/lineup", {"day": "2031-12-17", "text": "18:00 Время\n7pm News", "preview": "1"}
+        )
+    assert page.status_code == 422
+    assert "строка 2: &#39;7pm News&#39; — не «ЧЧ:ММ Название»" in page.text
