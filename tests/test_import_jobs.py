@@ -49,8 +49,10 @@ def slot_count(session, slug: str) -> int:
     return session.scalar(select(func.count(Slot.id)).join(Channel).where(Channel.slug == slug))
 
 
-def slot_audits(session) -> int:
-    return session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.entity == "slot"))
+def import_runs(session) -> list[str]:
+    """The channels with an import entry in the trail, one per channel per run (SPEC §8a)."""
+    query = select(AuditEntry.entity_id).where(AuditEntry.action == "import").order_by(AuditEntry.id)
+    return list(session.scalars(query))
 
 
 def test_a_job_runs_channel_by_channel_and_reports_progress_and_summary(session):
@@ -105,7 +107,7 @@ def test_a_dry_run_job_reports_what_would_change_and_writes_nothing(session):
 def test_a_job_whose_process_died_is_finished_by_another_without_applying_a_channel_twice(session, monkeypatch):
     from schedule_service.promos import plan
 
-    real_plan = plan.plan_new_slots
+    real_plan = plan.plan_bulk
 
     def dies_on_channel_two(session, channel, slots):
         if channel.slug == "two":
@@ -113,16 +115,16 @@ def test_a_job_whose_process_died_is_finished_by_another_without_applying_a_chan
         return real_plan(session, channel, slots)
 
     job = queue(session)
-    monkeypatch.setattr(plan, "plan_new_slots", dies_on_channel_two)
+    monkeypatch.setattr(plan, "plan_bulk", dies_on_channel_two)
     assert import_jobs.claim_next(session, "dead", LEASE) == job.id
     with pytest.raises(Died):
         import_jobs.run_job(session, job.id, "dead", LEASE)
     session.rollback()
-    monkeypatch.setattr(plan, "plan_new_slots", real_plan)
+    monkeypatch.setattr(plan, "plan_bulk", real_plan)
     session.refresh(job)
     assert job.status == "running" and job.claimed_by == "dead" and job.channels_done == 1
     assert slot_count(session, "one") == 2 and slot_count(session, "two") == 0
-    audits = slot_audits(session)
+    assert import_runs(session) == ["one"]
 
     # While its lease holds, nobody takes the job; after it, another scheduler does.
     assert import_jobs.claim_next(session, "alive", LEASE) is None
@@ -133,7 +135,7 @@ def test_a_job_whose_process_died_is_finished_by_another_without_applying_a_chan
     assert job.status == "done" and job.claimed_by == "alive" and job.attempts == 2
     assert (job.channels_done, job.channels_total) == (2, 2)
     assert slot_count(session, "one") == 2 and slot_count(session, "two") == 1
-    assert slot_audits(session) == audits + 1  # channel two's one slot; channel one was not applied again
+    assert import_runs(session) == ["one", "two"]  # channel one was not applied again
     # The report still says what the dead process did on channel one.
     assert [(c["channel"], c["created"], c["unchanged"]) for c in job.summary["channels"]] == [
         ("one", 2, 0),
@@ -392,7 +394,7 @@ def test_a_scheduler_killed_mid_import_is_relieved_by_another_and_no_channel_is_
     assert (done.channels_done, done.channels_total) == (channels, channels)
     assert sum(c["created"] for c in done.summary["channels"]) == channels * per_channel
     assert len({c["channel"] for c in done.summary["channels"]}) == channels
-    # Every slot exists once, and each was created by exactly one audit entry: nothing applied twice.
+    # Every slot exists once, and each channel has exactly one import entry (SPEC §8a): nothing applied twice.
     assert db.session.scalar(select(func.count(Slot.id))) == channels * per_channel
-    created = select(func.count(AuditEntry.id)).where(AuditEntry.entity == "slot", AuditEntry.action == "create")
-    assert db.session.scalar(created) == channels * per_channel
+    runs = select(AuditEntry.entity_id).where(AuditEntry.entity == "channel", AuditEntry.action == "import")
+    assert sorted(db.session.scalars(runs)) == sorted(f"c{c}" for c in range(channels))

@@ -292,6 +292,7 @@ class _Remaining:
         self.channels = guide.channels
         self.programmes = guide.programmes
         self.bad_items = [b for b in guide.bad_items if b.channel not in done]
+        self.name, self.sha256 = guide.name, guide.sha256  # what the import's audit entries name
 
     def items(self, chans: list[str]):
         return self._guide.items([c for c in chans if c not in self._done])
