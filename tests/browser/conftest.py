@@ -49,10 +49,22 @@ def demo_site(app, session):
         load_demo(session)
         session.commit()
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="test")
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:
+            # Closing the socket from this thread can wake the loop's select() on a closed
+            # descriptor (EBADF); that is the stop we asked for, anything earlier is not.
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=serve, daemon=True)
     with clock.frozen(LOADED):
         thread.start()
         yield f"http://127.0.0.1:{server.effective_port}"
+        stopping.set()
         server.close()
         thread.join(5)
         assert not thread.is_alive()
