@@ -260,7 +260,7 @@ def test_vk_asking_for_a_captcha_leaves_the_post_to_a_person_with_vks_message(ht
     server = vk_server(httpserver)
     server.errors.append(14)
     outcome = adapter_for("vk").publish(delivery(vk(httpserver)))
-    assert outcome.kind == UNKNOWN and "Captcha needed" in outcome.error and "captcha_img" in outcome.response
+    assert outcome.kind == UNKNOWN and "Captcha needed" in outcome.error and "Captcha needed" in outcome.response
 
 
 def test_vk_errors_never_show_the_community_token(httpserver):
