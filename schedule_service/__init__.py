@@ -4,7 +4,10 @@ from flask import Flask
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app: config, database, i18n, auth, blueprints, CLI. Never starts a scheduler."""
+    """Build the app: config, database, i18n, auth, response cache, security, blueprints, CLI.
+
+    Never starts a scheduler.
+    """
     import config
 
     app = Flask(__name__, instance_relative_config=True)
@@ -15,11 +18,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     _ensure_instance_dir(app)
 
     from schedule_service import auth, cli, db, i18n
-    from schedule_service.web import register_blueprints
+    from schedule_service.web import caching, register_blueprints, security
 
     db.db.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
+    caching.init_app(app)  # before security: the cache sits inside ProxyFix
+    security.init_app(app)  # cookies, login rate limits, security headers; before any blueprint's rules
     register_blueprints(app)
     cli.init_app(app)
     return app

@@ -299,6 +299,3 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "staff.login"
     csrf.init_app(app)
-    from schedule_service.web import security  # cookies, login rate limits, security headers
-
-    security.init_app(app)

@@ -14,6 +14,7 @@ from schedule_service import audit
 from schedule_service.clock import now
 from schedule_service.models import Post, PostAttempt
 from schedule_service.models.promo import FAILED, HELD, PLANNED, PUBLISH, PUBLISHED, UNKNOWN
+from schedule_service.publishing.row_locks import locked_post
 from schedule_service.schedule import Conflict, Invalid
 
 MOVES = {
@@ -24,11 +25,8 @@ MOVES = {
 }
 
 
-def lock_post(session: Session, post_id: int) -> Post | None:
-    """The post, re-read, its row locked on PostgreSQL (SQLite's writer already holds the file)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(Post.id).where(Post.id == post_id).with_for_update())
-    return session.get(Post, post_id, populate_existing=True)
+#: The post, re-read, its row locked on PostgreSQL (SQLite's writer already holds the file).
+lock_post = locked_post
 
 
 def _move(session: Session, post: Post, move: str, actor: str, **changes) -> Post:

@@ -346,3 +346,8 @@ class HitLayer:
             old = store.get(key)
             self._bytes += len(final.body) - (len(old.body) if old is not None else 0)
             store[key] = final
+
+
+def init_app(app: Flask) -> None:
+    """Answer repeated public reads before Flask's per-request work (:class:`HitLayer`)."""
+    app.wsgi_app = HitLayer(app, app.wsgi_app)

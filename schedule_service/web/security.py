@@ -22,7 +22,6 @@ from schedule_service import auth, text_rules
 from schedule_service.auth import check_password, hash_password, login_manager, user_by_email
 from schedule_service.db import db
 from schedule_service.models import User
-from schedule_service.web.caching import HitLayer
 from schedule_service.web.errors import problem
 
 #: Login attempts that failed, per client address and per account (Flask-Limiter notation).
@@ -169,11 +168,10 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", bool(redis_url))
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
-    # Repeated public reads answered before Flask's per-request work (web/caching.py); inside
-    # ProxyFix, so they are keyed by the client's scheme and host.
-    app.wsgi_app = HitLayer(app, app.wsgi_app)
     # Behind N reverse proxies (a load balancer terminating TLS), trust their X-Forwarded-* headers:
     # rate limits then count each client, not the proxy, and HTTPS is seen as HTTPS (HSTS, CSRF).
+    # The response cache (web/caching.py, installed before this) stays inside ProxyFix, so its
+    # answers are keyed by the client's scheme and host.
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)

@@ -8,7 +8,7 @@ so one target failing never stops the others.
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
@@ -86,7 +86,6 @@ class Delivery:
     session: Session
     #: Whether it may call addresses inside the network (TARGETS_ALLOW_PRIVATE: test setups).
     allow_private: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def action(self) -> str:

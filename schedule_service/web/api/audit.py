@@ -10,7 +10,8 @@ from schedule_service import audit
 from schedule_service.auth import require
 from schedule_service.db import db
 from schedule_service.models import AuditEntry
-from schedule_service.web.api.common import DEFAULT_LIMIT, ID_RANGE, MAX_LIMIT, Blueprint, page_schema, rfc3339_utc
+from schedule_service.web.api.common import DEFAULT_LIMIT, ID_RANGE, MAX_LIMIT, Blueprint, page_schema
+from schedule_service.web.api.instants import rfc3339_utc
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Who changed what, when")
 

@@ -1,6 +1,6 @@
 """What the API resources share: pagination, lookups, domain errors → problems, field types."""
 
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from typing import Any
 
 import flask_smorest
@@ -14,6 +14,7 @@ from schedule_service import text_rules
 from schedule_service.broadcast_time import SUPPORTED, supported
 from schedule_service.db import db
 from schedule_service.schedule import Conflict, Invalid, ScheduleError, StaleVersion
+from schedule_service.web.api.slot_out import SlotOut
 from schedule_service.web.errors import Problem, problem
 
 
@@ -89,12 +90,8 @@ def as_problem(error: ScheduleError) -> Problem:
     if isinstance(error, Invalid):
         return problem(422, _("The request has fields that are not valid."), error.errors)
     if isinstance(error, StaleVersion):
-        from schedule_service.web.api.slots import SlotOut
-
         return problem(412, str(error), current=SlotOut().dump(error.slot))
     if isinstance(error, Conflict):
-        from schedule_service.web.api.slots import SlotOut
-
         extra = {"conflicts": SlotOut(many=True).dump(error.slots)} if error.slots else {}
         return problem(409, str(error), **extra)
     return problem(400, str(error))
@@ -109,15 +106,6 @@ def write(operation, *args, **kwargs):
         db.session.rollback()
         raise as_problem(e) from e
     return result
-
-
-def rfc3339(value: datetime | None) -> str | None:
-    """An instant as RFC 3339; UTC unless it already carries the zone it should be shown in."""
-    return value.isoformat() if value is not None else None
-
-
-def rfc3339_utc(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
 
 
 class DayTime(fields.Field):

@@ -8,8 +8,9 @@ from schedule_service.db import db
 from schedule_service.models import Slot
 from schedule_service.schedule import ScheduleError
 from schedule_service.web.api.channels import channel_or_404
-from schedule_service.web.api.common import Blueprint, as_problem, get_or_404, rfc3339_utc
-from schedule_service.web.api.slots import SlotOut
+from schedule_service.web.api.common import Blueprint, as_problem, get_or_404
+from schedule_service.web.api.instants import rfc3339_utc
+from schedule_service.web.api.slot_out import SlotOut
 
 blp = Blueprint(
     "fast_entry",

@@ -16,8 +16,8 @@ from schedule_service.web.api.common import (
     get_or_404,
     page_schema,
     paginate,
-    rfc3339_utc,
 )
+from schedule_service.web.api.instants import rfc3339_utc
 
 blp = Blueprint("posts", __name__, url_prefix="/api/v1/posts", description="Promo posts")
 

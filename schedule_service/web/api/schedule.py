@@ -11,9 +11,10 @@ from schedule_service.broadcast_time import broadcast_day, zone
 from schedule_service.db import db
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.web.api.channels import ChannelSchema, channel_or_404
-from schedule_service.web.api.common import Blueprint, rfc3339, supported_time
+from schedule_service.web.api.common import Blueprint, supported_time
+from schedule_service.web.api.instants import rfc3339
 from schedule_service.web.api.programmes import ProgrammeSchema
-from schedule_service.web.api.slots import SlotOut
+from schedule_service.web.api.slot_out import SlotOut
 from schedule_service.web.caching import kept_programmes, public, request_now, schedule_generation
 from schedule_service.web.errors import problem
 

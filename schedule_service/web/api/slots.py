@@ -7,7 +7,6 @@ from sqlalchemy import select
 
 from schedule_service import schedule
 from schedule_service.auth import actor, require
-from schedule_service.broadcast_time import broadcast_day
 from schedule_service.db import db
 from schedule_service.models import Programme, Slot
 from schedule_service.models.slot import CANCELLED, SCHEDULED
@@ -19,11 +18,10 @@ from schedule_service.web.api.common import (
     get_or_404,
     page_schema,
     paginate,
-    rfc3339,
-    rfc3339_utc,
     supported_time,
     write,
 )
+from schedule_service.web.api.slot_out import SlotOut
 from schedule_service.web.errors import problem
 
 blp = Blueprint("slots", __name__, url_prefix="/api/v1/slots", description="Air-time slots")
@@ -51,25 +49,6 @@ class SlotIn(Schema):
 class SlotPatch(SlotIn):
     channel = fields.String(validate=validate.Length(max=64))
     programme_id = fields.Integer(validate=ID_RANGE)
-
-
-class SlotOut(Schema):
-    id = fields.Integer()
-    version = fields.Integer()
-    channel = fields.Function(lambda s: s.channel.slug)
-    programme_id = fields.Integer()
-    start = fields.Function(lambda s: rfc3339_utc(s.start_at))
-    end = fields.Function(lambda s: rfc3339_utc(s.end_at))
-    start_local = fields.Function(lambda s: rfc3339(s.start_at.astimezone(s.channel.zone)))
-    end_local = fields.Function(lambda s: rfc3339(s.end_at.astimezone(s.channel.zone)))
-    broadcast_day = fields.Function(
-        lambda s: broadcast_day(s.start_at, s.channel.zone, s.channel.broadcast_day_start).isoformat()
-    )
-    duration_minutes = fields.Function(lambda s: int((s.end_at - s.start_at).total_seconds() // 60))
-    premiere = fields.Boolean(attribute="is_premiere")
-    live = fields.Boolean(attribute="is_live")
-    promoted = fields.Boolean(attribute="is_promoted")
-    status = fields.String()
 
 
 class SlotFilter(PageArgs):

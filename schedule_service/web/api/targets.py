@@ -9,7 +9,8 @@ from schedule_service.db import db
 from schedule_service.models import Target
 from schedule_service.models.target import KINDS
 from schedule_service.publishing import target_settings
-from schedule_service.web.api.common import ID_RANGE, Blueprint, PageArgs, page_schema, paginate, rfc3339_utc, write
+from schedule_service.web.api.common import ID_RANGE, Blueprint, PageArgs, page_schema, paginate, write
+from schedule_service.web.api.instants import rfc3339_utc
 from schedule_service.web.errors import problem
 
 blp = Blueprint("targets", __name__, url_prefix="/api/v1/targets", description="Where promos are published")

@@ -8,7 +8,8 @@ from schedule_service import auth
 from schedule_service.auth import actor, current_staff, require
 from schedule_service.db import db
 from schedule_service.models import ApiToken, User
-from schedule_service.web.api.common import Blueprint, PageArgs, page_schema, paginate, rfc3339_utc
+from schedule_service.web.api.common import Blueprint, PageArgs, page_schema, paginate
+from schedule_service.web.api.instants import rfc3339_utc
 from schedule_service.web.errors import problem
 
 blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="API tokens of staff users")

@@ -12,7 +12,7 @@ from schedule_service.models import Channel, Programme, Slot, Target, User
 from schedule_service.web.api.channels import ChannelSchema
 from schedule_service.web.api.programmes import ProgrammeSchema
 from schedule_service.web.api.promos import StepSchema
-from schedule_service.web.api.slots import SlotOut
+from schedule_service.web.api.slot_out import SlotOut
 from schedule_service.web.api.targets import TargetSchema
 
 
