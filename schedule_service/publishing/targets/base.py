@@ -5,6 +5,8 @@ An adapter gets one :class:`Delivery` (publish, correct or withdraw one post) an
 so one target failing never stops the others.
 """
 
+import dataclasses
+import json
 import os
 import re
 import threading
@@ -227,6 +229,21 @@ def excerpt(text: str, limit: int = RESPONSE_CHARS) -> str:
     text = _SECRETS.sub(r"\1(hidden)", text)
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_excerpt(body: Any) -> str:
+    """A network's JSON answer, shortened for the attempt log."""
+    text = json.dumps(body, ensure_ascii=False)
+    return text if len(text) <= RESPONSE_CHARS else text[:RESPONSE_CHARS] + "…"
+
+
+def without_secret(outcome: Outcome, secret: str | None) -> Outcome:
+    """``outcome`` with ``secret`` (a token in a URL or echoed back) kept out of what staff can read."""
+
+    def clean(text: str | None) -> str | None:
+        return text.replace(secret, "<token>") if text and secret else text
+
+    return dataclasses.replace(outcome, error=clean(outcome.error), response=clean(outcome.response))
 
 
 def outcome_of_status(response: requests.Response, what: str) -> Outcome | None:

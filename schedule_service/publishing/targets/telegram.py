@@ -6,13 +6,14 @@ so it becomes ``unknown`` for a person to decide. Edits and deletes are safe to 
 
 from schedule_service.models.promo import PUBLISH
 from schedule_service.publishing.targets.base import (
-    RESPONSE_CHARS,
     Delivery,
     Outcome,
     call,
     describe,
+    json_excerpt,
     outcome_of_status,
     register,
+    without_secret,
 )
 
 DEFAULT_BASE_URL = "https://api.telegram.org"
@@ -33,8 +34,8 @@ class Telegram:
             return answer
         message = answer.get("result") or {}
         if "message_id" not in message:
-            return Outcome.unknown("Telegram answered ok without a message_id", _short(answer))
-        return Outcome.published(message["message_id"], _link(delivery, message["message_id"]), _short(answer))
+            return Outcome.unknown("Telegram answered ok without a message_id", json_excerpt(answer))
+        return Outcome.published(message["message_id"], _link(delivery, message["message_id"]), json_excerpt(answer))
 
     def correct(self, delivery: Delivery) -> Outcome:
         message_id = delivery.parent.external_id
@@ -45,7 +46,7 @@ class Telegram:
         )
         if isinstance(answer, Outcome):
             return answer
-        return Outcome.published(message_id, _link(delivery, message_id), _short(answer))
+        return Outcome.published(message_id, _link(delivery, message_id), json_excerpt(answer))
 
     def withdraw(self, delivery: Delivery) -> Outcome:
         message_id = delivery.parent.external_id
@@ -54,7 +55,7 @@ class Telegram:
         answer = self._call(delivery, "deleteMessage", {"message_id": int(message_id)})
         if isinstance(answer, Outcome):
             return answer
-        return Outcome.published(message_id, None, _short(answer))
+        return Outcome.published(message_id, None, json_excerpt(answer))
 
     def _call(self, delivery: Delivery, method: str, params: dict) -> dict | Outcome:
         """One Bot API call; its decoded answer when ``ok``, else the Outcome."""
@@ -73,7 +74,7 @@ class Telegram:
             allow_private=delivery.allow_private,
         )
         if isinstance(answer, Outcome):
-            return _redact(answer, target.token)
+            return without_secret(answer, target.token)
         try:
             body = answer.json()
         except ValueError:
@@ -89,30 +90,13 @@ class Telegram:
             outcome = Outcome.unknown(f"Telegram {method} answered without ok", describe(answer))
         if retry_after is not None and outcome.kind == "failed":
             outcome = Outcome.failed(outcome.error, outcome.response, True, float(retry_after))
-        return _redact(outcome, target.token)
+        return without_secret(outcome, target.token)
 
 
 def _link(delivery: Delivery, message_id) -> str | None:
     """A public channel's message link (t.me/NAME/ID); private chats have none."""
     chat = delivery.target.chat_id or ""
     return f"https://t.me/{chat[1:]}/{message_id}" if chat.startswith("@") else None
-
-
-def _short(body: dict) -> str:
-    import json
-
-    text = json.dumps(body, ensure_ascii=False)
-    return text if len(text) <= RESPONSE_CHARS else text[:RESPONSE_CHARS] + "…"
-
-
-def _redact(outcome: Outcome, token: str) -> Outcome:
-    """Keep the bot token (it is in the URL) out of errors that staff can read."""
-    from dataclasses import replace
-
-    def clean(text: str | None) -> str | None:
-        return text.replace(token, "<token>") if text and token else text
-
-    return replace(outcome, error=clean(outcome.error), response=clean(outcome.response))
 
 
 register(Telegram())

@@ -6,16 +6,15 @@ VK answers HTTP 200 with ``{"error": {"error_code": …, "error_msg": …}}``; t
 honest states (see :data:`RETRY_LATER`, :data:`REFUSED`, :data:`CAPTCHA`).
 """
 
-from dataclasses import replace
-
 from schedule_service.publishing.targets.base import (
-    RESPONSE_CHARS,
     Delivery,
     Outcome,
     call,
     describe,
+    json_excerpt,
     outcome_of_status,
     register,
+    without_secret,
 )
 
 DEFAULT_BASE_URL = "https://api.vk.com/method"
@@ -47,8 +46,8 @@ class VK:
             return answer
         post_id = (answer.get("response") or {}).get("post_id") if isinstance(answer.get("response"), dict) else None
         if post_id is None:
-            return Outcome.unknown("VK answered wall.post without a post_id", _short(answer))
-        return Outcome.published(post_id, _link(delivery, post_id), _short(answer))
+            return Outcome.unknown("VK answered wall.post without a post_id", json_excerpt(answer))
+        return Outcome.published(post_id, _link(delivery, post_id), json_excerpt(answer))
 
     def correct(self, delivery: Delivery) -> Outcome:
         post_id = delivery.parent.external_id
@@ -57,7 +56,7 @@ class VK:
         answer = self._call(delivery, "wall.edit", {"post_id": post_id, "message": delivery.rendered.text})
         if isinstance(answer, Outcome):
             return answer
-        return Outcome.published(post_id, _link(delivery, post_id), _short(answer))
+        return Outcome.published(post_id, _link(delivery, post_id), json_excerpt(answer))
 
     def withdraw(self, delivery: Delivery) -> Outcome:
         post_id = delivery.parent.external_id
@@ -66,7 +65,7 @@ class VK:
         answer = self._call(delivery, "wall.delete", {"post_id": post_id})
         if isinstance(answer, Outcome):
             return answer
-        return Outcome.published(post_id, None, _short(answer))
+        return Outcome.published(post_id, None, json_excerpt(answer))
 
     def _call(self, delivery: Delivery, method: str, params: dict) -> dict | Outcome:
         """One VK API call (form-encoded POST, the token in the body); its answer, else the Outcome."""
@@ -79,19 +78,19 @@ class VK:
         data = {"owner_id": f"-{target.chat_id}", **params, "access_token": target.token, "v": API_VERSION}
         answer = call("POST", f"{base}/{method}", delivery.timeout, data=data, allow_private=delivery.allow_private)
         if isinstance(answer, Outcome):
-            return _redact(answer, target.token)
+            return without_secret(answer, target.token)
         outcome = outcome_of_status(answer, f"VK {method}")
         if outcome is not None:
-            return _redact(outcome, target.token)
+            return without_secret(outcome, target.token)
         try:
             body = answer.json()
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return _redact(Outcome.unknown(f"VK {method} answered without JSON", describe(answer)), target.token)
+            return without_secret(Outcome.unknown(f"VK {method} answered without JSON", describe(answer)), target.token)
         if "response" in body:
             return body
-        return _redact(_error_outcome(method, body, describe(answer)), target.token)
+        return without_secret(_error_outcome(method, body, describe(answer)), target.token)
 
 
 def _error_outcome(method: str, body: dict, response: str) -> Outcome:
@@ -113,22 +112,6 @@ def _error_outcome(method: str, body: dict, response: str) -> Outcome:
 
 def _link(delivery: Delivery, post_id) -> str:
     return f"https://vk.com/wall-{delivery.target.chat_id}_{post_id}"
-
-
-def _short(body: dict) -> str:
-    import json
-
-    text = json.dumps(body, ensure_ascii=False)
-    return text if len(text) <= RESPONSE_CHARS else text[:RESPONSE_CHARS] + "…"
-
-
-def _redact(outcome: Outcome, token: str) -> Outcome:
-    """Keep the community token out of what staff can read, should VK echo it."""
-
-    def clean(text: str | None) -> str | None:
-        return text.replace(token, "<token>") if text and token else text
-
-    return replace(outcome, error=clean(outcome.error), response=clean(outcome.response))
 
 
 register(VK())
