@@ -16,7 +16,6 @@ Needs PostgreSQL at BENCH_PG, and Debian's wrk and nginx. Prints a Markdown tabl
 import contextlib
 import os
 import pwd
-import re
 import shutil
 import signal
 import subprocess
@@ -29,41 +28,9 @@ import click
 import requests
 
 from bench.core import ROOT, drop_database, free_port, make_database, migrate
+from tools.local_nginx import main_config, site_config
 
-SITE = ROOT / "deploy" / "nginx" / "schedule-service.conf"
 PATH = "/api/v1/channels/mir/schedule"
-MAIN = """daemon off;
-worker_processes auto;
-pid {prefix}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 1024; }}
-http {{
-    include /etc/nginx/mime.types;
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    include {prefix}/site.conf;
-}}
-"""
-
-
-def site(port: int, upstream: int, prefix: Path) -> str:
-    """The deploy site with these ports and paths (as tests/test_deploy.py makes it)."""
-    text = SITE.read_text()
-    for pattern, new in [
-        (r"listen 80;", f"listen 127.0.0.1:{port};"),
-        (r"listen \[::\]:80;\n", ""),
-        (r"server 127\.0\.0\.1:8000;", f"server 127.0.0.1:{upstream};"),
-        (r"/var/cache/nginx/schedule-service", str(prefix / "cache")),
-        (r"/srv/schedule-service/schedule_service/static/", f"{prefix / 'static'}/"),
-    ]:
-        text, count = re.subn(pattern, new, text)
-        if count != 1:
-            raise RuntimeError(f"the deploy site no longer has {pattern!r}")
-    return text
 
 
 def rate(url: str, seconds: int, headers: dict[str, str] | None = None) -> tuple[float, str]:
@@ -122,8 +89,8 @@ def main(seconds: int, rounds: int) -> None:
         for sub in ("cache", "tmp", "static"):
             (prefix / sub).mkdir()
         (prefix / "static" / "day.json").write_bytes(body.content)
-        (prefix / "site.conf").write_text(site(port, upstream, prefix))
-        (prefix / "nginx.conf").write_text(MAIN.format(prefix=prefix))
+        (prefix / "site.conf").write_text(site_config(port, upstream, prefix))
+        (prefix / "nginx.conf").write_text(main_config(prefix, workers="auto", connections=1024))
         user = {}
         if os.geteuid() == 0:  # nginx runs unprivileged
             nobody = pwd.getpwnam("nobody")

@@ -7,7 +7,6 @@ changed, on free loopback ports.
 
 import os
 import pwd
-import re
 import shutil
 import subprocess
 import sys
@@ -21,9 +20,9 @@ import requests
 
 from schedule_service import clock, schedule
 from tests.conftest import need
+from tools.local_nginx import main_config, site_config
 
 ROOT = Path(__file__).resolve().parent.parent
-SITE = ROOT / "deploy" / "nginx" / "schedule-service.conf"
 #: Short, so a change shows through the cache within the test.
 MAX_AGE = 3
 #: nginx counts freshness in whole seconds from the second it stored a response: an entry is
@@ -50,39 +49,6 @@ def _wait_until_it_answers(url: str, proc: subprocess.Popen, what: str) -> None:
         except requests.RequestException:
             time.sleep(0.1)
     pytest.fail(f"{what} did not answer at {url}")
-
-
-def site_config(port: int, upstream: int, prefix: Path) -> str:
-    """The deploy site with this test's ports and paths; everything else as shipped."""
-    text = SITE.read_text()
-    replacements = [
-        (r"listen 80;", f"listen 127.0.0.1:{port};"),
-        (r"listen \[::\]:80;\n", ""),
-        (r"server 127\.0\.0\.1:8000;", f"server 127.0.0.1:{upstream};"),
-        (r"/var/cache/nginx/schedule-service", str(prefix / "cache")),
-        (r"/srv/schedule-service/schedule_service/static/", f"{prefix / 'static'}/"),
-    ]
-    for pattern, new in replacements:
-        text, count = re.subn(pattern, new, text)
-        assert count == 1, f"deploy/nginx/schedule-service.conf no longer has {pattern!r}"
-    return text
-
-
-MAIN = """daemon off;
-pid {prefix}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 256; }}
-http {{
-    include /etc/nginx/mime.types;
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    include {prefix}/site.conf;
-}}
-"""
 
 
 @pytest.fixture
@@ -113,7 +79,7 @@ def stack(app, database_url):
         shutil.copytree(ROOT / "schedule_service" / "static", prefix / "static")
         (prefix / "static" / "from-disk.txt").write_text("served by nginx from disk\n")
         (prefix / "site.conf").write_text(site_config(port, upstream, prefix))
-        (prefix / "nginx.conf").write_text(MAIN.format(prefix=prefix))
+        (prefix / "nginx.conf").write_text(main_config(prefix))
         # Unprivileged: as root (CI), nginx runs as nobody, owning its prefix.
         user = {}
         if os.geteuid() == 0:
