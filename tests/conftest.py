@@ -88,6 +88,19 @@ def pg_url(postgresql_database):
 
 
 @pytest.fixture
+def pg_app(pg_url):
+    """The app on the session's PostgreSQL database alone (for tests with processes of their own), emptied after."""
+    app = create_app(
+        {"SCHEDULE_ENV": "testing", "SQLALCHEMY_DATABASE_URI": pg_url, "PUBLIC_URL": "http://schedule.test"}
+    )
+    with app.app_context():
+        yield app
+        _db.session.remove()
+        _empty(app)
+        _db.engine.dispose()
+
+
+@pytest.fixture
 def app(database_url):
     app = create_app(
         {

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from schedule_service import clock, create_app
+from schedule_service import clock
 from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.interchange import import_jobs
 from schedule_service.models import AuditEntry, Channel, ImportFileChunk, ImportJob, Slot
-from tests.conftest import _empty
 from tests.staff_actions import StaffActions, cheap_password_hashing  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,18 +260,6 @@ def test_the_staff_import_page_speaks_russian(staff, session):
 
 
 # A real scheduler process
-
-
-@pytest.fixture
-def pg_app(pg_url):
-    app = create_app(
-        {"SCHEDULE_ENV": "testing", "SQLALCHEMY_DATABASE_URI": pg_url, "PUBLIC_URL": "http://schedule.test"}
-    )
-    with app.app_context():
-        yield app
-        db.session.remove()
-        _empty(app)
-        db.engine.dispose()
 
 
 @pytest.mark.postgresql_only

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, or_, select
 
-from schedule_service import clock, create_app
+from schedule_service import clock
 from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import Post, PostAttempt, SchedulerHeartbeat, Slot, Target
 from schedule_service.models.promo import EXPIRED, PLANNED, PUBLISHED, PUBLISHING, UNKNOWN
 from tests import publishing_support as support
-from tests.conftest import _empty, utc
+from tests.conftest import utc
 from tests.publishing_support import SECRET, CountingSink
 
 make_post, quiet_channel = support.make_post, support.quiet_channel
@@ -30,19 +30,6 @@ make_post, quiet_channel = support.make_post, support.quiet_channel
 ROOT = Path(__file__).resolve().parent.parent
 #: A short lease, so a killed scheduler's claims come back within the test.
 LEASE_SECONDS = 5
-
-
-@pytest.fixture
-def pg_app(pg_url):
-    """The app on the session's PostgreSQL database alone, emptied after the test."""
-    app = create_app(
-        {"SCHEDULE_ENV": "testing", "SQLALCHEMY_DATABASE_URI": pg_url, "PUBLIC_URL": "http://schedule.test"}
-    )
-    with app.app_context():
-        yield app
-        db.session.remove()
-        _empty(app)
-        db.engine.dispose()
 
 
 @pytest.fixture
