@@ -93,7 +93,7 @@ def fetch(url: str, timeout: float, allow_private: bool = False) -> tuple[bytes,
 def _body(answer, url: str, deadline: float) -> bytes:
     declared = answer.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_BYTES:
-        raise NoPicture(f"{url} is {int(declared)} bytes; pictures are at most {MAX_BYTES}")
+        raise NoPicture(f"{url} is {int(declared)} bytes; pictures are at most {MAX_BYTES} bytes")
     chunks, size = [], 0
     try:
         for chunk in answer.iter_content(64 * 1024):
