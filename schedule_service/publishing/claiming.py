@@ -198,8 +198,7 @@ def _pictures(session: Session, ids: list[int], cfg: Settings) -> dict[int, Post
             else:
                 log.warning("post %s goes without its picture: no time left under its claim", post_id)
                 by_programme[key] = None
-            if session.in_transaction():  # what a provider read, it read: end it before the next fetch
-                session.commit()
+            session.commit()  # end what a provider read (if anything) before the next fetch
         found[post_id] = by_programme[key]
     return found
 
