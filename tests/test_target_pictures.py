@@ -340,3 +340,29 @@ def test_the_attempt_that_sent_a_picture_says_so(session, httpserver, slot, make
         publish()
     (attempt,) = session.scalars(select(PostAttempt).where(PostAttempt.post_id == post.id)).all()
     assert attempt.response.startswith(f"with picture: {slot.programme.image_url}")
+
+
+def test_a_photo_whose_answer_was_lost_is_corrected_as_a_photo_once_a_person_marks_it_sent(
+    app, session, httpserver, slot, make_target, make_post, publish
+):
+    from schedule_service.models.promo import UNKNOWN
+    from schedule_service.publishing import decisions
+
+    app.config["TARGET_TIMEOUT_SECONDS"] = 0.5
+    server = telegram_server(httpserver, delay=1.0)
+    target = make_target("tg", "telegram", url=httpserver.url_for("/"), token=BOT_TOKEN, chat_id="@tv")
+    post = make_post(slot, target, due_at=NOON)
+    with clock.frozen(NOON):
+        publish()
+        post = session.get(Post, post.id)
+        assert post.status == UNKNOWN
+        assert server.answered.wait(5) and server.photos  # it did go out, as a photo; nobody could know
+        decisions.mark_published(session, post, "editor@example.test", external_id="1")
+        session.commit()
+        app.config["TARGET_TIMEOUT_SECONDS"] = 5
+        schedule.update_slot(session, slot, {"start": START + timedelta(minutes=25)}, "test")
+        session.commit()
+        publish()
+    assert session.get(Post, post.id).status == CORRECTED
+    assert [a.path.rsplit("/", 1)[-1] for a in server.arrivals] == ["sendPhoto", "editMessageCaption"]
+    assert "tonight at 00:30" in server.messages[1] and server.photos == {1: JPEG}
