@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from werkzeug import Response
 
 from schedule_service import clock, schedule
 from schedule_service.models import Post, PostAttempt, Target
@@ -207,6 +208,18 @@ def test_what_is_not_a_picture_or_too_large_is_not_sent(httpserver, monkeypatch)
     big = picture_served(httpserver, "/big.jpg")
     with pytest.raises(post_picture.NoPicture, match="1000 bytes"):
         post_picture.fetch(big, 5, allow_private=True)
+    # Without a Content-Length to refuse at once, the body is counted as it comes.
+    chunks = (JPEG[i : i + 100] for i in range(0, len(JPEG), 100))
+    httpserver.expect_request("/chunked.jpg").respond_with_response(Response(chunks, content_type="image/jpeg"))
+    with pytest.raises(post_picture.NoPicture, match="larger than 1000 bytes"):
+        post_picture.fetch(httpserver.url_for("/chunked.jpg"), 5, allow_private=True)
+
+
+def test_a_moved_picture_is_followed_to_where_it_is_now(httpserver):
+    picture_served(httpserver)
+    httpserver.expect_request("/old.jpg").respond_with_data("", status=301, headers={"Location": "/pictures/seed.jpg"})
+    assert post_picture.fetch(httpserver.url_for("/old.jpg"), 5, allow_private=True) == (JPEG, "image/jpeg")
+    assert [entry[0].path for entry in httpserver.log] == ["/old.jpg", "/pictures/seed.jpg"]
 
 
 # Through the outbox, on both engines
