@@ -80,26 +80,86 @@ def webhook_sink(httpserver, secret: str = SECRET, status: int = 200, delay: flo
     return sink
 
 
-def mastodon_server(httpserver, token: str = MASTODON_TOKEN) -> Sink:
-    """A Mastodon server: statuses API with bearer auth; a repeated Idempotency-Key returns the same status."""
+def mastodon_server(httpserver, token: str = MASTODON_TOKEN, processing: int = 0) -> Sink:
+    """A Mastodon server: statuses and media API with bearer auth; a repeated Idempotency-Key returns the same status.
+
+    An uploaded picture is processed after ``processing`` looks at it (202, then 206 on
+    ``GET /api/v1/media/ID``); a status may name only processed media. Like Mastodon, an edit
+    leaves a status with exactly the media its ``media_ids`` names (none when it names none).
+    """
     sink = Sink()
     statuses: dict[str, dict] = {}
+    media: dict[str, dict] = {}
     by_key: dict[str, str] = {}
 
     def authorised(request: Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {token}"
 
+    def refused() -> Response:
+        return Response(json.dumps({"error": "The access token is invalid"}), 401)
+
+    def attached(ids) -> list[dict] | None:
+        if any(i not in media or media[i]["processing"] for i in ids or []):
+            return None
+        return [{k: v for k, v in media[i].items() if k not in ("data", "processing")} for i in ids or []]
+
+    def unprocessable(why: str) -> Response:
+        return Response(json.dumps({"error": why}), 422, content_type="application/json")
+
+    def upload(request: Request) -> Response:
+        if not authorised(request):
+            return refused()
+        file = request.files.get("file")
+        form = {"description": request.form.get("description"), "file": file.read() if file else None}
+        sink.add(Arrival("POST", request.path, dict(request.headers), form))
+        if not form["file"]:
+            return unprocessable("Validation failed: File can't be blank")
+        media_id = str(500 + len(media) + 1)
+        media[media_id] = {
+            "id": media_id,
+            "type": "image",
+            "description": form["description"],
+            "url": None if processing else f"http://social.test/media/{media_id}.jpg",
+            "data": form["file"],
+            "processing": processing,
+        }
+        shown = {k: v for k, v in media[media_id].items() if k not in ("data", "processing")}
+        return Response(json.dumps(shown), 202 if processing else 200, content_type="application/json")
+
+    def look(request: Request) -> Response:
+        if not authorised(request):
+            return refused()
+        media_id = request.path.rsplit("/", 1)[-1]
+        sink.add(Arrival("GET", request.path, dict(request.headers), None))
+        if media_id not in media:
+            return Response(json.dumps({"error": "Record not found"}), 404, content_type="application/json")
+        item = media[media_id]
+        if item["processing"]:
+            item["processing"] -= 1
+            if not item["processing"]:
+                item["url"] = f"http://social.test/media/{media_id}.jpg"
+        shown = {k: v for k, v in item.items() if k not in ("data", "processing")}
+        return Response(json.dumps(shown), 206 if item["processing"] else 200, content_type="application/json")
+
     def create(request: Request) -> Response:
         if not authorised(request):
-            return Response(json.dumps({"error": "The access token is invalid"}), 401)
+            return refused()
         body = request.get_json()
         sink.add(Arrival("POST", request.path, dict(request.headers), body))
         key = request.headers.get("Idempotency-Key")
         if key in by_key:
             status = statuses[by_key[key]]
         else:
+            pictures = attached(body.get("media_ids"))
+            if pictures is None:
+                return unprocessable("Cannot attach files that have not finished processing. Try again in a moment!")
             status_id = str(100000 + len(statuses) + 1)
-            status = {"id": status_id, "url": f"http://social.test/@tv/{status_id}", "content": body["status"]}
+            status = {
+                "id": status_id,
+                "url": f"http://social.test/@tv/{status_id}",
+                "content": body["status"],
+                "media_attachments": pictures,
+            }
             statuses[status_id] = status
             if key:
                 by_key[key] = status_id
@@ -107,32 +167,52 @@ def mastodon_server(httpserver, token: str = MASTODON_TOKEN) -> Sink:
 
     def one(request: Request) -> Response:
         if not authorised(request):
-            return Response(json.dumps({"error": "The access token is invalid"}), 401)
+            return refused()
         status_id = request.path.rsplit("/", 1)[-1]
         body = request.get_json(silent=True)
         sink.add(Arrival(request.method, request.path, dict(request.headers), body))
         if status_id not in statuses:
             return Response(json.dumps({"error": "Record not found"}), 404, content_type="application/json")
+        if request.method == "GET":
+            return Response(json.dumps(statuses[status_id]), 200, content_type="application/json")
         if request.method == "DELETE":
             return Response(json.dumps(statuses.pop(status_id)), 200, content_type="application/json")
+        pictures = attached(body.get("media_ids"))
+        if pictures is None:
+            return unprocessable("Cannot attach files that have not finished processing. Try again in a moment!")
         statuses[status_id]["content"] = body["status"]
+        statuses[status_id]["media_attachments"] = pictures
         return Response(json.dumps(statuses[status_id]), 200, content_type="application/json")
 
     httpserver.expect_request("/api/v1/statuses", method="POST").respond_with_handler(create)
-    for method in ("PUT", "DELETE"):
+    httpserver.expect_request("/api/v2/media", method="POST").respond_with_handler(upload)
+    httpserver.expect_request(_Prefix("/api/v1/media/"), method="GET").respond_with_handler(look)
+    for method in ("GET", "PUT", "DELETE"):
         httpserver.expect_request(_Prefix("/api/v1/statuses/"), method=method).respond_with_handler(one)
     sink.statuses = statuses  # type: ignore[attr-defined]
+    sink.media = media  # type: ignore[attr-defined]
     return sink
 
 
 def telegram_server(httpserver, token: str = BOT_TOKEN, delay: float = 0.0) -> Sink:
-    """A Bot API: /bot<token>/METHOD with JSON; messages kept per chat."""
+    """A Bot API: /bot<token>/METHOD with JSON or multipart (sendPhoto); messages kept per chat.
+
+    ``sink.messages`` holds each message's text or caption, ``sink.photos`` the photo bytes of
+    those sent with one; like Telegram, a caption is at most 1024 characters, a photo's message
+    has no text to edit and a text message no caption.
+    """
     sink = Sink()
     messages: dict[int, str] = {}
+    photos: dict[int, bytes] = {}
 
     def handle(request: Request) -> Response:
         method = request.path.rsplit("/", 1)[-1]
-        body = request.get_json()
+        body = request.get_json(silent=True)
+        if body is None:  # multipart, as a file upload comes
+            body = request.form.to_dict()
+            if "message_id" in body:
+                body["message_id"] = int(body["message_id"])
+            body.update({name: file.read() for name, file in request.files.items()})
         sink.add(Arrival("POST", request.path, dict(request.headers), body))
         if delay:
             time.sleep(delay)
@@ -142,29 +222,61 @@ def telegram_server(httpserver, token: str = BOT_TOKEN, delay: float = 0.0) -> S
             messages[message_id] = body["text"]
             result = {"message_id": message_id, "chat": {"id": -1001, "username": "tv"}, "text": body["text"]}
             return _ok(result)
+        if method == "sendPhoto":
+            if not isinstance(body.get("photo"), bytes) or not body["photo"]:
+                return _error(400, "Bad Request: there is no photo in the request")
+            if _utf16_length(body.get("caption", "")) > 1024:
+                return _error(400, "Bad Request: message caption is too long")
+            message_id = len(messages) + 1
+            messages[message_id], photos[message_id] = body.get("caption", ""), body["photo"]
+            chat = {"id": -1001, "username": "tv"}
+            result = {
+                "message_id": message_id,
+                "chat": chat,
+                "photo": [{"file_id": "AgAD"}],
+                "caption": body["caption"],
+            }
+            return _ok(result)
         message_id = body.get("message_id")
         if message_id not in messages:
             return _error(400, f"Bad Request: message to {'edit' if 'edit' in method else 'delete'} not found")
-        if method == "editMessageText":
-            if messages[message_id] == body["text"]:
+        if method in ("editMessageText", "editMessageCaption"):
+            field = "text" if method == "editMessageText" else "caption"
+            if (field == "text") == (message_id in photos):
+                return _error(400, f"Bad Request: there is no {field} in the message to edit")
+            if field == "caption" and _utf16_length(body.get("caption", "")) > 1024:
+                return _error(400, "Bad Request: message caption is too long")
+            if messages[message_id] == body[field]:
                 return _error(400, "Bad Request: message is not modified")
-            messages[message_id] = body["text"]
-            return _ok({"message_id": message_id, "text": body["text"]})
+            messages[message_id] = body[field]
+            return _ok({"message_id": message_id, field: body[field]})
         del messages[message_id]
+        photos.pop(message_id, None)
         return _ok(True)
 
     httpserver.expect_request(_Prefix(f"/bot{token}/"), method="POST").respond_with_handler(handle)
     sink.messages = messages  # type: ignore[attr-defined]
+    sink.photos = photos  # type: ignore[attr-defined]
     return sink
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def vk_server(httpserver, token: str = VK_TOKEN, community: str = VK_COMMUNITY, delay: float = 0.0) -> Sink:
     """The VK API: form-encoded POSTs to /METHOD with access_token and v; wall posts kept by id.
 
-    ``sink.errors`` is a list of VK error codes to answer the next calls with, one each.
+    Pictures go as VK takes them: ``photos.getWallUploadServer`` gives an upload URL, the file is
+    POSTed there, ``photos.saveWallPhoto`` makes it a photo that ``wall.post`` attaches. Like VK,
+    ``wall.edit`` leaves a post with exactly the attachments it names. ``sink.errors`` is a list
+    of VK error codes to answer the next method calls with, one each.
     """
     sink = Sink()
     posts: dict[int, str] = {}
+    attachments: dict[int, str] = {}
+    uploads: dict[str, bytes] = {}
+    photos: dict[str, bytes] = {}
     errors: list[int] = []
     messages = {
         5: "User authorization failed: invalid access_token (4).",
@@ -186,6 +298,27 @@ def vk_server(httpserver, token: str = VK_TOKEN, community: str = VK_COMMUNITY, 
             body.update(captcha_sid="123", captcha_img="https://api.vk.com/captcha.php?sid=123")
         return Response(json.dumps({"error": body}), 200, content_type="application/json")
 
+    def photo_method(method: str, form) -> Response:
+        if form.get("group_id") != community:
+            return error(100, form)
+        if method == "photos.getWallUploadServer":
+            return _vk({"upload_url": httpserver.url_for("/upload/wall") + "?act=do_add", "album_id": -14})
+        if form.get("photo") not in uploads or form.get("hash") != "h" + form.get("photo", "")[:4]:
+            return error(100, form)
+        photo_id = str(457239000 + len(photos) + 1)
+        photos[photo_id] = uploads.pop(form["photo"])
+        return _vk([{"id": int(photo_id), "owner_id": -int(community), "album_id": -14}])
+
+    def by_id(form) -> Response:
+        found = []
+        for name in (form.get("posts") or "").split(","):
+            owner, _, post_id = name.partition("_")
+            if owner == f"-{community}" and post_id.isdigit() and int(post_id) in posts:
+                shown = [a.removeprefix("photo").split("_") for a in attachments.get(int(post_id), "").split(",") if a]
+                photo = [{"type": "photo", "photo": {"owner_id": int(o), "id": int(i)}} for o, i in shown]
+                found.append({"id": int(post_id), "text": posts[int(post_id)], "attachments": photo})
+        return _vk({"items": found})
+
     def handle(request: Request) -> Response:
         method = request.path.rsplit("/", 1)[-1]
         form = request.form.to_dict()
@@ -197,25 +330,48 @@ def vk_server(httpserver, token: str = VK_TOKEN, community: str = VK_COMMUNITY, 
             return error(errors.pop(0), form)
         if form.get("access_token") != token:
             return error(5, form)
-        if not form.get("v") or form.get("owner_id") != f"-{community}":
+        if not form.get("v"):
+            return error(100, form)
+        if method.startswith("photos."):
+            return photo_method(method, form)
+        if method == "wall.getById":
+            return by_id(form)
+        if form.get("owner_id") != f"-{community}":
+            return error(100, form)
+        named = form.get("attachments", "")
+        if any(a.removeprefix(f"photo-{community}_") not in photos for a in named.split(",") if a):
             return error(100, form)
         if method == "wall.post":
             if form.get("from_group") != "1":
                 return error(214, form)
             next_id[0] += 1
-            posts[next_id[0]] = form["message"]
+            posts[next_id[0]], attachments[next_id[0]] = form["message"], named
             return _vk({"post_id": next_id[0]})
         post_id = int(form.get("post_id") or 0)
         if post_id not in posts:
             return error(100, form)
         if method == "wall.edit":
-            posts[post_id] = form["message"]
+            posts[post_id], attachments[post_id] = form["message"], named
             return _vk({"post_id": post_id})
         del posts[post_id]
         return _vk(1)
 
-    httpserver.expect_request(_Prefix("/method/wall."), method="POST").respond_with_handler(handle)
+    def upload(request: Request) -> Response:
+        file = request.files.get("photo")
+        data = file.read() if file else b""
+        sink.add(Arrival("POST", request.path, dict(request.headers), {"photo": data}))
+        if not data:
+            return Response(json.dumps({"server": 1, "photo": "[]", "hash": ""}), 200, content_type="application/json")
+        key = json.dumps([{"photo": f"upload{len(uploads) + 1}", "sizes": []}])
+        uploads[key] = data
+        body = {"server": 1, "photo": key, "hash": "h" + key[:4]}
+        return Response(json.dumps(body), 200, content_type="application/json")
+
+    httpserver.expect_request(_Prefix("/method/"), method="POST").respond_with_handler(handle)
+    httpserver.expect_request("/upload/wall", method="POST").respond_with_handler(upload)
     sink.posts = posts  # type: ignore[attr-defined]
+    sink.attachments = attachments  # type: ignore[attr-defined]
+    sink.photos = photos  # type: ignore[attr-defined]
     sink.errors = errors  # type: ignore[attr-defined]
     return sink
 

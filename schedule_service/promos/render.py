@@ -58,9 +58,12 @@ class Rendered:
     link: str
 
 
-def render_post(post: Post, at: datetime) -> Rendered:
-    """Render ``post`` as it reads at ``at``: the sender calls this at the moment of sending."""
-    return render_slot(post.slot, post.target, post.lang, at, post.template)
+def render_post(post: Post, at: datetime, limit: int | None = None) -> Rendered:
+    """Render ``post`` as it reads at ``at``: the sender calls this at the moment of sending.
+
+    :param limit: a limit shorter than the target's for this post (a caption beside a picture).
+    """
+    return render_slot(post.slot, post.target, post.lang, at, post.template, limit)
 
 
 def text_when_due(post: Post, at: datetime) -> tuple[str | None, str | None]:
@@ -77,10 +80,13 @@ def text_when_due(post: Post, at: datetime) -> tuple[str | None, str | None]:
         return None, str(e)
 
 
-def render_slot(slot: Slot, target: Target, lang: str, at: datetime, template: str | None = None) -> Rendered:
+def render_slot(
+    slot: Slot, target: Target, lang: str, at: datetime, template: str | None = None, limit: int | None = None
+) -> Rendered:
     """Render the blurb for ``slot`` on ``target`` in ``lang`` as read at ``at``.
 
     :param template: a template name (see :func:`template_names`); the default one when None.
+    :param limit: the length limit when not the target's own (a caption beside a picture).
     :raises PromoNotTrue: when nothing true can be said at ``at`` (the slot ended or was cancelled).
     :raises TooLong: when the title, when-phrase and link alone exceed the target's limit.
     :raises BadTemplate: when the template is missing in ``lang`` or fails.
@@ -112,7 +118,7 @@ def render_slot(slot: Slot, target: Target, lang: str, at: datetime, template: s
         "lang": lang,
     }
     compiled = _template(template or DEFAULT_TEMPLATE, lang)
-    limit = target.limit
+    limit = target.limit if limit is None else limit
     text = _fit(compiled, context, limit, target)
     return Rendered(text=text, when=when, length=measure(text, target), limit=limit, title=title, link=link)
 

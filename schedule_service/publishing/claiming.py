@@ -4,6 +4,7 @@ Each function is its own short transaction and commits it.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ from schedule_service.models.promo import (
     FAILED,
     PLANNED,
     PUBLISH,
+    PUBLISHED,
     PUBLISHING,
     REVOKED,
     UNKNOWN,
@@ -24,9 +26,10 @@ from schedule_service.models.promo import (
     PostStatus,
 )
 from schedule_service.publishing.post_moves import expire_post, fail_post, move_post
+from schedule_service.publishing.post_picture import picture_for
 from schedule_service.publishing.row_locks import lock_posts, locking
 from schedule_service.publishing.settings import Settings
-from schedule_service.publishing.targets.base import Delivery, adapter_for
+from schedule_service.publishing.targets.base import Delivery, PostPicture, adapter_for, sent_with_picture
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +126,9 @@ def prepare_batch(session: Session, ids: list[int], worker: str, cfg: Settings) 
 
     A post not to be sent is moved to what it is instead (expired, planned again, failed,
     revoked) and left out. One transaction for the batch: the posts' rows stay locked (on
-    PostgreSQL) only while it runs.
+    PostgreSQL) only while it runs. Pictures are fetched before it, outside any transaction.
     """
+    pictures = _pictures(session, ids, cfg)
     with session.begin():
         at = now()
         _synchronous(session)
@@ -141,11 +145,11 @@ def prepare_batch(session: Session, ids: list[int], worker: str, cfg: Settings) 
         )
         ready = []
         for post in posts:
-            checked = _check(session, post, worker, at)
+            checked = _check(session, post, worker, at, pictures.get(post.id))
             if checked is not None:
                 ready.append((post, *checked))
         out = []
-        for post, adapter, parent, rendered in ready:
+        for post, adapter, parent, rendered, parent_has_picture in ready:
             dedup = adapter.deduplicates(post.action)
             post.lease_until = at + cfg.lease
             attempt = None
@@ -153,7 +157,17 @@ def prepare_batch(session: Session, ids: list[int], worker: str, cfg: Settings) 
                 attempt = PostAttempt(post_id=post.id, started_at=at, worker=worker)
                 session.add(attempt)
                 post.attempts += 1
-            delivery = Delivery(post, post.target, rendered, parent, cfg.timeout, session, cfg.allow_private)
+            delivery = Delivery(
+                post,
+                post.target,
+                rendered,
+                parent,
+                cfg.timeout,
+                session,
+                cfg.allow_private,
+                picture=pictures.get(post.id) if rendered is not None else None,
+                parent_has_picture=parent_has_picture,
+            )
             out.append((Prepared(post.id, delivery, post.slot.version, dedup, post.lease_until), attempt))
         session.flush()
         for prepared, attempt in out:
@@ -162,8 +176,35 @@ def prepare_batch(session: Session, ids: list[int], worker: str, cfg: Settings) 
     return [prepared for prepared, _ in out]
 
 
-def _check(session: Session, post: Post, worker: str, at: datetime):
-    """(adapter, parent, rendered) for a post to send now; else move it to what it is and return None."""
+def _pictures(session: Session, ids: list[int], cfg: Settings) -> dict[int, PostPicture | None]:
+    """The picture of each claimed post that says something to a network, by post id.
+
+    Fetched with no transaction open (a SQLite writer's lock or a PostgreSQL snapshot must not
+    wait on a picture server), once per programme and language, and only while the claim's
+    lease has time to spare: a post whose picture comes too late goes without it.
+    """
+    with session.begin():
+        posts = session.scalars(select(Post).where(Post.id.in_(ids), Post.action != WITHDRAW)).unique().all()
+        wanted = [(p.id, (p.slot.programme_id, p.lang), p) for p in posts if not adapter_for(p.target.kind).local]
+    found: dict[int, PostPicture | None] = {}
+    by_programme: dict[tuple[int, str], PostPicture | None] = {}
+    deadline = time.monotonic() + cfg.lease.total_seconds() / 3  # real seconds, whatever the clock says
+    for post_id, key, post in wanted:
+        if key not in by_programme:
+            if time.monotonic() < deadline:
+                by_programme[key] = picture_for(
+                    session, post, key[1], timeout=cfg.timeout, allow_private=cfg.allow_private
+                )
+            else:
+                log.warning("post %s goes without its picture: no time left under its claim", post_id)
+                by_programme[key] = None
+            session.commit()  # end what a provider read (if anything) before the next fetch
+        found[post_id] = by_programme[key]
+    return found
+
+
+def _check(session: Session, post: Post, worker: str, at: datetime, picture: PostPicture | None = None):
+    """(adapter, parent, rendered, parent_has_picture) for a post to send now; else move it and return None."""
     from schedule_service.promos.render import PromoNotTrue, render_post
 
     if post.status != PUBLISHING or post.claimed_by != worker:
@@ -198,10 +239,16 @@ def _check(session: Session, post: Post, worker: str, at: datetime):
             f"{adapter.dedup_window / 60:g} minutes: a person decides (retry or mark published)"
         )
         return None
+    parent_has_picture = post.action == CORRECT and _went_with_picture(session, parent)
     rendered = None
     if post.action != WITHDRAW:
+        # Text beside a picture may have a shorter limit (Telegram's captions): the summary shortens first.
+        captioned = parent_has_picture if post.action == CORRECT else picture is not None
+        limit = getattr(adapter, "caption_limit", None) if captioned else None
+        if limit is not None and target.limit is not None:
+            limit = min(limit, target.limit)
         try:
-            rendered = render_post(post, at)
+            rendered = render_post(post, at, limit=limit)
         except PromoNotTrue as e:
             expire_post(post, at, f"its text would be false now: {e}")
             return None
@@ -210,7 +257,23 @@ def _check(session: Session, post: Post, worker: str, at: datetime):
             post.retry_at = None
             return None
         post.text = rendered.text
-    return adapter, parent, rendered
+    return adapter, parent, rendered, parent_has_picture
+
+
+def _went_with_picture(session: Session, parent: Post | None) -> bool:
+    """Whether the published post went out with a picture, as the attempt that sent it recorded.
+
+    An unknown attempt a person then marked published counts too: it is what was sent, if anything.
+    """
+    if parent is None:
+        return False
+    recorded = session.scalar(
+        select(PostAttempt.response)
+        .where(PostAttempt.post_id == parent.id, PostAttempt.outcome.in_((PUBLISHED, UNKNOWN)))
+        .order_by(PostAttempt.id.desc())
+        .limit(1)
+    )
+    return sent_with_picture(recorded)
 
 
 def _synchronous(session: Session) -> None:

@@ -72,6 +72,53 @@ class Outcome:
         return cls(UNKNOWN, response=response, error=error)
 
 
+@dataclass(frozen=True)
+class PostPicture:
+    """The one picture a post carries, its bytes in hand: what each network uploads or links to."""
+
+    #: Where the picture is published (what a webhook receiver is given).
+    url: str
+    #: The picture described for those who cannot see it, in the post's language.
+    alt: str | None
+    credit: str | None
+    #: image/jpeg, image/png or image/webp.
+    content_type: str
+    data: bytes = dataclasses.field(repr=False)
+
+    @property
+    def filename(self) -> str:
+        """A file name for a multipart upload, whose extension some networks go by."""
+        return "picture." + {"image/png": "png", "image/webp": "webp"}.get(self.content_type, "jpg")
+
+
+#: Opens the line an adapter adds to the response it records for a post that went out with a
+#: picture, so the log shows the picture and a correction knows it edits a picture's caption.
+PICTURE_SENT = "with picture: "
+
+
+def noting_picture(outcome: "Outcome", picture: PostPicture | None) -> "Outcome":
+    """``outcome`` with a first response line naming the picture the call carried, if any."""
+    if picture is None:
+        return outcome
+    line = f"{PICTURE_SENT}{picture.url}"
+    return dataclasses.replace(outcome, response=f"{line}\n{outcome.response}" if outcome.response else line)
+
+
+def sent_with_picture(recorded: str | None) -> bool:
+    """Whether an attempt's recorded text says its call carried a picture (see :func:`noting_picture`)."""
+    return bool(recorded) and any(line.startswith(PICTURE_SENT) for line in recorded.splitlines())
+
+
+def nothing_posted(outcome: "Outcome") -> "Outcome":
+    """A step before the post itself (an upload, a read) went wrong: whatever it was, nothing was posted.
+
+    An unknown outcome there (a lost answer, a captcha) is a failure worth trying again.
+    """
+    if outcome.kind != UNKNOWN:
+        return outcome
+    return Outcome.failed(f"{outcome.error} (before the post itself: nothing was posted)", outcome.response)
+
+
 @dataclass
 class Delivery:
     """One call to make: the outbox row, its target, and what to say."""
@@ -88,6 +135,11 @@ class Delivery:
     session: Session
     #: Whether it may call addresses inside the network (TARGETS_ALLOW_PRIVATE: test setups).
     allow_private: bool = False
+    #: The picture to send with the text (publish, correct); None for none, or a withdrawal.
+    picture: PostPicture | None = None
+    #: For a correction: the post it corrects went out with a picture (its attempt says so), so
+    #: the edit keeps that picture and, on Telegram, changes a caption rather than a text.
+    parent_has_picture: bool = False
 
     @property
     def action(self) -> str:

@@ -35,6 +35,8 @@ def event(delivery: Delivery) -> dict[str, Any]:
         data.update(
             text=rendered.text, when=rendered.when, title=rendered.title, link=rendered.link, length=rendered.length
         )
+        picture = delivery.picture
+        data["image"] = None if picture is None else {"url": picture.url, "alt": picture.alt, "credit": picture.credit}
     if delivery.parent is not None:
         data["original_idempotency_key"] = delivery.parent.idempotency_key
         data["original_post_id"] = delivery.parent.id
