@@ -149,11 +149,11 @@ def prepare_batch(session: Session, ids: list[int], worker: str, cfg: Settings) 
             dedup = adapter.deduplicates(post.action)
             post.lease_until = at + cfg.lease
             attempt = None
+            delivery = Delivery(post, post.target, rendered, parent, cfg.timeout, session, cfg.allow_private)
             if dedup:  # a crash from here on is harmless: the post is simply sent again
-                attempt = PostAttempt(post_id=post.id, started_at=at, worker=worker)
+                attempt = PostAttempt(post_id=post.id, started_at=at, worker=worker, **what_was_sent(delivery))
                 session.add(attempt)
                 post.attempts += 1
-            delivery = Delivery(post, post.target, rendered, parent, cfg.timeout, session, cfg.allow_private)
             out.append((Prepared(post.id, delivery, post.slot.version, dedup, post.lease_until), attempt))
         session.flush()
         for prepared, attempt in out:
@@ -213,6 +213,24 @@ def _check(session: Session, post: Post, worker: str, at: datetime):
     return adapter, parent, rendered
 
 
+def what_was_sent(delivery: Delivery) -> dict:
+    """The attempt's record of what it sends: the exact text, the picture, and the text a follow-up replaces.
+
+    Kept on the attempt (not only on the post, whose text a correction overwrites) so the publish
+    log shows what went out, not what would go out now.
+    """
+    # Pictures come with the targets' media (another change): a Delivery that carries one has a
+    # ``picture`` (a URL, or an object with ``url``); until then there is none to record.
+    picture = getattr(delivery, "picture", None)
+    picture_url = getattr(picture, "url", picture) if picture is not None else None
+    parent = delivery.parent
+    return {
+        "text": delivery.rendered.text if delivery.rendered is not None else None,
+        "picture_url": picture_url if isinstance(picture_url, str) else None,
+        "replaced_text": parent.text if parent is not None and delivery.action != PUBLISH else None,
+    }
+
+
 def _synchronous(session: Session) -> None:
     """Commit this transaction durably even where the publisher's connections commit asynchronously.
 
@@ -239,7 +257,7 @@ def start_attempt(session: Session, prepared: Prepared, worker: str, cfg: Settin
         if attempts is not None:
             prepared.attempt_id = session.scalar(
                 insert(PostAttempt)
-                .values(post_id=prepared.post_id, started_at=at, worker=worker)
+                .values(post_id=prepared.post_id, started_at=at, worker=worker, **what_was_sent(prepared.delivery))
                 .returning(PostAttempt.id)
             )
     if attempts is None:  # the transaction wrote nothing: committing it is rolling it back
