@@ -29,7 +29,8 @@ def set_post_template(session: Session, post: Post, source: str | None, actor: s
     :raises Invalid: the template has unknown placeholders or does not parse.
     :raises TooLong: it renders too long for the post's target at this moment (length and limit on it).
     """
-    source = source if source and source.strip() else None
+    # A browser sends a text area's line breaks as CRLF: the same template, not a change.
+    source = source.replace("\r\n", "\n") if source and source.strip() else None
     if source == post.own_template:
         return post
     if post.status not in EDITABLE:
