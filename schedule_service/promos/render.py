@@ -66,7 +66,7 @@ class Rendered:
 
 #: The variables a blurb template may use (the context :func:`render_slot` gives it).
 PLACEHOLDERS = frozenset(
-    {"title", "subtitle", "summary", "quote", "guest", "guest_role", "guests", "exclusive", "premiere"}
+    {"title", "subtitle", "summary", "quote", "guest", "guest_role", "guests", "exclusive", "badge", "premiere"}
     | {"live", "channel", "when", "on_air", "start", "link", "lang"}
 )
 
@@ -119,6 +119,7 @@ def render_slot(
         "guest_role": guests[0].get("role") if guests else None,
         "guests": guests,
         "exclusive": programme.is_exclusive,
+        "badge": wants_badge(programme.is_exclusive, title),
         "premiere": slot.is_premiere,
         "live": slot.is_live,
         "channel": channel.name_in(lang),
@@ -148,6 +149,15 @@ def compile_source(source: str):
             f"unknown placeholders: {', '.join(sorted(unknown))}; there are: {', '.join(sorted(PLACEHOLDERS))}"
         )
     return env.from_string(source)
+
+
+#: A title that says "exclusive" itself, in any language the service writes.
+_SAYS_EXCLUSIVE = re.compile(r"exclusive|эксклюзив", re.IGNORECASE)
+
+
+def wants_badge(is_exclusive: bool, title: str | None) -> bool:
+    """Whether "World exclusive" goes before the title: for an exclusive whose title does not say so already."""
+    return bool(is_exclusive) and not _SAYS_EXCLUSIVE.search(title or "")
 
 
 def post_lang(target: Target, channel: Channel) -> str:
