@@ -24,8 +24,8 @@ def test_an_editor_approves_two_held_posts_and_edits_a_template_on_a_phone_in_ru
     assert len(posts) >= 3
     for post in posts:
         post.status = HELD
-    telegram = {"url": "https://api.telegram.example", "token": "1:x", "chat_id": "@mir", "lang": "ru"}
-    session.add(Target(name="tg", kind="telegram", **telegram))
+    tg_target = {"url": "https://api.telegram.example", "token": "1:x", "chat_id": "@mir", "lang": "ru"}
+    session.add(Target(name="tg", kind="telegram", **tg_target))
     session.commit()
     held = [p.id for p in posts]
     day = exclusive.start_at.astimezone(exclusive.channel.zone).date()
