@@ -175,3 +175,22 @@ def test_the_openapi_document_describes_the_desk_routes(client):
     assert "patch" in doc["paths"]["/api/v1/posts/{post_id}"]
     bulk = doc["paths"]["/api/v1/posts/approve"]["post"]
     assert "not all or nothing" in bulk["summary"] and "refused" in bulk["description"]
+
+
+def test_the_preview_says_what_was_shortened_and_a_blurb_too_long_its_length_and_limit(
+    client, editor, quiet_channel, make_programme, make_slot, make_target
+):
+    programme = make_programme(
+        "Evening talk", summary="The alliance, its history and its future. " * 30, quote="Not against anyone."
+    )
+    slot = make_slot(START, channel=quiet_channel, programme=programme)
+    make_target("toots", "mastodon", url="https://social.example", token="t" * 30)
+    body = {"slot_id": slot.id, "at": "2031-11-21T18:00:00+03:00", "target": "toots"}
+    shown = client.post("/api/v1/promos/preview", json=body, headers=editor).json
+    assert shown["shortened"] == ["quote", "summary"] and shown["length"] <= shown["limit"] == 500
+    assert "Not against anyone." not in shown["text"] and "…" in shown["text"]
+    whole = client.post("/api/v1/promos/preview", json={**body, "target": "web"}, headers=editor).json
+    assert whole["shortened"] == [] and "Not against anyone." in whole["text"]
+    make_target("tiny", "webhook", url="http://127.0.0.1:9/hook", max_length=40)
+    refused = client.post("/api/v1/promos/preview", json={**body, "target": "tiny"}, headers=editor)
+    assert refused.status_code == 422 and refused.json["limit"] == 40 and refused.json["length"] > 40

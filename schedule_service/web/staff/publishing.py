@@ -39,7 +39,9 @@ def approvals():
     coming = db.session.scalars(
         select(Post).where(Post.status == PLANNED, Post.due_at >= now()).order_by(Post.due_at, Post.id).limit(COMING)
     ).all()
-    return render_template("staff/approvals.html", held=[(p, text_when_due(p, now())) for p in held], coming=coming)
+    return render_template(
+        "staff/approvals.html", held=[(p, text_when_due(p, now())) for p in held], coming=coming, zone=page_zone()
+    )
 
 
 # A person's decisions on a post
