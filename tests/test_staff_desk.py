@@ -122,6 +122,12 @@ def test_a_posts_template_form_saves_unchanged_without_a_trace_and_changes_when_
     assert html.fromstring(saved.text).cssselect("textarea#template")[0].text_content().strip() == OWN
     staff.post(url, {"template": OWN, "action": "save"})  # unchanged again: still one entry
     assert [e.action for e in post_entries(session, post)] == ["template"]
+    # a template of several lines comes back from a browser with CRLF line breaks: the same template
+    lines = OWN.replace(". ", ".\n")
+    staff.post(url, {"template": lines, "action": "save"})
+    again = staff.post(url, {"template": lines.replace("\n", "\r\n"), "action": "save"}, follow_redirects=True)
+    assert "Nothing changed." in words(again.text)
+    assert [e.action for e in post_entries(session, post)] == ["template", "template"]
 
 
 def test_a_bad_or_too_long_template_is_explained_beside_it_and_not_saved(staff, session, slot, make_target):

@@ -12,7 +12,6 @@ from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from schedule_service.clock import now
 from schedule_service.db import db
@@ -170,7 +169,6 @@ def desk_post(post_id: int):
                     return saved
                 status = 422
     previews = _previews(post, source)
-    attempts = db.session.get(Post, post.id, options=[selectinload(Post.attempt_log)]).attempt_log
     return (
         render_template(
             "staff/desk_post.html",
@@ -178,7 +176,7 @@ def desk_post(post_id: int):
             form=form,
             editable=post.status in desk.EDITABLE,
             previews=previews,
-            attempts=attempts,
+            attempts=post.attempt_log,
             zone=page_zone(post.slot.channel),
             desk_state=desk_state,
         ),
@@ -208,7 +206,7 @@ def _save(post: Post, source: str | None, form: PostTemplateForm):
         db.session.rollback()
         flash(_("Post %(id)s was not changed: %(why)s", id=post.id, why=e), "error")
         return redirect(url_for("staff.desk_post", post_id=post.id))
-    if (source or None) == before:
+    if post.own_template == before:  # the same template, line breaks as the browser sent them aside
         flash(_("Nothing changed."), "info")
     else:
         flash(_("Saved the template of post %(id)s.", id=post.id), "ok")
