@@ -265,11 +265,13 @@ def test_the_demos_russian_promo_names_its_guest_in_russian(client, editor, demo
     body = {"slot_id": demo.id, "at": "2031-11-27T18:00:00+03:00", "target": "web"}
     russian = preview(client, editor, lang="ru", **body).json
     assert russian["text"].startswith(
-        "Мировой эксклюзив: Серж Саргсян — смотрите сегодня сразу после полуночи на телеканале «Мир»."
+        "Серж Саргсян: эксклюзивное интервью — смотрите сегодня сразу после полуночи на телеканале «Мир»."
     )
     assert "Serzh" not in russian["text"]
     english = preview(client, editor, lang="en", **body).json
-    assert english["text"].startswith("World exclusive: Serzh Sargsyan — watch tonight right after midnight on Mir.")
+    assert english["text"].startswith(
+        "Serzh Sargsyan: the exclusive interview — watch tonight right after midnight on Mir."
+    )
 
 
 # What gets promoted, and when posts are made (SPEC §8a)

@@ -108,7 +108,7 @@ def test_telegram_sends_a_photo_with_the_text_as_caption_and_corrects_the_captio
     adapter = adapter_for("telegram")
     sent = adapter.publish(with_picture(delivery(target, text="first")))
     assert sent.kind == PUBLISHED and server.photos == {1: JPEG} and server.messages == {1: "first"}
-    assert sent.response.startswith("with picture: http://pictures.test/seed.jpg")
+    assert sent.picture_url == "http://pictures.test/seed.jpg"
     parent = published_parent(sent.external_id)
     fixed = adapter.correct(delivery(target, CORRECT, text="second", parent=parent))
     assert fixed.kind == FAILED  # the message is a photo: it has no text to edit
@@ -352,7 +352,7 @@ def test_the_attempt_that_sent_a_picture_says_so(session, httpserver, slot, make
     with clock.frozen(NOON):
         publish()
     (attempt,) = session.scalars(select(PostAttempt).where(PostAttempt.post_id == post.id)).all()
-    assert attempt.response.startswith(f"with picture: {slot.programme.image_url}")
+    assert attempt.picture_url == slot.programme.image_url
 
 
 def test_a_photo_whose_answer_was_lost_is_corrected_as_a_photo_once_a_person_marks_it_sent(

@@ -78,6 +78,8 @@ class Post(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     #: The step's template name, if it asks for one other than the default.
     template: Mapped[str | None] = mapped_column(String(100))
+    #: A template of this post's own (Jinja source, set on the promo desk); rendered when sent.
+    own_template: Mapped[str | None] = mapped_column(Text)
     lang: Mapped[str] = mapped_column(String(16), default="en")
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     #: Past this instant the text would be false: the post expires instead of going out.
@@ -121,6 +123,12 @@ class PostAttempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     response: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(200))
+    #: The exact text this attempt sent (None for a withdrawal, which says nothing new).
+    text: Mapped[str | None] = mapped_column(Text)
+    #: The picture this attempt sent, if the delivery carried one.
+    picture_url: Mapped[str | None] = mapped_column(String(1000))
+    #: For a correction: the text out there that it replaced.
+    replaced_text: Mapped[str | None] = mapped_column(Text)
 
     post: Mapped[Post] = relationship(back_populates="attempt_log")
 

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from schedule_service.models import Channel, Post, Slot, Target
@@ -41,6 +41,10 @@ ELLIPSIS = "…"
 class TooLong(ValueError):
     """The blurb does not fit the target even without its quote and summary."""
 
+    def __init__(self, message: str, length: int | None = None, limit: int | None = None):
+        super().__init__(message)
+        self.length, self.limit = length, limit
+
 
 class BadTemplate(ValueError):
     """The template does not exist in the language, or fails to render."""
@@ -56,6 +60,15 @@ class Rendered:
     limit: int | None
     title: str
     link: str
+    #: What was cut to fit the limit: "quote" (left out), "summary" (shortened or left out).
+    shortened: tuple[str, ...] = ()
+
+
+#: The variables a blurb template may use (the context :func:`render_slot` gives it).
+PLACEHOLDERS = frozenset(
+    {"title", "subtitle", "summary", "quote", "guest", "guest_role", "guests", "exclusive", "badge", "premiere"}
+    | {"live", "channel", "when", "on_air", "start", "link", "lang"}
+)
 
 
 def render_post(post: Post, at: datetime, limit: int | None = None) -> Rendered:
@@ -63,7 +76,7 @@ def render_post(post: Post, at: datetime, limit: int | None = None) -> Rendered:
 
     :param limit: a limit shorter than the target's for this post (a caption beside a picture).
     """
-    return render_slot(post.slot, post.target, post.lang, at, post.template, limit)
+    return render_slot(post.slot, post.target, post.lang, at, post.template, limit, source=post.own_template)
 
 
 def text_when_due(post: Post, at: datetime) -> tuple[str | None, str | None]:
@@ -72,7 +85,8 @@ def text_when_due(post: Post, at: datetime) -> tuple[str | None, str | None]:
     ``at`` is now: a post already past due would read as of now. Imports plan posts without
     storing their text (it is made when sent), so readers of the plan get it from here.
     """
-    if post.text is not None:
+    # A post's own template is newer than the text its planning stored; unsent, it reads as rendered.
+    if post.text is not None and not (post.own_template and post.status in ("planned", "held", "failed")):
         return post.text, None
     try:
         return render_post(post, max(post.due_at, at)).text, None
@@ -81,12 +95,19 @@ def text_when_due(post: Post, at: datetime) -> tuple[str | None, str | None]:
 
 
 def render_slot(
-    slot: Slot, target: Target, lang: str, at: datetime, template: str | None = None, limit: int | None = None
+    slot: Slot,
+    target: Target,
+    lang: str,
+    at: datetime,
+    template: str | None = None,
+    limit: int | None = None,
+    source: str | None = None,
 ) -> Rendered:
     """Render the blurb for ``slot`` on ``target`` in ``lang`` as read at ``at``.
 
     :param template: a template name (see :func:`template_names`); the default one when None.
     :param limit: the length limit when not the target's own (a caption beside a picture).
+    :param source: a template's own Jinja text (a post's own template); wins over ``template``.
     :raises PromoNotTrue: when nothing true can be said at ``at`` (the slot ended or was cancelled).
     :raises TooLong: when the title, when-phrase and link alone exceed the target's limit.
     :raises BadTemplate: when the template is missing in ``lang`` or fails.
@@ -108,6 +129,7 @@ def render_slot(
         "guest_role": guests[0].get("role") if guests else None,
         "guests": guests,
         "exclusive": programme.is_exclusive,
+        "badge": wants_badge(programme.is_exclusive, title),
         "premiere": slot.is_premiere,
         "live": slot.is_live,
         "channel": channel.name_in(lang),
@@ -117,10 +139,35 @@ def render_slot(
         "link": link,
         "lang": lang,
     }
-    compiled = _template(template or DEFAULT_TEMPLATE, lang)
+    compiled = compile_source(source) if source is not None else _template(template or DEFAULT_TEMPLATE, lang)
     limit = target.limit if limit is None else limit
-    text = _fit(compiled, context, limit, target)
-    return Rendered(text=text, when=when, length=measure(text, target), limit=limit, title=title, link=link)
+    text, shortened = _fit(compiled, context, limit, target)
+    return Rendered(
+        text=text, when=when, length=measure(text, target), limit=limit, title=title, link=link, shortened=shortened
+    )
+
+
+def compile_source(source: str):
+    """Compile a template's own text in the sandbox; unknown placeholders and bad syntax are a BadTemplate."""
+    env = _environment()
+    try:
+        unknown = meta.find_undeclared_variables(env.parse(source)) - PLACEHOLDERS
+    except TemplateError as e:
+        raise BadTemplate(f"the template is not valid: {e}") from e
+    if unknown:
+        raise BadTemplate(
+            f"unknown placeholders: {', '.join(sorted(unknown))}; there are: {', '.join(sorted(PLACEHOLDERS))}"
+        )
+    return env.from_string(source)
+
+
+#: A title that says "exclusive" itself, in any language the service writes.
+_SAYS_EXCLUSIVE = re.compile(r"exclusive|эксклюзив", re.IGNORECASE)
+
+
+def wants_badge(is_exclusive: bool, title: str | None) -> bool:
+    """Whether "World exclusive" goes before the title: for an exclusive whose title does not say so already."""
+    return bool(is_exclusive) and not _SAYS_EXCLUSIVE.search(title or "")
 
 
 def post_lang(target: Target, channel: Channel) -> str:
@@ -190,15 +237,20 @@ def _render(compiled, context: dict[str, Any]) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
-def _fit(compiled, context: dict[str, Any], limit: int | None, target: Target) -> str:
-    """Render within ``limit``: drop the quote, then shorten the summary; never touch the rest."""
+def _fit(compiled, context: dict[str, Any], limit: int | None, target: Target) -> tuple[str, tuple[str, ...]]:
+    """Render within ``limit``: drop the quote, then shorten the summary; never touch the rest.
+
+    Returns the text and what was cut to fit.
+    """
     text = _render(compiled, context)
     if limit is None or measure(text, target) <= limit:
-        return text
+        return text, ()
+    cut = ("quote",) if context.get("quote") else ()
     context = {**context, "quote": None}
     text = _render(compiled, context)
     if measure(text, target) <= limit:
-        return text
+        return text, cut
+    cut = (*cut, "summary") if context.get("summary") else cut
     summary = context.get("summary") or ""
     # The longest shortened summary that fits; text length grows with it, so bisect.
     best, low, high = None, 1, len(summary) - 1
@@ -211,13 +263,16 @@ def _fit(compiled, context: dict[str, Any], limit: int | None, target: Target) -
         else:
             high = size - 1
     if best is not None:
-        return best
+        return best, cut
     text = _render(compiled, {**context, "summary": None})
     if measure(text, target) <= limit:
-        return text
+        return text, cut
+    length = measure(text, target)
     raise TooLong(
-        f"the blurb needs {measure(text, target)} characters for its title, when-phrase and link alone; "
-        f"target {target.name!r} allows {limit}"
+        f"the blurb needs {length} characters for its title, when-phrase and link alone; "
+        f"target {target.name!r} allows {limit}",
+        length,
+        limit,
     )
 
 

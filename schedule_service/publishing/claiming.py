@@ -29,7 +29,7 @@ from schedule_service.publishing.post_moves import expire_post, fail_post, move_
 from schedule_service.publishing.post_picture import picture_for
 from schedule_service.publishing.row_locks import lock_posts, locking
 from schedule_service.publishing.settings import Settings
-from schedule_service.publishing.targets.base import Delivery, PostPicture, adapter_for, sent_with_picture
+from schedule_service.publishing.targets.base import Delivery, PostPicture, adapter_for
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +153,6 @@ def prepare_batch(session: Session, ids: list[int], worker: str, cfg: Settings) 
             dedup = adapter.deduplicates(post.action)
             post.lease_until = at + cfg.lease
             attempt = None
-            if dedup:  # a crash from here on is harmless: the post is simply sent again
-                attempt = PostAttempt(post_id=post.id, started_at=at, worker=worker)
-                session.add(attempt)
-                post.attempts += 1
             delivery = Delivery(
                 post,
                 post.target,
@@ -168,6 +164,10 @@ def prepare_batch(session: Session, ids: list[int], worker: str, cfg: Settings) 
                 picture=pictures.get(post.id) if rendered is not None else None,
                 parent_has_picture=parent_has_picture,
             )
+            if dedup:  # a crash from here on is harmless: the post is simply sent again
+                attempt = PostAttempt(post_id=post.id, started_at=at, worker=worker, **what_was_sent(delivery))
+                session.add(attempt)
+                post.attempts += 1
             out.append((Prepared(post.id, delivery, post.slot.version, dedup, post.lease_until), attempt))
         session.flush()
         for prepared, attempt in out:
@@ -267,13 +267,31 @@ def _went_with_picture(session: Session, parent: Post | None) -> bool:
     """
     if parent is None:
         return False
-    recorded = session.scalar(
-        select(PostAttempt.response)
+    sent_picture = session.scalar(
+        select(PostAttempt.picture_url)
         .where(PostAttempt.post_id == parent.id, PostAttempt.outcome.in_((PUBLISHED, UNKNOWN)))
         .order_by(PostAttempt.id.desc())
         .limit(1)
     )
-    return sent_with_picture(recorded)
+    return sent_picture is not None
+
+
+def what_was_sent(delivery: Delivery) -> dict:
+    """The attempt's record of what it sends: the exact text, the picture, and the text a follow-up replaces.
+
+    Kept on the attempt (not only on the post, whose text a correction overwrites) so the publish
+    log shows what went out, not what would go out now.
+    """
+    # Pictures come with the targets' media (another change): a Delivery that carries one has a
+    # ``picture`` (a URL, or an object with ``url``); until then there is none to record.
+    picture = getattr(delivery, "picture", None)
+    picture_url = getattr(picture, "url", picture) if picture is not None else None
+    parent = delivery.parent
+    return {
+        "text": delivery.rendered.text if delivery.rendered is not None else None,
+        "picture_url": picture_url if isinstance(picture_url, str) else None,
+        "replaced_text": parent.text if parent is not None and delivery.action != PUBLISH else None,
+    }
 
 
 def _synchronous(session: Session) -> None:
@@ -302,7 +320,7 @@ def start_attempt(session: Session, prepared: Prepared, worker: str, cfg: Settin
         if attempts is not None:
             prepared.attempt_id = session.scalar(
                 insert(PostAttempt)
-                .values(post_id=prepared.post_id, started_at=at, worker=worker)
+                .values(post_id=prepared.post_id, started_at=at, worker=worker, **what_was_sent(prepared.delivery))
                 .returning(PostAttempt.id)
             )
     if attempts is None:  # the transaction wrote nothing: committing it is rolling it back

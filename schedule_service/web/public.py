@@ -24,6 +24,7 @@ from schedule_service.broadcast_time import WallTimeError, broadcast_day, to_ins
 from schedule_service.db import db
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
+from schedule_service.promos.render import wants_badge
 from schedule_service.web.caching import kept_programmes, public, request_now, schedule_generation
 from schedule_service.web.errors import problem
 
@@ -445,7 +446,8 @@ def _open_graph(programme: Programme, slot: Slot | None, lang: str, base: str, p
         parts.append(programme.text("summary", lang))
     og = {
         "og:type": "video.episode" if slot is not None else "video.tv_show",
-        "og:title": (f"{_('World exclusive')}: " if programme.is_exclusive else "") + title,
+        # "World exclusive: Serzh Sargsyan: the exclusive interview" would say it twice.
+        "og:title": (f"{_('World exclusive')}: " if wants_badge(programme.is_exclusive, title) else "") + title,
         "og:description": " — ".join(parts),
         "og:url": base + path,
         "og:site_name": _("TV schedule"),

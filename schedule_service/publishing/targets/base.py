@@ -91,24 +91,6 @@ class PostPicture:
         return "picture." + {"image/png": "png", "image/webp": "webp"}.get(self.content_type, "jpg")
 
 
-#: Opens the line an adapter adds to the response it records for a post that went out with a
-#: picture, so the log shows the picture and a correction knows it edits a picture's caption.
-PICTURE_SENT = "with picture: "
-
-
-def noting_picture(outcome: "Outcome", picture: PostPicture | None) -> "Outcome":
-    """``outcome`` with a first response line naming the picture the call carried, if any."""
-    if picture is None:
-        return outcome
-    line = f"{PICTURE_SENT}{picture.url}"
-    return dataclasses.replace(outcome, response=f"{line}\n{outcome.response}" if outcome.response else line)
-
-
-def sent_with_picture(recorded: str | None) -> bool:
-    """Whether an attempt's recorded text says its call carried a picture (see :func:`noting_picture`)."""
-    return bool(recorded) and any(line.startswith(PICTURE_SENT) for line in recorded.splitlines())
-
-
 def nothing_posted(outcome: "Outcome") -> "Outcome":
     """A step before the post itself (an upload, a read) went wrong: whatever it was, nothing was posted.
 

@@ -18,7 +18,6 @@ from schedule_service.publishing.targets.base import (
     call,
     describe,
     nothing_posted,
-    noting_picture,
     outcome_of_status,
     register,
 )
@@ -44,10 +43,10 @@ class Mastodon:
         if delivery.picture is not None:
             media_id = self._upload(delivery)
             if isinstance(media_id, Outcome):
-                return noting_picture(nothing_posted(media_id), delivery.picture)
+                return nothing_posted(media_id)
             body["media_ids"] = [media_id]
         answer = self._call(delivery, "POST", "/api/v1/statuses", body, {"Idempotency-Key": delivery.key})
-        return noting_picture(self._posted(answer), delivery.picture)
+        return self._posted(answer)
 
     def _posted(self, answer) -> Outcome:
         if isinstance(answer, Outcome):

@@ -2,7 +2,7 @@
 
 A post with a picture is a ``sendPhoto`` with the text as its caption (at most
 :data:`CAPTION_LIMIT` characters), corrected with ``editMessageCaption``. Which kind went out is
-noted on the attempt that sent it (:func:`~.base.noting_picture`), so a correction uses the right
+recorded on the attempt that sent it (its ``picture_url``), so a correction uses the right
 method even after an unknown outcome a person marked published.
 
 Sending has no idempotency key: a message whose answer was lost may be in the chat, so it
@@ -16,7 +16,6 @@ from schedule_service.publishing.targets.base import (
     call,
     describe,
     json_excerpt,
-    noting_picture,
     outcome_of_status,
     register,
     without_secret,
@@ -45,7 +44,7 @@ class Telegram:
         else:
             photo = {"photo": (picture.filename, picture.data, picture.content_type)}
             answer = self._call(delivery, "sendPhoto", {"caption": delivery.rendered.text}, photo)
-        return noting_picture(self._sent(delivery, answer), picture)
+        return self._sent(delivery, answer)
 
     def _sent(self, delivery: Delivery, answer: dict | Outcome) -> Outcome:
         if isinstance(answer, Outcome):

@@ -21,7 +21,6 @@ from schedule_service.publishing.targets.base import (
     describe,
     json_excerpt,
     nothing_posted,
-    noting_picture,
     outcome_of_status,
     register,
     without_secret,
@@ -55,9 +54,9 @@ class VK:
         if delivery.picture is not None:
             photo = self._upload(delivery)
             if isinstance(photo, Outcome):
-                return noting_picture(nothing_posted(photo), delivery.picture)
+                return nothing_posted(photo)
             params["attachments"] = photo
-        return noting_picture(self._posted(delivery, self._call(delivery, "wall.post", params)), delivery.picture)
+        return self._posted(delivery, self._call(delivery, "wall.post", params))
 
     def _posted(self, delivery: Delivery, answer: dict | Outcome) -> Outcome:
         if isinstance(answer, Outcome):

@@ -3,9 +3,10 @@
 from marshmallow import Schema, fields, validate
 
 from schedule_service.auth import actor, require
+from schedule_service.promos import desk
 from schedule_service.publishing import decisions
-from schedule_service.web.api.common import Blueprint, write
-from schedule_service.web.api.posts import PostDetail
+from schedule_service.web.api.common import ID_RANGE, Blueprint, write
+from schedule_service.web.api.posts import PostDetail, PostSchema
 from schedule_service.web.errors import problem
 
 blp = Blueprint(
@@ -22,6 +23,21 @@ class MarkPublished(Schema):
     )
 
 
+class BulkApprove(Schema):
+    ids = fields.List(fields.Integer(validate=ID_RANGE), required=True, validate=validate.Length(min=1, max=1000))
+
+
+class Refusal(Schema):
+    id = fields.Integer()
+    status = fields.String(metadata={"description": "the post's status, which stays as it was"})
+    reason = fields.String()
+
+
+class BulkApproved(Schema):
+    approved = fields.List(fields.Nested(PostSchema), metadata={"description": "the posts approved now"})
+    refused = fields.List(fields.Nested(Refusal), metadata={"description": "each post not approved, and why"})
+
+
 def _decide(operation, post_id: int, *args):
     """Lock the post, apply the decision, commit; 404 for no post, 409 for a move not allowed."""
 
@@ -32,6 +48,21 @@ def _decide(operation, post_id: int, *args):
         return operation(session, post, *rest)
 
     return write(locked, *args)
+
+
+@blp.route("/approve", methods=["POST"])
+@require("editor")
+@blp.arguments(BulkApprove)
+@blp.response(200, BulkApproved)
+def approve_many(values):
+    """Approve many held posts at once; each is approved or not on its own (not all or nothing).
+
+    Every held post among `ids` is approved (held → planned) and audited as one approval; each
+    other one (no such post, not held, its moment passed) stays as it was and is listed in
+    `refused` with its reason. The answer is 200 whichever way each went.
+    """
+    result = write(desk.approve_posts, values["ids"], actor())
+    return {"approved": result.approved, "refused": result.refused}
 
 
 @blp.route("/<int:post_id>/approve", methods=["POST"])

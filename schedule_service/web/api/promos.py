@@ -175,6 +175,10 @@ class PreviewOut(Schema):
     lang = fields.String()
     target = fields.String()
     at = fields.String()
+    shortened = fields.List(
+        fields.String(),
+        metadata={"description": 'what was cut to fit: "quote" (left out), "summary" (shortened or left out)'},
+    )
 
 
 @blp.route("/promos/preview")
@@ -200,7 +204,7 @@ class Preview(MethodView):
         except PromoNotTrue as e:
             raise problem(422, str(e), {"at": str(e)}) from e
         except TooLong as e:
-            raise problem(422, str(e), {"target": str(e)}) from e
+            raise problem(422, str(e), {"target": str(e)}, length=e.length, limit=e.limit) from e
         except BadTemplate as e:
             raise problem(422, str(e), {"template": str(e)}) from e
         return {**asdict(rendered), "lang": lang, "target": target.name, "at": at.isoformat()}

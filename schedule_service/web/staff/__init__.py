@@ -38,6 +38,7 @@ NAV = (
     ("staff.programmes", _l("Programmes"), "editor"),
     ("staff.imports", _l("XMLTV import"), "editor"),
     ("staff.plans", _l("Promo plans"), "editor"),
+    ("staff.desk_calendar", _l("Promo desk"), "editor"),
     ("staff.approvals", _l("Approvals"), "editor"),
     ("staff.publish_log", _l("Publish log"), "editor"),
     ("staff.audit", _l("Audit"), "editor"),
@@ -69,6 +70,7 @@ WORDS = {
     "approve": _l("approve"),
     "hold": _l("hold"),
     "retry": _l("retry"),
+    "template": _l("template"),
     "editor": _l("editor"),
     "admin": _l("admin"),
     "channel": _l("channel"),
@@ -122,6 +124,7 @@ def _private(response: Response) -> Response:
 # The pages register themselves on ``bp``.
 from schedule_service.web.staff import (  # noqa: E402, F401
     account,
+    desk,
     fast_entry,
     grid,
     imports,

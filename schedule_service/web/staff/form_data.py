@@ -8,8 +8,9 @@ an integrator reads, value for value.
 from datetime import datetime
 from typing import Any
 
-from schedule_service.models import Channel, Programme, Slot, Target, User
+from schedule_service.models import Channel, Post, Programme, Slot, Target, User
 from schedule_service.web.api.channels import ChannelSchema
+from schedule_service.web.api.posts import PostSchema
 from schedule_service.web.api.programmes import ProgrammeSchema
 from schedule_service.web.api.promos import StepSchema
 from schedule_service.web.api.slot_out import SlotOut
@@ -75,3 +76,8 @@ def target_data(target: Target) -> dict[str, Any]:
 def user_data(user: User) -> dict[str, Any]:
     """A user's role and activity; the password is write-only."""
     return {"role": user.role, "active": user.is_active}
+
+
+def post_template_data(post: Post) -> dict[str, Any]:
+    """The post's own template as GET /api/v1/posts/{id} has it; none as empty."""
+    return {"template": PostSchema(only=("template",)).dump(post)["template"] or ""}

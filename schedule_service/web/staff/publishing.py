@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from schedule_service import audit
@@ -18,6 +19,7 @@ from schedule_service.publishing import decisions, target_settings
 from schedule_service.schedule import Conflict, Invalid
 from schedule_service.web.security import MAX_ID, safe_next, staff_page
 from schedule_service.web.staff import bp
+from schedule_service.web.staff.desk import page_zone
 from schedule_service.web.staff.form_data import target_data
 from schedule_service.web.staff.forms import MarkPublishedForm, TargetForm, add_errors
 
@@ -37,7 +39,9 @@ def approvals():
     coming = db.session.scalars(
         select(Post).where(Post.status == PLANNED, Post.due_at >= now()).order_by(Post.due_at, Post.id).limit(COMING)
     ).all()
-    return render_template("staff/approvals.html", held=[(p, text_when_due(p, now())) for p in held], coming=coming)
+    return render_template(
+        "staff/approvals.html", held=[(p, text_when_due(p, now())) for p in held], coming=coming, zone=page_zone()
+    )
 
 
 # A person's decisions on a post
@@ -116,10 +120,12 @@ def publish_log():
         last = db.session.get(Post, before)
         if last is not None:
             query = query.where((Post.due_at < last.due_at) | ((Post.due_at == last.due_at) & (Post.id < last.id)))
-    rows = db.session.scalars(query.limit(PAGE + 1)).all()
+    rows = db.session.scalars(query.options(selectinload(Post.attempt_log)).limit(PAGE + 1)).all()
     targets = db.session.scalars(select(Target.name).order_by(Target.name)).all()
     return render_template(
         "staff/publish_log.html",
+        zone=page_zone(),
+        went_out=went_out,
         posts=rows[:PAGE],
         older=rows[PAGE - 1].id if len(rows) > PAGE else None,
         status=status,
@@ -142,12 +148,19 @@ def post(post_id: int):
     follow_ups = db.session.scalars(select(Post).where(Post.parent_id == post.id).order_by(Post.id)).all()
     return render_template(
         "staff/post.html",
+        zone=page_zone(post.slot.channel),
         post=post,
         text=text_when_due(post, now())[0],
         trail=trail,
         follow_ups=follow_ups,
         mark_form=MarkPublishedForm(formdata=None),
     )
+
+
+def went_out(post: Post) -> str | None:
+    """The text the post's last successful attempt sent: what went out, not what would go out now."""
+    sent = [a for a in post.attempt_log if a.outcome == "published" and a.text is not None]
+    return sent[-1].text if sent else None
 
 
 # Targets (admins)
