@@ -108,7 +108,6 @@ def test_telegram_sends_a_photo_with_the_text_as_caption_and_corrects_the_captio
     adapter = adapter_for("telegram")
     sent = adapter.publish(with_picture(delivery(target, text="first")))
     assert sent.kind == PUBLISHED and server.photos == {1: JPEG} and server.messages == {1: "first"}
-    assert sent.picture_url == "http://pictures.test/seed.jpg"
     parent = published_parent(sent.external_id)
     fixed = adapter.correct(delivery(target, CORRECT, text="second", parent=parent))
     assert fixed.kind == FAILED  # the message is a photo: it has no text to edit
