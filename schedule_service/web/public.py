@@ -132,8 +132,8 @@ def front():
 @bp.get("/channels/<slug>")
 @page
 def channel_week(slug: str):
-    """A channel's broadcast week as a grid of days, the asked day (``?date=``) first on a phone."""
-    channel = db.session.scalar(select(Channel).where(Channel.slug == slug))
+    """A channel's (or an edition's) broadcast week as a grid of days, the asked day (``?date=``) first on a phone."""
+    channel = listings.channel_by_slug(db.session, slug)
     if channel is None:
         raise problem(404, _("There is no channel %(slug)s.", slug=slug))
     at = request_now()
@@ -142,9 +142,9 @@ def channel_week(slug: str):
     first = Locale.parse(_lang()).first_week_day
     week_start = day - timedelta(days=(day.weekday() - first) % 7)
     days = [week_start + timedelta(days=i) for i in range(7)]
-    lo = listings.day_range(channel, days[0])[0]
-    hi = listings.day_range(channel, days[-1])[1]
-    slots = db.session.scalars(listings.slots_between(channel.id, lo, hi)).all()
+    lo = listings.day_range_of(channel, days[0])[0]
+    hi = listings.day_range_of(channel, days[-1])[1]
+    slots = listings.slots_of(db.session, channel, lo, hi)
     by_day: dict[date, list[Slot]] = {d: [] for d in days}
     for slot in slots:
         by_day.setdefault(broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start), []).append(slot)
@@ -313,8 +313,10 @@ def _day_rows(day: date, slots: list[Slot], tz: ZoneInfo) -> list[Row]:
     return rows
 
 
-def _all_channels() -> list[Channel]:
-    return db.session.scalars(select(Channel).order_by(Channel.slug)).all()
+def _all_channels() -> list:
+    """Every channel and every edition (a channel to its viewers), by slug."""
+    channels = [*db.session.scalars(select(Channel)).all(), *listings.all_editions(db.session)]
+    return sorted(channels, key=lambda c: c.slug)
 
 
 def _date_arg(default: date) -> date:
