@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from schedule_service import schedule
+from schedule_service import clock, schedule
 from schedule_service.db import db
 from schedule_service.models import AuditEntry, Channel, Edition
 
@@ -183,3 +183,13 @@ def test_an_editions_channel_page_shows_its_week_in_its_zone(client, make_slot, 
     html = page.get_data(as_text=True)
     assert "Mir Siberia" in html and "00:05" in html
     assert client.get("/channels/nowhere").status_code == 404
+
+
+def test_the_front_page_has_a_card_per_edition_after_its_channels(client, make_slot, mir):
+    make_slot(EXCLUSIVE, channel=mir)
+    with clock.frozen(datetime(2031, 11, 27, 19, 0, tzinfo=NOVOSIBIRSK)):  # 15:00 in Moscow
+        html = client.get("/?lang=en").get_data(as_text=True)
+    assert html.index('id="channel-mir"') < html.index('id="channel-mir-siberia"')
+    card = html[html.index('id="channel-mir-siberia"') :]
+    card = card[: card.index("</article>")]
+    assert "Mir Siberia" in card and "00:05" in card and "tonight right after midnight" in card

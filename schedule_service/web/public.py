@@ -110,21 +110,37 @@ def front():
     lang = _lang()
     rows = listings.now_next(db.session, at, kept_programmes(), schedule_generation())
     tonight = _tonight([row.channel for row in rows], at)
+    channels = [
+        {
+            "channel": row.channel,
+            "now": row.now,
+            "next": row.next,
+            "tonight": tonight.get(row.channel.id, []),
+            "progress": _progress(row.now, at),
+        }
+        for row in rows
+    ]
+    # Each edition is a channel to its viewers (SPEC §9): a card of its own, after its channel's.
+    editions = listings.all_editions(db.session)
+    for edition in editions:
+        row = listings.edition_now_next(db.session, edition, at)
+        channels.append(
+            {
+                "channel": edition,
+                "now": row.now,
+                "next": row.next,
+                "tonight": _edition_tonight(edition, at),
+                "progress": _progress(row.now, at),
+            }
+        )
+    order = {row.channel.slug: i for i, row in enumerate(rows)}
+    channels.sort(key=lambda c: (order.get(getattr(c["channel"], "edition_of", c["channel"].slug), len(order)),))
     return render_template(
         "front.html",
         at=at,
-        channels=[
-            {
-                "channel": row.channel,
-                "now": row.now,
-                "next": row.next,
-                "tonight": tonight.get(row.channel.id, []),
-                "progress": _progress(row.now, at),
-            }
-            for row in rows
-        ],
+        channels=channels,
         highlights=_highlights(at),
-        nav_channels=[row.channel for row in rows],
+        nav_channels=sorted([row.channel for row in rows] + editions, key=lambda c: c.slug),
         lang=lang,
     )
 
@@ -268,6 +284,16 @@ def _tonight(channels: list[Channel], at: datetime) -> dict[int, list[Slot]]:
         if lo <= slot.start_at < hi:
             out.setdefault(slot.channel_id, []).append(slot)
     return out
+
+
+def _edition_tonight(edition: listings.EditionChannel, at: datetime) -> list:
+    """An edition's shows from the evening of its current broadcast day (in its zone) to its end not yet over."""
+    day = broadcast_day(at, edition.zone, edition.broadcast_day_start)
+    lo, hi = listings.day_range_of(edition, day)
+    if edition.broadcast_day_start < EVENING:
+        with suppress(WallTimeError):
+            lo = to_instant(datetime.combine(day, EVENING), edition.zone, fold=0)
+    return [s for s in listings.slots_of(db.session, edition, lo, hi) if s.end_at > at]
 
 
 def _highlights(at: datetime) -> list[Slot]:
