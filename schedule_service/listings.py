@@ -3,7 +3,7 @@
 import json
 import threading
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from schedule_service.broadcast_time import day_bounds
 from schedule_service.db import UtcDateTime
-from schedule_service.models import Channel, Programme, Slot
+from schedule_service.models import Channel, Edition, Programme, Slot
 from schedule_service.models.channel import ChannelTraits
 from schedule_service.models.programme import ProgrammeTraits, ProgrammeTranslation
 from schedule_service.models.slot import SCHEDULED, SlotTraits
@@ -285,3 +285,129 @@ def now_next(
         elif entry.next is None:
             entry.next = slot
     return out
+
+
+# Regional editions (SPEC §9): a channel's slots moved by the edition's shift, read, never copied.
+
+
+@dataclass(slots=True)
+class EditionChannel(ChannelTraits):
+    """An edition as its viewers see it: a channel of its own name, slug and zone.
+
+    ``id`` is its channel's: its slots are the channel's, read through :func:`edition_slot`.
+    Broadcast days are counted in the edition's zone from the channel's ``broadcast_day_start``.
+    """
+
+    id: int
+    slug: str
+    name: str
+    names: dict[str, str]
+    timezone: str
+    broadcast_day_start: time
+    xmltv_id: str | None
+    languages: list[str]
+    promote: str
+    shift: timedelta
+    #: The slug of the channel the edition shifts.
+    edition_of: str
+    editions: list = field(default_factory=list)
+
+    @classmethod
+    def of(cls, edition: Edition, channel: Channel | ChannelRow) -> "EditionChannel":
+        return cls(
+            id=channel.id,
+            slug=edition.slug,
+            name=edition.name,
+            names=dict(edition.names or {}),
+            timezone=edition.timezone,
+            broadcast_day_start=channel.broadcast_day_start,
+            xmltv_id=None,
+            languages=list(channel.languages or []),
+            promote=channel.promote,
+            shift=edition.shift,
+            edition_of=channel.slug,
+        )
+
+
+class EditionSlot:
+    """A channel's slot as an edition airs it: the same slot, its times moved by the edition's shift.
+
+    Everything but ``channel``, ``start_at`` and ``end_at`` is the slot's own, so an edit of
+    the slot shows in every edition at once.
+    """
+
+    __slots__ = ("slot", "channel", "start_at", "end_at")
+
+    def __init__(self, slot: Any, channel: EditionChannel):
+        self.slot = slot
+        self.channel = channel
+        self.start_at = slot.start_at + channel.shift
+        self.end_at = slot.end_at + channel.shift
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.slot, name)
+
+    def __repr__(self) -> str:
+        return f"<EditionSlot {self.slot.id} in {self.channel.slug}>"
+
+
+def edition_slot(slot: Any, edition: EditionChannel) -> EditionSlot:
+    """The one place a channel's slot becomes an edition's: moved by its shift, in its zone."""
+    return EditionSlot(slot, edition)
+
+
+def channel_by_slug(session: Session, slug: str) -> Channel | EditionChannel | None:
+    """The channel, or the edition as a channel, that answers to ``slug``; None if neither does."""
+    channel = session.scalar(select(Channel).where(Channel.slug == slug))
+    if channel is not None:
+        return channel
+    edition = session.scalar(select(Edition).where(Edition.slug == slug))
+    if edition is None:
+        return None
+    return EditionChannel.of(edition, session.get(Channel, edition.channel_id))
+
+
+def editions_of(channel: Channel) -> list[EditionChannel]:
+    """The channel's editions, each as a channel."""
+    return [EditionChannel.of(e, channel) for e in channel.editions]
+
+
+def all_editions(session: Session) -> list[EditionChannel]:
+    """Every edition of every channel, as channels, by channel and in each channel's order."""
+    query = select(Edition, Channel).join(Channel, Edition.channel_id == Channel.id)
+    return [EditionChannel.of(e, c) for e, c in session.execute(query.order_by(Channel.slug, Edition.position))]
+
+
+def day_range_of(channel: Channel | EditionChannel, day: date) -> tuple[datetime, datetime]:
+    """The instants bounding broadcast day ``day`` as the channel or edition counts it (its own zone)."""
+    return day_bounds(day, channel.zone, channel.broadcast_day_start)
+
+
+def slots_of(
+    session: Session, channel: Channel | EditionChannel, start: datetime, end: datetime, include_cancelled: bool = False
+) -> list:
+    """Slots of a channel or edition that start (as it airs them) in [start, end), in air order."""
+    shift = getattr(channel, "shift", None)
+    if shift is None:
+        return list(session.scalars(slots_between(channel.id, start, end, include_cancelled)).unique())
+    query = slots_between(channel.id, start - shift, end - shift, include_cancelled)
+    return [edition_slot(s, channel) for s in session.scalars(query).unique()]
+
+
+def edition_now_next(session: Session, edition: EditionChannel, at: datetime) -> NowNext:
+    """What the edition airs at ``at`` and next: the channel's now and next at ``at`` less the shift."""
+    channel_at = at - edition.shift
+    query = (
+        select(Slot)
+        .where(Slot.channel_id == edition.id, Slot.status == SCHEDULED, Slot.end_at > channel_at)
+        .order_by(Slot.end_at)
+        .limit(2)
+    )
+    slots = [edition_slot(s, edition) for s in session.scalars(query).unique()]
+    entry = NowNext(edition, None, None)  # type: ignore[arg-type]
+    for slot in slots:
+        if entry.now is None and entry.next is None and slot.start_at <= at:
+            entry.now = slot
+        elif entry.next is None:
+            entry.next = slot
+    return entry

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schedule_service import audit, bulk
+from schedule_service import audit, bulk, editions
 from schedule_service.broadcast_time import SUPPORTED, WallTimeError, parse_day_start, supported, to_instant, zone
 from schedule_service.errors import Conflict, Invalid, ScheduleError, SlotRefused, StaleVersion
 from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot, generation
@@ -51,27 +51,33 @@ PROMOTION_FLAGS = ("is_premiere", "is_promoted")
 
 def create_channel(session: Session, values: dict[str, Any], actor: str) -> Channel:
     values = _channel_values(values)
+    given_editions = values.pop("editions", None)
     _unique_channel(session, values)
     channel = Channel(**values)
     session.add(channel)
     session.flush()
-    audit.record(
-        session, actor, "create", "channel", channel.slug, audit.created(audit.snapshot(channel, CHANNEL_FIELDS))
-    )
+    changes = audit.created(audit.snapshot(channel, CHANNEL_FIELDS))
+    if given_editions:
+        changes |= editions.set_editions(session, channel, given_editions)
+    audit.record(session, actor, "create", "channel", channel.slug, changes)
     return channel
 
 
 def update_channel(session: Session, channel: Channel, values: dict[str, Any], actor: str) -> Channel:
     values = _channel_values(values)
+    given_editions = values.pop("editions", None)
     _unique_channel(session, values, channel)
     before = audit.snapshot(channel, CHANNEL_FIELDS)
+    edition_changes = {}
+    if given_editions is not None:
+        edition_changes = editions.set_editions(session, channel, given_editions, values.get("slug"))
     for key, value in values.items():
         setattr(channel, key, value)
     session.flush()
-    changes = audit.diff(before, audit.snapshot(channel, CHANNEL_FIELDS))
+    changes = audit.diff(before, audit.snapshot(channel, CHANNEL_FIELDS)) | edition_changes
     if changes:
         audit.record(session, actor, "update", "channel", channel.slug, changes)
-    if "promote" in changes:
+    if "promote" in changes or edition_changes:
         plan.replan_coming(session, select(Slot).where(Slot.channel_id == channel.id))
     return channel
 
@@ -104,6 +110,8 @@ def _unique_channel(session: Session, values: dict[str, Any], channel: Channel |
         other = session.scalar(select(Channel).where(getattr(Channel, field) == value))
         if other is not None and other is not channel:
             raise Conflict(f"a channel with {field} {value!r} already exists")
+    if values.get("slug") and editions.slug_taken_by_edition(session, values["slug"]):
+        raise Conflict(f"an edition with slug {values['slug']!r} already exists")
 
 
 # Programmes

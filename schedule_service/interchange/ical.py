@@ -22,8 +22,13 @@ TZ_RULES_FROM, TZ_RULES_UNTIL = date(1800, 1, 1), date(9000, 1, 1)
 
 
 def uid(slot: Slot, base_url: str) -> str:
-    """The showing's UID: its id at the service's host, the same in every calendar and version."""
+    """The showing's UID: its id at the service's host, the same in every calendar and version.
+
+    An edition's showing (SPEC §9) is another event at another time: its UID names the edition too.
+    """
     host = urlsplit(base_url).hostname or "schedule-service"
+    if getattr(slot.channel, "edition_of", None):
+        return f"slot-{slot.id}-{slot.channel.slug}@{host}"
     return f"slot-{slot.id}@{host}"
 
 

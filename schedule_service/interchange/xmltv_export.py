@@ -65,12 +65,15 @@ def build(
             "generator-info-url": base_url + "/",
         },
     )
-    ids = {c.id: channel_id(c, base_url) for c in channels}
-    for channel in sorted(channels, key=lambda c: ids[c.id]):
-        _channel(tv, channel, base_url, ids[channel.id])
-    for slot in sorted(slots, key=lambda s: (ids.get(s.channel_id, ""), s.start_at)):
-        if slot.channel_id in ids and slot.status == SCHEDULED:
-            _programme(tv, slot, base_url, first_shown.get(slot.programme_id), ids)
+    # By slug: an edition (SPEC §9) shares its channel's id but is a <channel> of its own.
+    ids = {c.slug: channel_id(c, base_url) for c in channels}
+    #: Where a programme was first shown, by the database id of a channel in the document.
+    shown_on = {c.id: ids[c.slug] for c in channels if not hasattr(c, "edition_of")}
+    for channel in sorted(channels, key=lambda c: ids[c.slug]):
+        _channel(tv, channel, base_url, ids[channel.slug])
+    for slot in sorted(slots, key=lambda s: (ids.get(s.channel.slug, ""), s.start_at)):
+        if slot.channel.slug in ids and slot.status == SCHEDULED:
+            _programme(tv, slot, base_url, first_shown.get(slot.programme_id), ids[slot.channel.slug], shown_on)
     return etree.tostring(tv, xml_declaration=True, encoding="UTF-8", pretty_print=True, doctype=DOCTYPE)
 
 
@@ -87,7 +90,12 @@ def _channel(tv: etree._Element, channel: Channel, base_url: str, xmltv_id: str)
 
 
 def _programme(
-    tv: etree._Element, slot: Slot, base_url: str, first: FirstShowing | None, ids: Mapping[int, str]
+    tv: etree._Element,
+    slot: Slot,
+    base_url: str,
+    first: FirstShowing | None,
+    xmltv_id: str,
+    shown_on: Mapping[int, str],
 ) -> None:
     channel, programme = slot.channel, slot.programme
     el = etree.SubElement(
@@ -95,7 +103,7 @@ def _programme(
         "programme",
         start=xmltv_time(slot.start_at, channel),
         stop=xmltv_time(slot.end_at, channel),
-        channel=ids[slot.channel_id],
+        channel=xmltv_id,
     )
     # Elements in the order the DTD wants them.
     for field, tag in (("title", "title"), ("subtitle", "sub-title"), ("summary", "desc")):
@@ -120,10 +128,11 @@ def _programme(
     if programme.episode_num:
         etree.SubElement(el, "episode-num", system="onscreen").text = xml_safe(programme.episode_num)
     etree.SubElement(el, "episode-num", system=ID_SYSTEM).text = f"programme-{programme.id}"
-    if first is not None and first.start_at < slot.start_at:
+    # An edition's showing is its channel's slot moved: first shown is judged on the channel's time.
+    if first is not None and first.start_at < getattr(slot, "slot", slot).start_at:
         attrs = {"start": xmltv_time(first.start_at, channel)}
-        if first.channel_id in ids:
-            attrs["channel"] = ids[first.channel_id]
+        if first.channel_id in shown_on:
+            attrs["channel"] = shown_on[first.channel_id]
         etree.SubElement(el, "previously-shown", attrs)
     if slot.is_premiere:
         etree.SubElement(el, "premiere")
@@ -157,14 +166,31 @@ def document(session: Session, at: datetime, days: int, base_url: str, slug: str
 
     :raises LookupError: when there is no channel ``slug``.
     """
-    query = select(Channel).order_by(Channel.slug)
-    if slug is not None:
-        query = query.where(Channel.slug == slug)
-    channels = session.scalars(query).all()
-    if slug is not None and not channels:
-        raise LookupError(f"there is no channel {slug!r}")
+    if slug is None:
+        channels = session.scalars(select(Channel).order_by(Channel.slug)).all()
+        editions = listings.all_editions(session)
+    else:
+        found = listings.channel_by_slug(session, slug)
+        if found is None:
+            raise LookupError(f"there is no channel {slug!r}")
+        channels, editions = ([], [found]) if hasattr(found, "edition_of") else ([found], [])
     slots, first = gather(session, channels, at, days)
-    return build(channels, slots, base_url, first)
+    shifted = gather_editions(session, editions, at, days)
+    missing = {s.programme_id for s in shifted} - set(first)
+    if missing:
+        first |= first_showings(session, missing)
+    return build([*channels, *editions], [*slots, *shifted], base_url, first)
+
+
+def gather_editions(session: Session, editions: Sequence[listings.EditionChannel], at: datetime, days: int) -> list:
+    """The scheduled slots of ``days`` broadcast days of each edition, counted in its zone, as it airs them."""
+    out: list = []
+    for edition in editions:
+        today = broadcast_day(at, edition.zone, edition.broadcast_day_start)
+        lo = listings.day_range_of(edition, today)[0]
+        hi = listings.day_range_of(edition, today + timedelta(days=days - 1))[1]
+        out.extend(listings.slots_of(session, edition, lo, hi))
+    return out
 
 
 def gather(

@@ -2,6 +2,7 @@
 
 from schedule_service.models.audit import AuditEntry
 from schedule_service.models.channel import Channel
+from schedule_service.models.edition import Edition
 from schedule_service.models.generation import ScheduleGeneration
 from schedule_service.models.import_job import ImportFileChunk, ImportJob
 from schedule_service.models.programme import Programme, ProgrammeTranslation
@@ -14,6 +15,7 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "Channel",
+    "Edition",
     "FeedItem",
     "ImportFileChunk",
     "ImportJob",

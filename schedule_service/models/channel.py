@@ -3,10 +3,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, String, Time
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from schedule_service.clock import now
 from schedule_service.db import Base, UtcDateTime
+from schedule_service.models.edition import Edition
 
 # What a channel promotes (SPEC §8a).
 HIGHLIGHTS = "highlights"
@@ -54,6 +55,11 @@ class Channel(ChannelTraits, Base):
     is_exclusive_approval_required: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
+
+    #: Its regional editions (SPEC §9), in the order staff gave them.
+    editions: Mapped[list[Edition]] = relationship(
+        order_by=Edition.position, cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+    )
 
     def __repr__(self) -> str:
         return f"<Channel {self.slug}>"

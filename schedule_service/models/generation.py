@@ -15,12 +15,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from schedule_service.clock import now
 from schedule_service.db import Base, UtcDateTime
 from schedule_service.models.channel import Channel
+from schedule_service.models.edition import Edition
 from schedule_service.models.programme import Programme, ProgrammeTranslation
 from schedule_service.models.promo import FeedItem
 from schedule_service.models.slot import Slot
 
 #: What the public pages and feeds show; a change to any of these changes the generation.
-TRACKED = (Channel, Programme, ProgrammeTranslation, Slot, FeedItem)
+TRACKED = (Channel, Edition, Programme, ProgrammeTranslation, Slot, FeedItem)
 _FLAG = "schedule_changed"
 _BUMPED = "schedule_generation_bumped"
 ROW = 1

@@ -31,6 +31,9 @@ class Target(Base):
     max_length: Mapped[int | None]
     is_approval_required: Mapped[bool] = mapped_column(default=False)
     is_enabled: Mapped[bool] = mapped_column(default=True)
+    #: The slug of the regional edition whose air times and zone its posts follow (SPEC §9), on
+    #: that edition's channel; None: the channel's own. Named like plan steps name targets.
+    edition: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
 

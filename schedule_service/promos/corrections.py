@@ -21,6 +21,7 @@ from schedule_service.models.promo import (
     WITHDRAW,
     PostStatus,
 )
+from schedule_service.promos.render import as_aired
 
 #: A withdrawal is worth making for this long after the cancellation.
 WITHDRAW_FOR = timedelta(days=7)
@@ -55,6 +56,7 @@ def follow_up(session: Session, post: Post, slot: Slot) -> Post:
             existing.status, existing.last_error = PLANNED, None
         return existing
     at = now()
+    aired = as_aired(slot, slot.channel, post.target)  # an edition's post is true until the edition's end
     row = Post(
         slot_id=slot.id,
         target_id=post.target_id,
@@ -66,7 +68,7 @@ def follow_up(session: Session, post: Post, slot: Slot) -> Post:
         lang=post.lang,
         due_at=at,
         # A correction says when the show airs: true until it ends. A withdrawal is never stale.
-        valid_until=at + WITHDRAW_FOR if action == WITHDRAW else max(slot.end_at, at + timedelta(seconds=1)),
+        valid_until=at + WITHDRAW_FOR if action == WITHDRAW else max(aired.end_at, at + timedelta(seconds=1)),
         status=PLANNED,
     )
     session.add(row)

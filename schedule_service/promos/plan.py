@@ -42,9 +42,11 @@ from schedule_service.promos.render import (
     BadTemplate,
     PromoNotTrue,
     TooLong,
+    as_aired,
     audience_zone,
     post_lang,
     render_slot,
+    target_edition,
     template_names,
 )
 
@@ -283,7 +285,6 @@ def wanted_posts(slot: SlotFacts, channel: Channel, targets: Mapping[str, Target
     if slot.status != SCHEDULED:
         return []
     out = []
-    day = None
     for step in effective_plan(slot, channel):
         template = step.get("template")
         for name in step["targets"]:
@@ -291,14 +292,16 @@ def wanted_posts(slot: SlotFacts, channel: Channel, targets: Mapping[str, Target
             if target is None:
                 _warn_gone(step["name"], name)
                 continue
+            # A target bound to an edition follows the edition's air time, and its broadcast day.
+            aired = as_aired(slot, channel, target)
             if step.get("offset") is not None:
-                due = slot.start_at + _offset(step["offset"])
+                due = aired.start_at + _offset(step["offset"])
             else:
-                if day is None:
-                    day = broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start)
+                shown = aired.channel if aired is not slot else channel
+                day = broadcast_day(aired.start_at, shown.zone, shown.broadcast_day_start)
                 due = _wall_instant(day + timedelta(days=step["day"]), step["at_local"], audience_zone(target, channel))
             # Before air the post says when; from air time on it says "on air now" until the end.
-            valid_until = slot.start_at if due < slot.start_at else slot.end_at
+            valid_until = aired.start_at if due < aired.start_at else aired.end_at
             if due < at or due >= valid_until:
                 continue  # its moment has passed: never send it
             held = target.is_approval_required or (slot.is_exclusive and channel.is_exclusive_approval_required)
@@ -329,11 +332,12 @@ def step_moment(step: dict[str, Any], slot: Slot, target: Target) -> datetime:
     An ``at_local`` wall time that the clocks skip (DST gap) is taken as far past the gap's start
     as it was meant to be (02:30 → 03:30), as RFC 5545 does; one that happens twice is the first.
     """
+    aired = as_aired(slot, slot.channel, target)
     if step.get("offset") is not None:
-        return slot.start_at + parse_offset(step["offset"])
-    channel = slot.channel
-    day = broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start)
-    return _wall_instant(day + timedelta(days=step["day"]), step["at_local"], audience_zone(target, channel))
+        return aired.start_at + parse_offset(step["offset"])
+    shown = aired.channel
+    day = broadcast_day(aired.start_at, shown.zone, shown.broadcast_day_start)
+    return _wall_instant(day + timedelta(days=step["day"]), step["at_local"], audience_zone(target, slot.channel))
 
 
 @lru_cache(maxsize=256)
@@ -425,7 +429,8 @@ def plan_due(session: Session, at: datetime | None = None, limit: int = 200) -> 
 def coming_steps(session: Session, slot: Slot) -> list[dict[str, Any]]:
     """The steps still to come that the slot's plan gives it, each with its post once made."""
     at = now()
-    wanted = wanted_posts(SlotFacts.of(slot), slot.channel, _targets(session), at)
+    targets = _targets(session)
+    wanted = wanted_posts(SlotFacts.of(slot), slot.channel, targets, at)
     live = {}
     for post in session.scalars(
         select(Post).where(Post.slot_id == slot.id, Post.action == PUBLISH, Post.status.not_in((REVOKED, EXPIRED)))
@@ -435,7 +440,7 @@ def coming_steps(session: Session, slot: Slot) -> list[dict[str, Any]]:
         {
             "step": w.step,
             "target": w.target,
-            "edition": None,
+            "edition": targets[w.target].edition if target_edition(targets[w.target], slot.channel) else None,
             "due_at": w.due_at,
             "post_id": live[(w.step, w.target)].id if (w.step, w.target) in live else None,
             "status": live[(w.step, w.target)].status if (w.step, w.target) in live else None,

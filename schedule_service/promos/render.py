@@ -16,7 +16,8 @@ from flask import current_app, has_app_context
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from schedule_service.models import Channel, Post, Slot, Target
+from schedule_service import listings
+from schedule_service.models import Channel, Edition, Post, Slot, Target
 from schedule_service.promos.when_phrase import PromoNotTrue, languages, when_phrase
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "PromoNotTrue",
     "Rendered",
     "TooLong",
+    "as_aired",
     "audience_zone",
     "post_lang",
     "render_post",
@@ -114,6 +116,7 @@ def render_slot(
     """
     if slot.is_cancelled:
         raise PromoNotTrue(f"slot {slot.id} is cancelled; no promo for it is true")
+    slot = as_aired(slot, slot.channel, target)  # an edition's target speaks of the edition's air time
     channel, programme = slot.channel, slot.programme
     tz = audience_zone(target, channel)
     when = when_phrase(slot.start_at, slot.end_at, at, tz, channel.broadcast_day_start, lang)
@@ -179,8 +182,29 @@ def post_lang(target: Target, channel: Channel) -> str:
 
 
 def audience_zone(target: Target, channel: Channel) -> ZoneInfo:
-    """The zone the audience reads in: the target's, else the channel's."""
-    return ZoneInfo(target.timezone) if target.timezone else channel.zone
+    """The zone the audience reads in: the target's, else its edition's, else the channel's."""
+    if target.timezone:
+        return ZoneInfo(target.timezone)
+    edition = target_edition(target, channel)
+    return ZoneInfo(edition.timezone) if edition is not None else channel.zone
+
+
+def target_edition(target: Target, channel: Any) -> Edition | None:
+    """The edition of ``channel`` that ``target`` is bound to; None when it speaks for the channel itself.
+
+    A target bound to another channel's edition speaks of this channel's own air times.
+    """
+    if not target.edition:
+        return None
+    return next((e for e in getattr(channel, "editions", None) or () if e.slug == target.edition), None)
+
+
+def as_aired(slot: Any, channel: Any, target: Target) -> Any:
+    """``slot`` as ``target``'s audience sees it air: moved into the target's edition, if it has one."""
+    edition = target_edition(target, channel)
+    if edition is None:
+        return slot
+    return listings.edition_slot(slot, listings.EditionChannel.of(edition, channel))
 
 
 def slot_link(slot: Slot) -> str:

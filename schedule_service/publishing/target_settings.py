@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from schedule_service import audit, text_rules
 from schedule_service.broadcast_time import zone
-from schedule_service.models import Post, Target
+from schedule_service.models import Edition, Post, Slot, Target
+from schedule_service.models.promo import PostStatus
 from schedule_service.models.target import KINDS
 from schedule_service.publishing.addresses import refusal
 from schedule_service.schedule import Conflict, Invalid
@@ -35,6 +36,7 @@ FIELDS = (
     "max_length",
     "is_approval_required",
     "is_enabled",
+    "edition",
 )
 CREDENTIALS = ("secret", "token")
 #: The most a network takes, so a max_length above it cannot be set.
@@ -46,6 +48,7 @@ def create_target(session: Session, values: dict[str, Any], actor: str) -> Targe
     """Add a target."""
     values = dict(values)
     _check(values, values)
+    _check_edition(session, values)
     if session.scalar(select(Target).where(Target.name == values["name"])) is not None:
         raise Conflict(f"a target named {values['name']!r} already exists")
     target = Target(**values)
@@ -71,6 +74,7 @@ def update_target(session: Session, target: Target, values: dict[str, Any], acto
     merged = {f: getattr(target, f) for f in (*FIELDS, *CREDENTIALS)}
     merged.update(values)
     _check(values, merged)
+    _check_edition(session, values)
     before = _state(target)
     credentials = {key: getattr(target, key) for key in CREDENTIALS}
     for key, value in values.items():
@@ -83,6 +87,8 @@ def update_target(session: Session, target: Target, values: dict[str, Any], acto
             changes[key] = ["(set)" if credentials[key] else None, new]
     if changes:
         audit.record(session, actor, "update", "target", target.name, changes)
+    if "edition" in changes:
+        _replan_for(session, target)
     return target
 
 
@@ -171,6 +177,21 @@ def _check(values: dict[str, Any], merged: dict[str, Any]) -> None:
         errors["max_length"] = f"at most {text_rules.MAX_INT}"
     if errors:
         raise Invalid(errors)
+
+
+def _check_edition(session: Session, values: dict[str, Any]) -> None:
+    """A target may name an existing edition (SPEC §9), or none."""
+    slug = values.get("edition")
+    if slug is not None and session.scalar(select(Edition.id).where(Edition.slug == slug)) is None:
+        raise Invalid({"edition": f"there is no edition {slug!r}"})
+
+
+def _replan_for(session: Session, target: Target) -> None:
+    """Move the target's unsent posts to the air times of its new edition (or its channel's)."""
+    from schedule_service.promos import plan
+
+    waiting = select(Post.slot_id).where(Post.target_id == target.id, Post.status.in_(PostStatus.UNSENT))
+    plan.replan_coming(session, select(Slot).where(Slot.id.in_(waiting)))
 
 
 def _valid_secret(secret: str) -> bool:

@@ -66,9 +66,9 @@ def channel_calendar(slug: str):
     channel = _channel_or_404(slug)
     lang = _lang_arg()
     today = broadcast_day(request_now(), channel.zone, channel.broadcast_day_start)
-    lo = listings.day_range(channel, today - timedelta(days=CALENDAR_BACK_DAYS))[0]
-    hi = listings.day_range(channel, today + timedelta(days=CALENDAR_AHEAD_DAYS))[1]
-    slots = db.session.scalars(listings.slots_between(channel.id, lo, hi, include_cancelled=True)).all()
+    lo = listings.day_range_of(channel, today - timedelta(days=CALENDAR_BACK_DAYS))[0]
+    hi = listings.day_range_of(channel, today + timedelta(days=CALENDAR_AHEAD_DAYS))[1]
+    slots = listings.slots_of(db.session, channel, lo, hi, include_cancelled=True)
     body = ical.calendar(slots, _base_url(), lang, channel.name_in(lang), channel)
     return Response(body, mimetype=ICS_TYPE, headers={"Content-Disposition": f'inline; filename="{slug}.ics"'})
 
@@ -145,8 +145,9 @@ def _promos() -> tuple[list[FeedItem], promo_feeds.FeedInfo]:
 # Arguments
 
 
-def _channel_or_404(slug: str) -> Channel:
-    channel = db.session.scalar(select(Channel).where(Channel.slug == slug))
+def _channel_or_404(slug: str) -> Channel | listings.EditionChannel:
+    """The channel, or the edition (a channel to its viewers, SPEC §9), answering to ``slug``."""
+    channel = listings.channel_by_slug(db.session, slug)
     if channel is None:
         raise problem(404, f"there is no channel {slug!r}")
     return channel

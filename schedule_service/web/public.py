@@ -111,21 +111,37 @@ def front():
     lang = _lang()
     rows = listings.now_next(db.session, at, kept_programmes(), schedule_generation())
     tonight = _tonight([row.channel for row in rows], at)
+    channels = [
+        {
+            "channel": row.channel,
+            "now": row.now,
+            "next": row.next,
+            "tonight": tonight.get(row.channel.id, []),
+            "progress": _progress(row.now, at),
+        }
+        for row in rows
+    ]
+    # Each edition is a channel to its viewers (SPEC §9): a card of its own, after its channel's.
+    editions = listings.all_editions(db.session)
+    for edition in editions:
+        row = listings.edition_now_next(db.session, edition, at)
+        channels.append(
+            {
+                "channel": edition,
+                "now": row.now,
+                "next": row.next,
+                "tonight": _edition_tonight(edition, at),
+                "progress": _progress(row.now, at),
+            }
+        )
+    order = {row.channel.slug: i for i, row in enumerate(rows)}
+    channels.sort(key=lambda c: (order.get(getattr(c["channel"], "edition_of", c["channel"].slug), len(order)),))
     return render_template(
         "front.html",
         at=at,
-        channels=[
-            {
-                "channel": row.channel,
-                "now": row.now,
-                "next": row.next,
-                "tonight": tonight.get(row.channel.id, []),
-                "progress": _progress(row.now, at),
-            }
-            for row in rows
-        ],
+        channels=channels,
         highlights=_highlights(at),
-        nav_channels=[row.channel for row in rows],
+        nav_channels=sorted([row.channel for row in rows] + editions, key=lambda c: c.slug),
         lang=lang,
     )
 
@@ -133,8 +149,8 @@ def front():
 @bp.get("/channels/<slug>")
 @page
 def channel_week(slug: str):
-    """A channel's broadcast week as a grid of days, the asked day (``?date=``) first on a phone."""
-    channel = db.session.scalar(select(Channel).where(Channel.slug == slug))
+    """A channel's (or an edition's) broadcast week as a grid of days, the asked day (``?date=``) first on a phone."""
+    channel = listings.channel_by_slug(db.session, slug)
     if channel is None:
         raise problem(404, _("There is no channel %(slug)s.", slug=slug))
     at = request_now()
@@ -143,9 +159,9 @@ def channel_week(slug: str):
     first = Locale.parse(_lang()).first_week_day
     week_start = day - timedelta(days=(day.weekday() - first) % 7)
     days = [week_start + timedelta(days=i) for i in range(7)]
-    lo = listings.day_range(channel, days[0])[0]
-    hi = listings.day_range(channel, days[-1])[1]
-    slots = db.session.scalars(listings.slots_between(channel.id, lo, hi)).all()
+    lo = listings.day_range_of(channel, days[0])[0]
+    hi = listings.day_range_of(channel, days[-1])[1]
+    slots = listings.slots_of(db.session, channel, lo, hi)
     by_day: dict[date, list[Slot]] = {d: [] for d in days}
     for slot in slots:
         by_day.setdefault(broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start), []).append(slot)
@@ -271,6 +287,16 @@ def _tonight(channels: list[Channel], at: datetime) -> dict[int, list[Slot]]:
     return out
 
 
+def _edition_tonight(edition: listings.EditionChannel, at: datetime) -> list:
+    """An edition's shows from the evening of its current broadcast day (in its zone) to its end not yet over."""
+    day = broadcast_day(at, edition.zone, edition.broadcast_day_start)
+    lo, hi = listings.day_range_of(edition, day)
+    if edition.broadcast_day_start < EVENING:
+        with suppress(WallTimeError):
+            lo = to_instant(datetime.combine(day, EVENING), edition.zone, fold=0)
+    return [s for s in listings.slots_of(db.session, edition, lo, hi) if s.end_at > at]
+
+
 def _highlights(at: datetime) -> list[Slot]:
     """World exclusives and premieres on air now or in the next two days, soonest first."""
     return db.session.scalars(
@@ -314,8 +340,10 @@ def _day_rows(day: date, slots: list[Slot], tz: ZoneInfo) -> list[Row]:
     return rows
 
 
-def _all_channels() -> list[Channel]:
-    return db.session.scalars(select(Channel).order_by(Channel.slug)).all()
+def _all_channels() -> list:
+    """Every channel and every edition (a channel to its viewers), by slug."""
+    channels = [*db.session.scalars(select(Channel)).all(), *listings.all_editions(db.session)]
+    return sorted(channels, key=lambda c: c.slug)
 
 
 def _date_arg(default: date) -> date:

@@ -11,6 +11,7 @@ from typing import Any
 from standardwebhooks import Webhook
 
 from schedule_service.models.promo import CORRECT, WITHDRAW
+from schedule_service.promos.render import as_aired
 from schedule_service.publishing.targets.base import Delivery, Outcome, call, describe, outcome_of_status, register
 
 EVENT_TYPES = {"publish": "promo.published", CORRECT: "promo.corrected", WITHDRAW: "promo.withdrawn"}
@@ -19,14 +20,15 @@ EVENT_TYPES = {"publish": "promo.published", CORRECT: "promo.corrected", WITHDRA
 def event(delivery: Delivery) -> dict[str, Any]:
     """The JSON event of a delivery: ``{"type", "timestamp", "data"}``."""
     post, slot, rendered = delivery.post, delivery.post.slot, delivery.rendered
+    aired = as_aired(slot, slot.channel, delivery.target)  # an edition's target: the edition's air time
     data: dict[str, Any] = {
         "post_id": post.id,
         "idempotency_key": post.idempotency_key,
         "slot_id": slot.id,
-        "channel": slot.channel.slug,
+        "channel": aired.channel.slug,
         "programme_id": slot.programme_id,
-        "start": slot.start_at.isoformat(),
-        "end": slot.end_at.isoformat(),
+        "start": aired.start_at.isoformat(),
+        "end": aired.end_at.isoformat(),
         "target": delivery.target.name,
         "step": post.step,
         "lang": post.lang,

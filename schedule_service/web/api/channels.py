@@ -6,7 +6,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from schedule_service import schedule, text_rules
+from schedule_service import editions, listings, schedule, text_rules
 from schedule_service.auth import actor, require
 from schedule_service.db import db
 from schedule_service.models import Channel
@@ -17,6 +17,28 @@ from schedule_service.web.errors import problem
 blp = Blueprint("channels", __name__, url_prefix="/api/v1/channels", description="TV channels")
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+class Shift(fields.String):
+    """An edition's shift: an ISO 8601 duration out, a string in (checked by ``editions``)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else editions.format_shift(value)
+
+
+class EditionSchema(Schema):
+    slug = fields.String(required=True, validate=validate.Regexp(SLUG, error="lowercase letters, digits and -"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    names = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=2, max=16)),
+        values=fields.String(validate=validate.Length(min=1, max=200)),
+        validate=validate.Length(max=text_rules.ENTRIES),
+    )
+    timezone = fields.String(required=True, validate=validate.Length(max=64), metadata={"description": "IANA zone"})
+    shift = Shift(
+        required=True,
+        metadata={"description": 'ISO 8601 duration added to the channel\'s instants, e.g. "-PT4H" (earlier)'},
+    )
 
 
 class ChannelSchema(Schema):
@@ -43,6 +65,15 @@ class ChannelSchema(Schema):
             "exclusives; the default), `all`, or `none`",
         },
     )
+    editions = fields.List(
+        fields.Nested(EditionSchema),
+        validate=validate.Length(max=editions.MAX_EDITIONS),
+        metadata={"description": "regional editions: the schedule moved by `shift`, in their own zone (SPEC §9)"},
+    )
+    edition_of = fields.String(
+        dump_only=True, metadata={"description": "on an edition read as a channel: the slug of the channel it shifts"}
+    )
+    shift = Shift(dump_only=True, metadata={"description": "on an edition read as a channel: its shift"})
 
 
 ChannelPage = page_schema(ChannelSchema, "ChannelPage")
@@ -53,6 +84,14 @@ def channel_or_404(slug: str) -> Channel:
     if channel is None:
         raise problem(404, f"there is no channel {slug!r}")
     return channel
+
+
+def channel_or_edition_or_404(slug: str) -> Channel | listings.EditionChannel:
+    """The channel, or the edition (as a channel) answering to ``slug``."""
+    found = listings.channel_by_slug(db.session, slug)
+    if found is None:
+        raise problem(404, f"there is no channel {slug!r}")
+    return found
 
 
 @blp.route("")
@@ -75,8 +114,8 @@ class Channels(MethodView):
 class ChannelItem(MethodView):
     @blp.response(200, ChannelSchema)
     def get(self, slug):
-        """One channel."""
-        return channel_or_404(slug)
+        """One channel, or one edition as a channel (with ``edition_of`` and ``shift``)."""
+        return channel_or_edition_or_404(slug)
 
     @require("editor")
     @blp.arguments(ChannelSchema(partial=True))

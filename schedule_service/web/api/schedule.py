@@ -6,11 +6,11 @@ from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from schedule_service import listings
+from schedule_service import editions, listings
 from schedule_service.broadcast_time import broadcast_day, zone
 from schedule_service.db import db
 from schedule_service.models.programme import TRANSLATED
-from schedule_service.web.api.channels import ChannelSchema, channel_or_404
+from schedule_service.web.api.channels import ChannelSchema, channel_or_edition_or_404
 from schedule_service.web.api.common import Blueprint, supported_time
 from schedule_service.web.api.instants import rfc3339
 from schedule_service.web.api.programmes import ProgrammeSchema
@@ -104,8 +104,8 @@ class ChannelSchedule(MethodView):
     @blp.arguments(ListingArgs, location="query", error_status_code=400)
     @blp.alt_response(200, schema=ScheduleOut, success=True)  # the body is built by hand, for speed
     def get(self, args, slug):
-        """A channel's schedule for a broadcast day (``date``) or a range (``from``, ``to``)."""
-        channel = channel_or_404(slug)
+        """A channel's (or an edition's) schedule for a broadcast day (``date``) or a range (``from``, ``to``)."""
+        channel = channel_or_edition_or_404(slug)
         tz = _zone_arg(args.get("tz"), channel.zone)
         if args.get("from_") or args.get("to"):
             if args.get("date"):
@@ -121,8 +121,8 @@ class ChannelSchedule(MethodView):
             day = args.get("date") or broadcast_day(request_now(), channel.zone, channel.broadcast_day_start)
             if abs((day - date.today()).days) > MAX_DAYS_AWAY:
                 raise problem(400, f"{day} is too far from today", {"date": "out of range"})
-            start, end = listings.day_range(channel, day)
-        slots = db.session.scalars(listings.slots_between(channel.id, start, end)).all()
+            start, end = listings.day_range_of(channel, day)
+        slots = listings.slots_of(db.session, channel, start, end)
         return {
             "channel": CHANNEL_OUT.dump(channel),
             "from": rfc3339(start),
@@ -142,14 +142,30 @@ class NowNext(MethodView):
         at: datetime = args.get("at") or request_now()
         lang = args.get("lang")
         rows = listings.now_next(db.session, at, kept_programmes(), schedule_generation())
+        shifted = listings.all_editions(db.session)
+        of_channel: dict[str, list] = {}
+        for edition in shifted:
+            of_channel.setdefault(edition.edition_of, []).append(editions.serialise(edition))
         items = []
         for row in rows:
             tz = _zone_arg(args.get("tz"), row.channel.zone)
             items.append(
                 {
-                    "channel": CHANNEL_OUT.dump(row.channel),
+                    "channel": CHANNEL_OUT.dump(row.channel) | {"editions": of_channel.get(row.channel.slug, [])},
                     "now": listed_slot(row.now, tz, lang) if row.now else None,
                     "next": listed_slot(row.next, tz, lang) if row.next else None,
                 }
             )
+        # Each edition is a channel to its viewers: an entry of its own, its slots moved by its shift.
+        for edition in shifted:
+            row = listings.edition_now_next(db.session, edition, at)
+            tz = _zone_arg(args.get("tz"), edition.zone)
+            items.append(
+                {
+                    "channel": CHANNEL_OUT.dump(edition),
+                    "now": listed_slot(row.now, tz, lang) if row.now else None,
+                    "next": listed_slot(row.next, tz, lang) if row.next else None,
+                }
+            )
+        items.sort(key=lambda item: item["channel"]["slug"])
         return {"at": rfc3339(at), "channels": items}

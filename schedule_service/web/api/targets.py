@@ -68,6 +68,13 @@ class TargetSchema(Schema):
         validate=validate.Length(max=64),
         metadata={"description": "IANA zone of its audience; the channel's if unset"},
     )
+    edition = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=64),
+        metadata={
+            "description": "slug of a regional edition: its posts follow that edition's air times and zone (SPEC §9)"
+        },
+    )
     max_length = fields.Integer(
         allow_none=True, validate=ID_RANGE, metadata={"description": "characters; the network's own if unset"}
     )

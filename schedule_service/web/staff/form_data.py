@@ -29,6 +29,10 @@ def channel_data(channel: Channel) -> dict[str, Any]:
     data = ChannelSchema().dump(channel)
     data["names"] = [{"lang": lang, "name": name} for lang, name in (data.get("names") or {}).items()]
     data["languages"] = ", ".join(data.get("languages") or [])
+    data["editions"] = [
+        {**e, "names": "\n".join(f"{lang}: {name}" for lang, name in (e.get("names") or {}).items())}
+        for e in data.get("editions") or []
+    ]
     return data
 
 
@@ -70,6 +74,7 @@ def target_data(target: Target) -> dict[str, Any]:
     """The target as GET /api/v1/targets/{name} has it; its write-only credentials stay empty."""
     data = TargetSchema().dump(target)
     data["lang"] = data.get("lang") or ""
+    data["edition"] = data.get("edition") or ""
     return data
 
 

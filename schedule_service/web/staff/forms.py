@@ -126,6 +126,39 @@ class NameForm(Form):
     name = StringField("Name in that language")
 
 
+class EditionForm(Form):
+    """One regional edition of a channel (SPEC §9): its schedule moved by ``shift``, in its own zone."""
+
+    slug = StringField("Edition slug", validators=[Length(max=64)], description="empty: no such edition")
+    name = StringField("Edition name", validators=[Length(max=200)])
+    names = TextAreaField("Its names in other languages", description="one a line, as ru: Мир Сибирь")
+    timezone = StringField("Edition time zone", validators=[Length(max=64)], description="IANA zone of its viewers")
+    shift = StringField("Shift", validators=[Length(max=40)], description="ISO 8601, -PT4H: four hours earlier")
+
+    def values(self) -> dict | None:
+        """The edition as the API takes it; None for a row left empty."""
+        slug = (self.slug.data or "").strip()
+        if not slug and not (self["name"].data or "").strip():
+            return None
+        names = {}
+        for line in (self.names.data or "").splitlines():
+            lang, sep, name = line.partition(":")
+            if sep and lang.strip() and name.strip():
+                names[lang.strip()] = name.strip()
+        return {
+            "slug": slug,
+            "name": (self["name"].data or "").strip(),
+            "names": names,
+            "timezone": (self.timezone.data or "").strip(),
+            "shift": (self.shift.data or "").strip(),
+        }
+
+    def validate_names(self, field) -> None:
+        for line in (field.data or "").splitlines():
+            if line.strip() and ":" not in line:
+                raise ValidationError("One name a line, after its language and a colon.")
+
+
 class ChannelForm(FlaskForm):
     slug = StringField(
         "Slug",
@@ -151,9 +184,11 @@ class ChannelForm(FlaskForm):
         ],
         default=HIGHLIGHTS,
     )
+    editions = FieldList(FormField(EditionForm), min_entries=0)
 
     def values(self) -> dict:
         return {
+            "editions": [v for v in (entry.form.values() for entry in self.editions) if v is not None],
             "slug": self.slug.data,
             "name": self.name.data,
             "names": {
@@ -395,6 +430,7 @@ class TargetForm(FlaskForm):
     )
     lang = SelectField("Language", default="")
     timezone = StringField("Audience zone", validators=[Length(max=64)], description="IANA; empty: the channel's")
+    edition = SelectField("Edition", default="", description="its posts follow that edition's air times and zone")
     max_length = IntegerField("Length limit", validators=[Optional()], description="empty: the network's own")
     requires_approval = BooleanField("Hold posts for approval")
     enabled = BooleanField("Enabled", default=True)
@@ -405,6 +441,7 @@ class TargetForm(FlaskForm):
             "chat_id": (self.chat_id.data or "").strip() or None,
             "lang": self.lang.data or None,
             "timezone": (self.timezone.data or "").strip() or None,
+            "edition": self.edition.data or None,
             "max_length": self.max_length.data,
             "is_approval_required": self.requires_approval.data,
             "is_enabled": self.enabled.data,

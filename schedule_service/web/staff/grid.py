@@ -303,6 +303,7 @@ def _spare_names(form: ChannelForm) -> None:
     """A name row for each service language without one, and one more, to fill in without a script."""
     if request.method != "GET":
         return
+    form.editions.append_entry()  # a blank edition row, likewise
     have = {(entry.lang.data or "").strip() for entry in form.names}
     for lang in current_app.config["LANGUAGES"]:
         if lang not in have:
@@ -312,7 +313,18 @@ def _spare_names(form: ChannelForm) -> None:
 
 def _channel_errors(form: ChannelForm, error: Invalid | Conflict) -> list[str]:
     if isinstance(error, Invalid):
-        return add_errors(form, error.errors)
+        # An edition's field ("editions.1.shift") beside that field of its row.
+        rows = [entry.form for entry in form.editions if entry.form.values() is not None]
+        errors = {}
+        for key, message in error.errors.items():
+            parts = key.split(".")
+            if len(parts) == 3 and parts[0] == "editions" and parts[1].isdigit() and int(parts[1]) < len(rows):
+                row = rows[int(parts[1])]
+                if parts[2] in row._fields:
+                    row[parts[2]].errors = [*row[parts[2]].errors, message]
+                    continue
+            errors[key] = message
+        return add_errors(form, errors)
     field = "xmltv_id" if "xmltv_id" in str(error) else "slug"
     form[field].errors = [*form[field].errors, str(error)]
     return []

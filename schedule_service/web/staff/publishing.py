@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
-from schedule_service import audit
+from schedule_service import audit, listings
 from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import Post, Target
@@ -249,6 +249,10 @@ def _target_form(target: Target | None, from_request: bool = False) -> TargetFor
     else:
         form = TargetForm(formdata=None, data=target_data(target))
     form.lang.choices = [SelectChoice("", "the channel's"), *(SelectChoice(x) for x in languages())]
+    form.edition.choices = [
+        SelectChoice("", _l("none: the channel's own times")),
+        *(SelectChoice(e.slug, f"{e.name} ({e.slug})") for e in listings.all_editions(db.session)),
+    ]
     if target is not None:
         # Name and kind stay: plans and sent posts refer to them.
         form.name.data, form.kind.data = target.name, target.kind
