@@ -4,7 +4,7 @@ from pathlib import Path
 
 from flask import current_app, request
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_load, validate
 from sqlalchemy import select
 
 from schedule_service import media, schedule, text_rules
@@ -69,6 +69,13 @@ class ProgrammeSchema(Schema):
             return picture_of(obj)
         return super().get_attribute(obj, attr, default)
 
+    @pre_load
+    def _read_only_picture(self, data, **kwargs):
+        """A client that sends back what it read (with ``picture``, new to it) is not refused for it."""
+        if isinstance(data, dict) and "picture" in data:
+            data = {k: v for k, v in data.items() if k != "picture"}
+        return data
+
     id = fields.Integer(dump_only=True)
     title = fields.String(required=True, validate=validate.Length(min=1, max=300))
     subtitle = fields.String(allow_none=True, validate=validate.Length(max=300))
@@ -87,7 +94,7 @@ class ProgrammeSchema(Schema):
         allow_none=True,
         metadata={
             "description": "the uploaded picture (PUT …/picture), which wins over image_url wherever a "
-            "picture is shown; null when none was uploaded"
+            "picture is shown; null when none was uploaded. Read-only: ignored when sent"
         },
     )
     duration_minutes = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=48 * 60))
