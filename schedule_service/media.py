@@ -302,7 +302,10 @@ def draw_card(text: CardText) -> bytes:
         draw.text((MARGIN, y), line, font=title_font, fill=INK)
         y += int(size * 1.2)
     if text.when:
-        when_font = _font(36)
+        for when_size in (36, 32, 28):
+            when_font = _font(when_size)
+            if draw.textlength(text.when, font=when_font) <= inner:
+                break
         draw.text(
             (MARGIN, height - MARGIN - 40), _fit_line(draw, text.when, when_font, inner), font=when_font, fill=ACCENT
         )
