@@ -57,7 +57,7 @@ def picture_file(digest: str, name: str, ext: str):
 
 
 @bp.get("/slots/<int:slot_id>/card.png")
-@public(resolution=60)
+@public()
 def slot_card(slot_id: int):
     """A showing's share card: channel, title and air time, in ``?lang=`` and ``?tz=`` (default the channel's)."""
     slot = db.session.get(Slot, slot_id)
