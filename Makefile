@@ -29,10 +29,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# What the browser, XMLTV and deployment tests need from Debian (root); .ci/run calls this.
+# What the browser, XMLTV and deployment tests and the share cards (DejaVu, with Cyrillic) need from Debian (root); .ci/run calls this.
 system-deps:
-	apt-get install -y -q chromium xmltv-util wrk libxml2-utils nginx >/dev/null || \
-	  (apt-get update -q >/dev/null && apt-get install -y -q chromium xmltv-util wrk libxml2-utils nginx >/dev/null)
+	apt-get install -y -q chromium xmltv-util wrk libxml2-utils nginx fonts-dejavu-core >/dev/null || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q chromium xmltv-util wrk libxml2-utils nginx fonts-dejavu-core >/dev/null)
 
 # Re-extract and compile the message catalogs after changing UI strings.
 translations: install

@@ -70,3 +70,14 @@ BODY_LIMITS = {"/api/v1/import/xmltv": "XMLTV_UPLOAD_MAX_BYTES", "/staff/imports
 PROMO_HORIZON = isodate.parse_duration(os.environ.get("PROMO_HORIZON", "P14D"))
 #: How often the scheduler makes the posts of slots that have entered the horizon, seconds.
 PROMO_SWEEP_SECONDS = float(os.environ.get("PROMO_SWEEP_SECONDS", "30"))
+
+#: Uploaded pictures and their derived sizes, by content hash (nginx serves /pictures/ from here).
+PICTURES_DIR = os.environ.get("PICTURES_DIR", str(INSTANCE / "pictures"))
+#: Endpoints whose bodies may be larger than MAX_CONTENT_LENGTH: the setting that holds their limit.
+ENDPOINT_BODY_LIMITS = {
+    "staff.new_programme": "PICTURE_UPLOAD_MAX_BYTES",
+    "staff.programme": "PICTURE_UPLOAD_MAX_BYTES",
+    "programmes.ProgrammePicture": "PICTURE_UPLOAD_MAX_BYTES",
+}
+#: A picture upload's request: the 10 MB picture and the form around it.
+PICTURE_UPLOAD_MAX_BYTES = 10 * 1024 * 1024 + 256 * 1024

@@ -80,6 +80,8 @@ class ProgrammeRow(ProgrammeTraits):
     language: str
     episode_num: str | None
     image_alt: str | None = None
+    #: The uploaded picture's hash (media.py); shown wherever the picture is.
+    image_hash: str | None = None
     translations: dict[str, TranslationRow] = field(default_factory=dict)
 
 

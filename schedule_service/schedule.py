@@ -37,6 +37,7 @@ PROGRAMME_FIELDS = (
     "image_url",
     "image_alt",
     "image_credit",
+    "image_hash",
     "duration_minutes",
     "language",
     "episode_num",

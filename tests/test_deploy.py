@@ -57,12 +57,15 @@ def stack(app, database_url):
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     need(nginx is not None, "nginx is not installed (make system-deps)")
     upstream, port = _free_port(), _free_port()
+    prefix = Path(tempfile.mkdtemp(prefix="nginx-deploy-test-"))
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "SCHEDULE_ENV": "testing",
         "PUBLIC_MAX_AGE": str(MAX_AGE),
         "PUBLIC_URL": "http://schedule.test",
+        # Where the site's /pictures/ location looks (its root is the prefix, as instance/ in production).
+        "PICTURES_DIR": str(prefix / "pictures"),
     }
     gunicorn = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{upstream}", "wsgi:app"],
@@ -71,10 +74,9 @@ def stack(app, database_url):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    prefix = Path(tempfile.mkdtemp(prefix="nginx-deploy-test-"))
     proxy = None
     try:
-        for sub in ("cache", "tmp", "logs"):
+        for sub in ("cache", "tmp", "logs", "pictures"):
             (prefix / sub).mkdir()
         shutil.copytree(ROOT / "schedule_service" / "static", prefix / "static")
         (prefix / "static" / "from-disk.txt").write_text("served by nginx from disk\n")
@@ -185,3 +187,29 @@ def test_static_files_are_served_by_nginx_from_disk(stack):
     resp = requests.get(stack + "/static/from-disk.txt", timeout=5)
     assert resp.status_code == 200 and resp.text == "served by nginx from disk\n"
     assert "X-Cache-Status" not in resp.headers and "max-age=604800" in resp.headers["Cache-Control"]
+
+
+def test_pictures_are_served_by_nginx_from_disk_and_a_missing_size_by_the_app(stack, session, editor, make_programme):
+    from io import BytesIO
+
+    from PIL import Image
+
+    programme = make_programme()
+    buf = BytesIO()
+    Image.new("RGB", (800, 500), "teal").save(buf, "JPEG")
+    put = requests.put(
+        f"{stack}/api/v1/programmes/{programme.id}/picture",
+        data=buf.getvalue(),
+        headers={**editor, "Content-Type": "image/jpeg"},
+        timeout=10,
+    )
+    assert put.status_code == 200, put.text
+    card = put.json()["picture"]["card"]["webp"].removeprefix("http://schedule.test")
+    resp = requests.get(stack + card, timeout=5)
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == "image/webp"
+    assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "X-Cache-Status" not in resp.headers  # from disk, not through the app and its cache
+    assert Image.open(BytesIO(resp.content)).size == (1200, 630)
+    # What is not on disk goes to the app (which makes a size that went missing, or says there is none).
+    unknown = requests.get(f"{stack}/pictures/{'0' * 64}/card.jpg", timeout=5)
+    assert unknown.status_code == 404 and unknown.headers.get("Cache-Control") != resp.headers["Cache-Control"]

@@ -24,6 +24,7 @@ CATALOG = Path(__file__).resolve().parents[1] / "schedule_service/translations/r
 TECHNICAL = {
     "API", "XMLTV", "IANA", "CSRF", "URL", "UTC", "MSK", "HH", "MM", "PT10M", "P1D", "Bearer", "TOKEN",
     "Authorization", "Mastodon", "Telegram", "http", "https", "whsec", "lang", "en", "ru", "English", "JSON", "CSV",
+    "JPEG", "PNG", "WebP",
 }  # fmt: skip
 
 #: A guide for Mir and a channel new to the service, one programme of it in the way of the demo's.

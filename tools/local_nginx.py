@@ -37,6 +37,7 @@ def site_config(port: int, upstream: int, prefix: Path) -> str:
         (r"server 127\.0\.0\.1:8000;", f"server 127.0.0.1:{upstream};"),
         (r"/var/cache/nginx/schedule-service", str(prefix / "cache")),
         (r"/srv/schedule-service/schedule_service/static/", f"{prefix / 'static'}/"),
+        (r"root /srv/schedule-service/instance;", f"root {prefix};"),
     ]:
         text, count = re.subn(pattern, new, text)
         if count != 1:

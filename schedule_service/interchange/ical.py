@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from urllib.parse import urlsplit
 
-from icalendar import Calendar, Event, vDuration
+from icalendar import Calendar, Event, vDuration, vUri
 
+from schedule_service import media
 from schedule_service.models import Channel, Slot
 from schedule_service.text_rules import xml_safe
 
@@ -53,10 +54,23 @@ def event(slot: Slot, base_url: str, lang: str) -> Event:
     ev.add("description", xml_safe(_description(slot, lang, url)))
     if programme.category:
         ev.add("categories", [xml_safe(programme.text("category", lang))])
+    image = _image(programme, base_url)
+    if image is not None:
+        # RFC 7986: a picture of the event, by reference.
+        ev.add("image", vUri(image[0]), parameters={"VALUE": "URI", **({"FMTTYPE": image[1]} if image[1] else {})})
     ev.add("status", "CANCELLED" if slot.is_cancelled else "CONFIRMED")
     ev.add("transp", "TRANSPARENT")  # watching a show does not make anyone busy
     ev.add("class", "PUBLIC")
     return ev
+
+
+def _image(programme, base_url: str) -> tuple[str, str | None] | None:
+    """The programme's picture as (URL, content type): the uploaded one's share card, else its image_url."""
+    if programme.image_hash:
+        return media.card_url(programme.image_hash, base_url), "image/jpeg"
+    if programme.image_url:
+        return programme.image_url, None
+    return None
 
 
 def _description(slot: Slot, lang: str, url: str) -> str:

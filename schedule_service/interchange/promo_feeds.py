@@ -8,15 +8,17 @@ the service moves to another host — and a feed reader never shows one promo tw
 import html
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from schedule_service.models import FeedItem
 from schedule_service.text_rules import xml_safe
 
+ATOM = "http://www.w3.org/2005/Atom"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 #: Namespace of the items' UUIDs; fixed forever, or every reader sees every promo again.
 ITEM_NAMESPACE = uuid.UUID("6f0cbf3e-7c53-5d0e-9a4e-3b1c5a0c9d21")
@@ -39,6 +41,16 @@ class FeedInfo:
     updated: datetime
 
 
+@dataclass(frozen=True)
+class Enclosure:
+    """An item's picture: RSS ``<enclosure>``, Atom ``link rel="enclosure"``, JSON Feed ``image``."""
+
+    url: str
+    content_type: str
+    #: Bytes; 0 when unknown (an external picture), as RSS readers take it.
+    length: int = 0
+
+
 def item_id(item: FeedItem) -> str:
     """The item's stable id, a URN."""
     return uuid.uuid5(ITEM_NAMESPACE, item.idempotency_key).urn
@@ -52,7 +64,9 @@ def _link(item: FeedItem, info: FeedInfo) -> str:
     return info.home_url
 
 
-def _generator(items: Sequence[FeedItem], info: FeedInfo, as_html: bool) -> FeedGenerator:
+def _generator(
+    items: Sequence[FeedItem], info: FeedInfo, as_html: bool, images: Mapping[int, Enclosure] | None = None
+) -> FeedGenerator:
     """The feed; with ``as_html`` the entries' text escaped as HTML, which is what RSS readers take
     ``<description>`` and ``<content:encoded>`` to hold (Atom says ``type="text"`` instead).
 
@@ -80,27 +94,40 @@ def _generator(items: Sequence[FeedItem], info: FeedInfo, as_html: bool) -> Feed
             text = html.escape(text, quote=False)
         entry.description(text)
         entry.content(text, type="text")
+        image = (images or {}).get(item.id)
+        if image is not None and as_html:
+            # RSS's <enclosure>; Atom's link is added by atom(): feedgen 1.0 writes it without rel or type.
+            entry.link(href=image.url, rel="enclosure", type=image.content_type, length=str(image.length))
         entry.published(item.published_at)
         entry.updated(item.updated_at)
     return fg
 
 
-def rss(items: Sequence[FeedItem], info: FeedInfo) -> bytes:
-    """RSS 2.0, newest first."""
-    fg = _generator(items, info, as_html=True)
+def rss(items: Sequence[FeedItem], info: FeedInfo, images: Mapping[int, Enclosure] | None = None) -> bytes:
+    """RSS 2.0, newest first; ``images`` by item id as enclosures."""
+    fg = _generator(items, info, as_html=True, images=images)
     fg.link(href=info.rss_url, rel="self", type="application/rss+xml")
     return fg.rss_str(pretty=True)
 
 
-def atom(items: Sequence[FeedItem], info: FeedInfo) -> bytes:
-    """Atom 1.0, newest first."""
-    fg = _generator(items, info, as_html=False)
+def atom(items: Sequence[FeedItem], info: FeedInfo, images: Mapping[int, Enclosure] | None = None) -> bytes:
+    """Atom 1.0, newest first; ``images`` by item id as enclosure links."""
+    fg = _generator(items, info, as_html=False, images=images)
     fg.link(href=info.atom_url, rel="self", type="application/atom+xml")
-    return fg.atom_str(pretty=True)
+    body = fg.atom_str(pretty=True)
+    if not images:
+        return body
+    root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True))
+    for entry, item in zip(root.iterfind(f"{{{ATOM}}}entry"), items, strict=True):
+        image = images.get(item.id)
+        if image is not None:
+            attrs = {"rel": "enclosure", "href": image.url, "type": image.content_type}
+            etree.SubElement(entry, f"{{{ATOM}}}link", attrs | ({"length": str(image.length)} if image.length else {}))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def json_feed(items: Sequence[FeedItem], info: FeedInfo) -> bytes:
-    """JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), newest first."""
+def json_feed(items: Sequence[FeedItem], info: FeedInfo, images: Mapping[int, Enclosure] | None = None) -> bytes:
+    """JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), newest first; ``images`` by item id."""
     feed: dict = {
         "version": JSON_FEED_VERSION,
         "title": info.title,
@@ -121,7 +148,10 @@ def json_feed(items: Sequence[FeedItem], info: FeedInfo) -> bytes:
             "date_modified": _rfc3339(item.updated_at),
             "language": item.lang,
         }
-        if item.image_url:
+        image = (images or {}).get(item.id)
+        if image is not None:
+            out["image"] = image.url
+        elif item.image_url:
             out["image"] = item.image_url
         feed["items"].append(out)
     return json.dumps(feed, ensure_ascii=False, indent=2).encode()

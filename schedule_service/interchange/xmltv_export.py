@@ -15,7 +15,7 @@ from lxml import etree
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from schedule_service import listings
+from schedule_service import listings, media
 from schedule_service.broadcast_time import broadcast_day
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
@@ -122,7 +122,10 @@ def _programme(
         _text(el, "keyword", "world-exclusive", "en")
     etree.SubElement(el, "language").text = xml_safe(programme.language)
     etree.SubElement(el, "length", units="minutes").text = str(int((slot.end_at - slot.start_at).total_seconds() // 60))
-    if programme.image_url:
+    if programme.image_hash:
+        card = media.card_url(programme.image_hash, base_url)
+        etree.SubElement(el, "icon", src=card, width=str(media.CARD_SIZE[0]), height=str(media.CARD_SIZE[1]))
+    elif programme.image_url:
         etree.SubElement(el, "icon", src=xml_safe(programme.image_url))
     etree.SubElement(el, "url").text = f"{base_url}/slots/{slot.id}"
     if programme.episode_num:

@@ -46,6 +46,8 @@ class Programme(ProgrammeTraits, Base):
     #: The picture described for those who cannot see it, in the programme's language.
     image_alt: Mapped[str | None] = mapped_column(String(1000))
     image_credit: Mapped[str | None] = mapped_column(String(300))
+    #: The uploaded picture's SHA-256 (media.py keeps it by this); it wins over ``image_url``.
+    image_hash: Mapped[str | None] = mapped_column(String(64))
     duration_minutes: Mapped[int | None]
     #: Language of the untranslated fields.
     language: Mapped[str] = mapped_column(String(16), default="en")

@@ -4,18 +4,21 @@ Thin views: they read the rows, hand them to the serialisers in ``interchange/``
 bytes through the public cache (ETag, Cache-Control, 304).
 """
 
+import mimetypes
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from schedule_service import listings
+from schedule_service import listings, media
 from schedule_service.broadcast_time import broadcast_day
 from schedule_service.db import db
 from schedule_service.interchange import ical, promo_feeds, xmltv_export
 from schedule_service.models import Channel, FeedItem, Slot
+from schedule_service.web import pictures
 from schedule_service.web.caching import public, request_now
 from schedule_service.web.errors import problem
 
@@ -95,7 +98,7 @@ def slot_ics(slot_id: int):
 def promos_rss():
     """The published promos as RSS 2.0 (``?lang=`` for one language)."""
     items, info = _promos()
-    return Response(promo_feeds.rss(items, info), mimetype="application/rss+xml")
+    return Response(promo_feeds.rss(items, info, _images(items)), mimetype="application/rss+xml")
 
 
 @bp.get("/feeds/promos.atom")
@@ -103,7 +106,7 @@ def promos_rss():
 def promos_atom():
     """The published promos as Atom (``?lang=`` for one language)."""
     items, info = _promos()
-    return Response(promo_feeds.atom(items, info), mimetype="application/atom+xml")
+    return Response(promo_feeds.atom(items, info, _images(items)), mimetype="application/atom+xml")
 
 
 @bp.get("/feeds/promos.json")
@@ -111,7 +114,7 @@ def promos_atom():
 def promos_json():
     """The published promos as JSON Feed 1.1 (``?lang=`` for one language)."""
     items, info = _promos()
-    return Response(promo_feeds.json_feed(items, info), mimetype="application/feed+json")
+    return Response(promo_feeds.json_feed(items, info, _images(items)), mimetype="application/feed+json")
 
 
 def _promos() -> tuple[list[FeedItem], promo_feeds.FeedInfo]:
@@ -140,6 +143,22 @@ def _promos() -> tuple[list[FeedItem], promo_feeds.FeedInfo]:
         updated=updated,
     )
     return items, info
+
+
+def _images(items: list[FeedItem]) -> dict[int, promo_feeds.Enclosure]:
+    """Each item's picture: the one it was published with, else its programme's uploaded picture."""
+    out = {}
+    for item in items:
+        if item.image_url:
+            kind = mimetypes.guess_type(urlsplit(item.image_url).path)[0] or "image/jpeg"
+            out[item.id] = promo_feeds.Enclosure(item.image_url, kind)
+            continue
+        slot = db.session.get(Slot, item.slot_id) if item.slot_id is not None else None
+        if slot is not None and slot.programme.image_hash:
+            size = pictures.file_size(slot.programme) or 0
+            url = media.card_url(slot.programme.image_hash, _base_url())
+            out[item.id] = promo_feeds.Enclosure(url, "image/jpeg", size)
+    return out
 
 
 # Arguments

@@ -25,6 +25,7 @@ from schedule_service.db import db
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.promos.render import wants_badge
+from schedule_service.web import pictures
 from schedule_service.web.caching import kept_programmes, public, request_now, schedule_generation
 from schedule_service.web.errors import problem
 
@@ -390,6 +391,7 @@ def when(slot: Slot, at: datetime) -> str | None:
 
 
 def _work(programme: Programme, lang: str, base: str) -> dict[str, Any]:
+    own = pictures.own_image(programme, lang, base)
     work: dict[str, Any] = {
         "@type": "CreativeWork",
         "@id": f"{base}/programmes/{programme.id}",
@@ -401,8 +403,8 @@ def _work(programme: Programme, lang: str, base: str) -> dict[str, Any]:
         ("alternativeHeadline", programme.text("subtitle", lang)),
         ("description", programme.text("summary", lang)),
         ("genre", programme.text("category", lang)),
-        ("image", programme.image_url),
-        ("creditText", programme.image_credit if programme.image_url else None),
+        ("image", own.url if own else None),
+        ("creditText", own.credit if own else None),
     ):
         if value:
             work[key] = value
@@ -451,8 +453,7 @@ def _broadcast_event(slot: Slot, lang: str, base: str, with_context: bool = True
     }
     if programme.text("summary", lang):
         event["description"] = programme.text("summary", lang)
-    if programme.image_url:
-        event["image"] = programme.image_url
+    event["image"] = pictures.slot_image(slot, lang, base, i18n.chosen_zone()).url
     performers = _people(programme, lang)
     if performers:
         event["performer"] = performers
@@ -480,12 +481,22 @@ def _open_graph(programme: Programme, slot: Slot | None, lang: str, base: str, p
         "og:url": base + path,
         "og:site_name": _("TV schedule"),
         "og:locale": _og_locale(lang),
-        "twitter:card": "summary_large_image" if programme.image_url else "summary",
+        "twitter:card": "summary_large_image",
     }
-    if programme.image_url:
-        og["og:image"] = programme.image_url
-        og["og:image:alt"] = programme.text("image_alt", lang) or title
-        og["twitter:image"] = programme.image_url
+    # Every preview has a picture: the programme's own, else a card drawn for it (SPEC §11).
+    if slot is not None:
+        image = pictures.slot_image(slot, lang, base, i18n.chosen_zone())
+    else:
+        image = pictures.programme_image(programme, lang, base)
+    og["og:image"] = image.url
+    if image.content_type:
+        og["og:image:type"] = image.content_type
+    if image.width and image.height:
+        og["og:image:width"] = str(image.width)
+        og["og:image:height"] = str(image.height)
+    og["og:image:alt"] = image.alt
+    og["twitter:image"] = image.url
+    og["twitter:image:alt"] = image.alt
     if slot is not None:
         og["video:release_date"] = slot.start_at.astimezone(slot.channel.zone).isoformat()
     og["twitter:title"] = og["og:title"]

@@ -190,10 +190,14 @@ def _limit_body() -> None:
     """Refuse a body larger than its route allows (413), before anything reads it.
 
     ``MAX_CONTENT_LENGTH`` bounds every request; ``BODY_LIMITS`` gives paths (the XMLTV upload)
-    a limit of their own. A body sent without a length is cut off at the limit as it is read.
+    and ``ENDPOINT_BODY_LIMITS`` routes (picture uploads) a limit of their own. A body sent
+    without a length is cut off at the limit as it is read.
     """
     config = current_app.config
-    limit = config.get(config.get("BODY_LIMITS", {}).get(request.path, "MAX_CONTENT_LENGTH"))
+    setting = config.get("BODY_LIMITS", {}).get(request.path) or config.get("ENDPOINT_BODY_LIMITS", {}).get(
+        request.endpoint or ""
+    )
+    limit = config.get(setting or "MAX_CONTENT_LENGTH")
     request.max_content_length = limit
     if limit is not None and request.content_length is not None and request.content_length > limit:
         raise problem(

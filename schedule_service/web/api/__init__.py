@@ -25,8 +25,14 @@ BLUEPRINTS += [targets.blp, post_actions.blp]
 BLUEPRINTS += [imports.blp, imports.jobs_blp, fast_entry.blp]
 
 
+#: Endpoints whose bodies are not JSON: a picture comes as itself or as multipart.
+NOT_JSON = {"programmes.ProgrammePicture"}
+
+
 def _json_bodies_only() -> None:
     """A body that is not JSON is refused for its type, not read as a body without fields."""
+    if request.endpoint in NOT_JSON:
+        return
     if request.method in ("POST", "PUT", "PATCH") and request.content_length and not request.is_json:
         sent = request.mimetype or "no Content-Type"
         raise problem(415, f"Send the body as JSON (Content-Type: application/json), not {sent}.")

@@ -8,6 +8,7 @@ form unchanged changes nothing (SPEC §12).
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -241,6 +242,9 @@ class ProgrammeForm(FlaskForm):
     )
     image_alt = StringField("Picture's alt text", validators=[Length(max=1000)])
     image_credit = StringField("Image credit", validators=[Length(max=300)])
+    #: Not among values(): an upload (or a removal) is a change of its own, so an unchanged save keeps the picture.
+    picture = FileField("Upload a picture", description="JPEG, PNG or WebP, at most 10 MB; it replaces the one shown")
+    remove_picture = BooleanField("Remove the picture")
     duration_minutes = IntegerField(
         "Minutes", validators=[Optional(), NumberRange(min=1, max=48 * 60, message="Between 1 minute and 48 hours.")]
     )

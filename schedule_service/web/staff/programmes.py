@@ -1,11 +1,13 @@
-"""Programmes: the list, and the form with guests and translations."""
+"""Programmes: the list, and the form with guests, translations and the picture."""
+
+from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from schedule_service import audit, schedule
+from schedule_service import audit, media, schedule
 from schedule_service.db import db
 from schedule_service.models import Programme, ProgrammeTranslation, Slot
 from schedule_service.schedule import Conflict
@@ -58,8 +60,8 @@ def new_programme():
     form = ProgrammeForm()
     if request.method == "GET":
         _spare_rows(form)
-    if form.validate_on_submit():
-        programme = schedule.create_programme(db.session, form.values(), current_user.email)
+    if form.validate_on_submit() and (picture := _picture_change(form, None)) is not None:
+        programme = schedule.create_programme(db.session, form.values() | picture, current_user.email)
         db.session.commit()
         flash(_("Added %(title)s.", title=programme.title), "ok")
         return redirect(url_for("staff.programme", programme_id=programme.id))
@@ -76,8 +78,8 @@ def programme(programme_id: int):
         _spare_rows(shown, programme)
         return _form_page(shown, programme)
     form = ProgrammeForm()
-    if form.validate_on_submit():
-        changes = changed_values(shown.values(), form.values())
+    if form.validate_on_submit() and (picture := _picture_change(form, programme)) is not None:
+        changes = changed_values(shown.values(), form.values()) | picture
         if changes:
             schedule.update_programme(db.session, programme, changes, current_user.email)
             db.session.commit()
@@ -104,6 +106,24 @@ def delete_programme(programme_id: int):
         return _form_page(form, programme, conflict=e, status=409)
     flash(_("Deleted %(title)s.", title=title), "ok")
     return redirect(url_for("staff.programmes"))
+
+
+def _picture_change(form: ProgrammeForm, programme: Programme | None) -> dict | None:
+    """``{"image_hash": …}`` when a picture was chosen (kept, re-encoded) or removed, else ``{}``;
+    None, with the reason beside the field, when the chosen file is no picture: nothing is saved."""
+    upload = form.picture.data
+    data = upload.read() if upload is not None and getattr(upload, "filename", None) else b""
+    was = programme.image_hash if programme is not None else None
+    if data:
+        try:
+            digest = media.ingest(data, Path(current_app.config["PICTURES_DIR"]))
+        except media.PictureError as e:
+            form.picture.errors = [*form.picture.errors, str(e)]
+            return None
+        return {"image_hash": digest} if digest != was else {}
+    if form.remove_picture.data and was:
+        return {"image_hash": None}
+    return {}
 
 
 #: Empty guest rows under the filled ones, to add guests without a script.
