@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
@@ -52,16 +52,21 @@ class PictureError(ValueError):
 
 @dataclass(frozen=True)
 class PostPicture:
-    """The picture a promo post attaches: the bytes to upload, and what to say about them."""
+    """The one picture a promo post carries, its bytes in hand: what each network uploads or links to."""
 
-    data: bytes
-    content_type: str
-    filename: str
-    #: Alt text in the post's language (the programme's own when not translated), and the credit.
+    #: Where the picture is published (what a webhook receiver is given), absolute.
+    url: str
+    #: The picture described for those who cannot see it, in the post's language.
     alt: str | None
     credit: str | None
-    #: Where the same picture is on the service, absolute.
-    url: str
+    #: image/jpeg, image/png or image/webp.
+    content_type: str
+    data: bytes = field(repr=False)
+
+    @property
+    def filename(self) -> str:
+        """A file name for a multipart upload, whose extension some networks go by."""
+        return "picture." + {"image/png": "png", "image/webp": "webp"}.get(self.content_type, "jpg")
 
 
 # Uploads
@@ -205,7 +210,6 @@ def post_picture_from(folder: Path, programme, lang: str | None, base: str) -> P
     return PostPicture(
         data=path.read_bytes(),
         content_type="image/jpeg",
-        filename=f"{digest[:16]}.jpg",
         alt=programme.text("image_alt", lang) or None,
         credit=programme.image_credit,
         url=base.rstrip("/") + path_of(digest, ORIGINAL, "jpg"),

@@ -1,7 +1,8 @@
 """The picture a post carries to the networks: :func:`picture_for` is the one way the publisher gets it.
 
-Today it comes from the programme's ``image_url``, fetched when the post is sent (SPEC §11); the
-provider is replaceable (:data:`provider`), so the service's own stored pictures can come first.
+The programme's uploaded picture comes first (read from the service's own folder, see
+:mod:`schedule_service.media`); else its ``image_url``, fetched when the post is sent (SPEC §11).
+The provider is replaceable (:data:`provider`).
 A picture that cannot be had never fails a post: the post goes without one, and the log says why.
 """
 
@@ -10,8 +11,10 @@ import time
 from collections.abc import Callable
 from urllib.parse import urljoin
 
+from flask import has_app_context
 from sqlalchemy.orm import Session
 
+from schedule_service import media
 from schedule_service.models import Post
 from schedule_service.publishing.targets.base import Outcome, PostPicture, call
 
@@ -65,8 +68,18 @@ def from_image_url(session: Session, post: Post, lang: str, timeout: float, allo
     )
 
 
+def stored_then_image_url(
+    session: Session, post: Post, lang: str, timeout: float, allow_private: bool
+) -> PostPicture | None:
+    """The programme's uploaded picture when it has one, else its ``image_url`` fetched now."""
+    stored = media.post_picture(session, post.slot.programme, lang) if has_app_context() else None
+    if stored is not None:
+        return stored
+    return from_image_url(session, post, lang, timeout, allow_private)
+
+
 #: Where :func:`picture_for` gets pictures; replace it to read them elsewhere first.
-provider: Provider = from_image_url
+provider: Provider = stored_then_image_url
 
 
 def fetch(url: str, timeout: float, allow_private: bool = False) -> tuple[bytes, str]:

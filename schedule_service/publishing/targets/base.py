@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import requests
 from sqlalchemy.orm import Session
 
+from schedule_service.media import PostPicture
 from schedule_service.models import Post, Target
 from schedule_service.publishing.addresses import GuardedAdapter, InsideNetwork, refusal
 
@@ -70,25 +71,6 @@ class Outcome:
     @classmethod
     def unknown(cls, error: str, response: str | None = None) -> "Outcome":
         return cls(UNKNOWN, response=response, error=error)
-
-
-@dataclass(frozen=True)
-class PostPicture:
-    """The one picture a post carries, its bytes in hand: what each network uploads or links to."""
-
-    #: Where the picture is published (what a webhook receiver is given).
-    url: str
-    #: The picture described for those who cannot see it, in the post's language.
-    alt: str | None
-    credit: str | None
-    #: image/jpeg, image/png or image/webp.
-    content_type: str
-    data: bytes = dataclasses.field(repr=False)
-
-    @property
-    def filename(self) -> str:
-        """A file name for a multipart upload, whose extension some networks go by."""
-        return "picture." + {"image/png": "png", "image/webp": "webp"}.get(self.content_type, "jpg")
 
 
 def nothing_posted(outcome: "Outcome") -> "Outcome":

@@ -4,8 +4,10 @@ Its "network" is the database, so the item is written in the same transaction th
 the outcome: it is there exactly when the post says published.
 """
 
+from flask import current_app, has_app_context
 from sqlalchemy import select
 
+from schedule_service import media
 from schedule_service.clock import now
 from schedule_service.models import FeedItem
 from schedule_service.publishing.targets.base import Delivery, Outcome, register
@@ -29,7 +31,7 @@ class WebFeed:
                 title=rendered.title,
                 text=rendered.text,
                 url=rendered.link,
-                image_url=post.slot.programme.image_url,
+                image_url=_picture_url(post.slot.programme),
                 published_at=now(),
                 updated_at=now(),
             )
@@ -53,6 +55,16 @@ class WebFeed:
         item.is_withdrawn, item.updated_at = True, now()
         delivery.session.flush()
         return Outcome.published(item.id, None, f"feed item {item.id} withdrawn")
+
+
+def _picture_url(programme) -> str | None:
+    """The picture the item goes out with: the uploaded one's share card, else the programme's ``image_url``.
+
+    Kept on the item, so the feeds show the picture that was published, whatever changes later.
+    """
+    if programme.image_hash and has_app_context():
+        return media.card_url(programme.image_hash, current_app.config["PUBLIC_URL"])
+    return programme.image_url
 
 
 def _item(delivery: Delivery, key: str) -> FeedItem | None:
