@@ -45,6 +45,11 @@ class ChannelRow(ChannelTraits):
     xmltv_id: str | None
     languages: list[str]
     promote: str
+    embargo_title: dict[str, str] | None = None
+    promos_paused_at: datetime | None = None
+    promos_paused_until: datetime | None = None
+    promos_paused_reason: str | None = None
+    promos_paused_by: str | None = None
 
 
 @dataclass(slots=True)
@@ -80,6 +85,7 @@ class ProgrammeRow(ProgrammeTraits):
     language: str
     episode_num: str | None
     image_alt: str | None = None
+    embargo_until: datetime | None = None
     translations: dict[str, TranslationRow] = field(default_factory=dict)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from schedule_service import listings
 from schedule_service.broadcast_time import broadcast_day
+from schedule_service.embargo import public_slots
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.text_rules import xml_safe
@@ -164,7 +165,8 @@ def document(session: Session, at: datetime, days: int, base_url: str, slug: str
     if slug is not None and not channels:
         raise LookupError(f"there is no channel {slug!r}")
     slots, first = gather(session, channels, at, days)
-    return build(channels, slots, base_url, first)
+    # A guide leaves the service: embargoed programmes go out as their stand-ins (SPEC §8b).
+    return build(channels, public_slots(slots), base_url, first)
 
 
 def gather(

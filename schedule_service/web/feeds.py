@@ -9,13 +9,15 @@ from datetime import timedelta
 from flask import Blueprint, Response, current_app, request
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from schedule_service import listings
 from schedule_service.broadcast_time import broadcast_day
+from schedule_service.clock import now
 from schedule_service.db import db
+from schedule_service.embargo import public_slot, public_slots
 from schedule_service.interchange import ical, promo_feeds, xmltv_export
-from schedule_service.models import Channel, FeedItem, Slot
+from schedule_service.models import Channel, FeedItem, Programme, Slot
 from schedule_service.web.caching import public, request_now
 from schedule_service.web.errors import problem
 
@@ -68,7 +70,7 @@ def channel_calendar(slug: str):
     today = broadcast_day(request_now(), channel.zone, channel.broadcast_day_start)
     lo = listings.day_range(channel, today - timedelta(days=CALENDAR_BACK_DAYS))[0]
     hi = listings.day_range(channel, today + timedelta(days=CALENDAR_AHEAD_DAYS))[1]
-    slots = db.session.scalars(listings.slots_between(channel.id, lo, hi, include_cancelled=True)).all()
+    slots = public_slots(db.session.scalars(listings.slots_between(channel.id, lo, hi, include_cancelled=True)).all())
     body = ical.calendar(slots, _base_url(), lang, channel.name_in(lang), channel)
     return Response(body, mimetype=ICS_TYPE, headers={"Content-Disposition": f'inline; filename="{slug}.ics"'})
 
@@ -80,6 +82,7 @@ def slot_ics(slot_id: int):
     slot = db.session.get(Slot, slot_id)
     if slot is None:
         raise problem(404, f"there is no showing {slot_id}")
+    slot = public_slot(slot)
     lang = _lang_arg()
     title = slot.programme.text("title", lang)
     body = ical.calendar([slot], _base_url(), lang, title)
@@ -118,7 +121,11 @@ def _promos() -> tuple[list[FeedItem], promo_feeds.FeedInfo]:
     lang = request.args.get("lang") or None
     if lang is not None:
         _lang_arg()  # refuses a language the site does not have
-    query = select(FeedItem).where(FeedItem.is_withdrawn.is_(False))
+    # An item about an embargoed programme (one that went out before the embargo was set) waits too.
+    hidden = select(Slot.id).join(Slot.programme).where(Programme.embargo_until > now())
+    query = select(FeedItem).where(
+        FeedItem.is_withdrawn.is_(False), or_(FeedItem.slot_id.is_(None), FeedItem.slot_id.not_in(hidden))
+    )
     changed = select(func.max(FeedItem.updated_at))
     if lang:
         query = query.where(FeedItem.lang == lang)

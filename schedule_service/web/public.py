@@ -16,12 +16,14 @@ from babel.dates import format_date, format_skeleton, format_time, get_timezone_
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from werkzeug.exceptions import HTTPException
 
 from schedule_service import i18n, listings
 from schedule_service.broadcast_time import WallTimeError, broadcast_day, to_instant
+from schedule_service.clock import now
 from schedule_service.db import db
+from schedule_service.embargo import public_programme, public_slot, public_slots
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.web.caching import kept_programmes, public, request_now, schedule_generation
@@ -116,14 +118,14 @@ def front():
         channels=[
             {
                 "channel": row.channel,
-                "now": row.now,
-                "next": row.next,
-                "tonight": tonight.get(row.channel.id, []),
+                "now": public_slot(row.now),
+                "next": public_slot(row.next),
+                "tonight": public_slots(tonight.get(row.channel.id, [])),
                 "progress": _progress(row.now, at),
             }
             for row in rows
         ],
-        highlights=_highlights(at),
+        highlights=public_slots(_highlights(at)),
         nav_channels=[row.channel for row in rows],
         lang=lang,
     )
@@ -146,7 +148,7 @@ def channel_week(slug: str):
     hi = listings.day_range(channel, days[-1])[1]
     slots = db.session.scalars(listings.slots_between(channel.id, lo, hi)).all()
     by_day: dict[date, list[Slot]] = {d: [] for d in days}
-    for slot in slots:
+    for slot in public_slots(slots):
         by_day.setdefault(broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start), []).append(slot)
     tz = _zone(channel)
     columns = [{"day": d, "rows": _day_rows(d, by_day.get(d, []), tz)} for d in days]
@@ -178,6 +180,9 @@ def programme_page(programme_id: int):
         .order_by(Slot.start_at)
         .limit(20)
     ).all()
+    some_slot = showings[0] if showings else db.session.scalar(select(Slot).where(Slot.programme_id == programme.id))
+    programme = public_programme(programme, some_slot.channel if some_slot else None)
+    showings = public_slots(showings)
     lang = _lang()
     base = _base_url()
     jsonld = {
@@ -204,6 +209,7 @@ def slot_page(slot_id: int):
     slot = db.session.get(Slot, slot_id)
     if slot is None:
         raise problem(404, _("There is no showing %(id)s.", id=slot_id))
+    slot = public_slot(slot)
     at = request_now()
     lang = _lang()
     base = _base_url()
@@ -218,6 +224,7 @@ def slot_page(slot_id: int):
         .order_by(Slot.start_at)
         .limit(10)
     ).all()
+    others = public_slots(others)
     return render_template(
         "slot.html",
         slot=slot,
@@ -279,7 +286,14 @@ def _highlights(at: datetime) -> list[Slot]:
             Slot.status == SCHEDULED,
             Slot.end_at > at,
             Slot.start_at < at + HIGHLIGHTS_AHEAD,
-            or_(Programme.is_exclusive.is_(True), Slot.is_premiere.is_(True)),
+            # An embargoed exclusive is no highlight: that it is exclusive is news of its own.
+            or_(
+                and_(
+                    Programme.is_exclusive.is_(True),
+                    or_(Programme.embargo_until.is_(None), Programme.embargo_until <= now()),
+                ),
+                Slot.is_premiere.is_(True),
+            ),
         )
         .order_by(Slot.start_at)
         .limit(6)
