@@ -1,7 +1,9 @@
 """Programmes: what airs, with translations, guests and the exclusive flag."""
 
+from datetime import UTC
+
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_load, validate
 from sqlalchemy import select
 
 from schedule_service import schedule, text_rules
@@ -74,6 +76,13 @@ class ProgrammeSchema(Schema):
     translations = fields.Dict(
         keys=fields.String(validate=LANG), values=fields.Nested(TranslationSchema), validate=ENTRIES
     )
+
+    @post_load
+    def _utc(self, data, **kwargs):
+        # Stored and shown in UTC like every instant the API writes, whatever offset it came with.
+        if data.get("embargo_until") is not None:
+            data["embargo_until"] = data["embargo_until"].astimezone(UTC)
+        return data
 
 
 ProgrammePage = page_schema(ProgrammeSchema, "ProgrammePage")
