@@ -43,7 +43,7 @@ def pause_promos(session: Session, channel: Channel, until: datetime | None, rea
     errors = {}
     reason = (reason or "").strip()
     if not reason:
-        errors["reason"] = "say why the promos stop; the staff home shows it"
+        errors["reason"] = "Say why the promos stop; the staff home shows it."
     elif len(reason) > REASON_MAX:
         errors["reason"] = f"at most {REASON_MAX} characters"
     if until is not None and until <= at:
@@ -52,15 +52,15 @@ def pause_promos(session: Session, channel: Channel, until: datetime | None, rea
         raise Invalid(errors)
     channel = _locked(session, channel)
     before = _state(channel)
+    if channel.is_paused(at) and (until, reason) == (channel.promos_paused_until, channel.promos_paused_reason):
+        return channel  # the same pause again (a form saved unchanged): nothing to write
     if not channel.is_paused(at):
         channel.promos_paused_at = at
     channel.promos_paused_until = until
     channel.promos_paused_reason = reason
     channel.promos_paused_by = actor
     session.flush()
-    changes = audit.diff(before, _state(channel))
-    if changes:
-        audit.record(session, actor, "pause_promos", "channel", channel.slug, changes)
+    audit.record(session, actor, "pause_promos", "channel", channel.slug, audit.diff(before, _state(channel)))
     return channel
 
 

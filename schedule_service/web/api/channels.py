@@ -4,7 +4,7 @@ import re
 
 from flask import has_request_context
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_load, validate
 from sqlalchemy import select
 
 from schedule_service import schedule, text_rules
@@ -57,7 +57,8 @@ class ChannelSchema(Schema):
     )
     promos_paused = fields.Method(
         "_promos_paused",
-        dump_only=True,
+        "_read_only",
+        allow_none=True,
         metadata={
             "type": "object",
             "nullable": True,
@@ -69,6 +70,15 @@ class ChannelSchema(Schema):
 
     def _promos_paused(self, channel):
         return pause_state(channel)
+
+    def _read_only(self, value):
+        return value
+
+    @post_load
+    def _not_written_here(self, data, **kwargs):
+        # Sent back as read, it changes nothing: the kill switch has endpoints of its own.
+        data.pop("promos_paused", None)
+        return data
 
 
 def pause_state(channel) -> dict | None:

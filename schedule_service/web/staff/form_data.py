@@ -28,6 +28,9 @@ def channel_data(channel: Channel) -> dict[str, Any]:
     data = ChannelSchema().dump(channel)
     data["names"] = [{"lang": lang, "name": name} for lang, name in (data.get("names") or {}).items()]
     data["languages"] = ", ".join(data.get("languages") or [])
+    data["embargo_title"] = [
+        {"lang": lang, "title": title} for lang, title in sorted((data.get("embargo_title") or {}).items())
+    ]
     return data
 
 
