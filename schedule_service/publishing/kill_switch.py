@@ -20,6 +20,9 @@ from schedule_service.models import Channel
 
 #: The longest reason kept.
 REASON_MAX = 500
+#: Why a pause is refused (the staff pages say these in the reader's language).
+NO_REASON = "Say why the promos stop; the staff home shows it."
+UNTIL_PASSED = "A pause must end in the future (or send null: until resumed)."
 
 
 def _locked(session: Session, channel: Channel) -> Channel:
@@ -43,11 +46,11 @@ def pause_promos(session: Session, channel: Channel, until: datetime | None, rea
     errors = {}
     reason = (reason or "").strip()
     if not reason:
-        errors["reason"] = "Say why the promos stop; the staff home shows it."
+        errors["reason"] = NO_REASON
     elif len(reason) > REASON_MAX:
         errors["reason"] = f"at most {REASON_MAX} characters"
     if until is not None and until <= at:
-        errors["until"] = "a pause must end in the future (or send null: until resumed)"
+        errors["until"] = UNTIL_PASSED
     if errors:
         raise Invalid(errors)
     channel = _locked(session, channel)

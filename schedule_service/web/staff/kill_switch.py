@@ -63,9 +63,10 @@ def pause_promos(slug: str):
         db.session.commit()
     except Invalid as e:
         db.session.rollback()
+        said = {kill_switch.NO_REASON: _(kill_switch.NO_REASON), kill_switch.UNTIL_PASSED: _("Until: in the future.")}
         for field, message in e.errors.items():
             label = {"reason": _("Reason"), "until": _("Until")}.get(field, field)
-            flash(f"{label}: {_(message) if field == 'reason' else message}", "error")
+            flash(f"{label}: {said.get(message, message)}", "error")
         return redirect(url_for("staff.channel", slug=slug))
     flash(_("Promos of %(channel)s are paused.", channel=channel.name), "ok")
     return redirect(url_for("staff.channel", slug=slug))
