@@ -165,3 +165,12 @@ def test_a_pause_ends_by_itself_at_its_until(session, client, editor, httpserver
         assert client.get("/api/v1/channels/mir").get_json()["promos_paused"] is None
         assert publish() == 1
     assert sink.ids() == [post.idempotency_key]
+
+
+def test_the_openapi_document_describes_the_kill_switch_and_the_embargo_fields(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    for path in ("/api/v1/channels/{slug}/promos/pause", "/api/v1/channels/{slug}/promos/resume"):
+        assert doc["paths"][path]["post"]["security"] == [{"bearer": []}], path
+    schemas = doc["components"]["schemas"]
+    assert {"promos_paused", "embargo_title"} <= schemas["Channel"]["properties"].keys()
+    assert "embargo_until" in schemas["Programme"]["properties"]

@@ -61,10 +61,11 @@ class ChannelSchema(Schema):
         allow_none=True,
         metadata={
             "type": "object",
-            "nullable": True,
+            "readOnly": True,
             "description": "the kill switch (SPEC §8b): null while the channel's promos go out, else "
             "{`at`, `until` (null: until resumed), `reason`, `by` (the staff member; null to readers who are not "
-            "staff)}; a pause whose `until` passed shows null",
+            "staff)}; a pause whose `until` passed shows null. Written only by `POST …/promos/pause` and `…/resume`; "
+            "sent back in a PATCH it is ignored",
         },
     )
 
