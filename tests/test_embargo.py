@@ -171,7 +171,7 @@ def test_its_promo_posts_wait_for_the_instant_then_go(
         assert publish() == 0
         health = client.get("/healthz").get_json()
     assert sink.arrivals == [] and session.get(Post, post.id, populate_existing=True).status == PLANNED
-    assert health["status"] == "ok" and health["scheduler"]["held_posts"] == 1
+    assert health["status"] == "ok" and health["held_back"]["posts"] == 1
     with clock.frozen(AFTER):
         assert publish() == 1
     assert sink.ids() == [post.idempotency_key]

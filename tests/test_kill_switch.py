@@ -64,8 +64,8 @@ def test_a_paused_channel_sends_nothing_and_health_calls_its_posts_held_not_over
     assert sink.arrivals == [] and fresh(session, post).status == PLANNED
     body = health.get_json()
     assert health.status_code == 200 and body["status"] == "ok"
-    assert body["scheduler"]["overdue_posts"] == 0 and body["scheduler"]["held_posts"] == 1
-    assert body["paused_channels"] == ["mir"]
+    assert body["scheduler"]["overdue_posts"] == 0 and body["held_back"]["posts"] == 1
+    assert body["held_back"]["paused_channels"] == ["mir"]
     assert shown["reason"] == "a leak at a partner"
 
 

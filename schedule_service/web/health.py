@@ -2,8 +2,8 @@
 
 ``overdue_posts`` counts posts that should have gone out more than two minutes ago and have
 not: planned ones past their due time, retries past their retry time, claims whose lease ran
-out (unless a paused channel or an embargo holds them: those are ``held_posts``, and the paused
-channels are named in ``paused_channels``). The answer is 503 ``degraded`` when there is one,
+out (unless a paused channel or an embargo holds them: those are ``held_back.posts``, and the
+paused channels are named in ``held_back.paused_channels``). The answer is 503 ``degraded`` when there is one,
 or when posts are due and no scheduler has ticked for a minute, so a monitor notices a
 stopped scheduler before viewers do.
 ``targets.failing`` names the targets with posts that failed for good (a token refused,
@@ -41,7 +41,7 @@ def _late_by(cutoff, at):
     """Posts that should have gone out by ``cutoff``: due, due for a retry, or claimed and not let go.
 
     Posts a kill switch or an embargo holds at ``at`` are not late: they wait on purpose, and
-    are counted as ``held_posts`` instead. A claim not let go is late whatever holds it.
+    are counted as ``held_back.posts`` instead. A claim not let go is late whatever holds it.
     """
     return or_(
         and_(_waiting_by(cutoff), not_held(at)),
@@ -96,11 +96,9 @@ def healthz():
             "last_tick_at": last_tick.isoformat() if last_tick else None,
             "overdue_posts": overdue,
             "due_posts": due,
-            # Due but held on purpose (a paused channel, an embargoed programme): not overdue.
-            "held_posts": held,
         },
-        # Channels whose kill switch is on (SPEC §8b).
-        "paused_channels": list(paused),
+        # Due but held back on purpose (SPEC §8b): not overdue, and not hidden either.
+        "held_back": {"posts": held, "paused_channels": list(paused)},
         # Nothing fails silently: the posts a person should look at.
         "posts": {
             "held": counts.get(HELD, 0),
