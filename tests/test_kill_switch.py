@@ -1,13 +1,14 @@
 """The kill switch on both engines (SPEC §8b): a paused channel sends nothing, not even a post a
 scheduler already claimed; resume (or ``until``) sends what is still true and expires the rest."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from schedule_service import clock
-from schedule_service.models import AuditEntry, Post, PostAttempt
+from schedule_service.models import AuditEntry, Channel, Post, PostAttempt
 from schedule_service.models.promo import EXPIRED, PLANNED, PUBLISHED
 from schedule_service.publishing import outbox
 from schedule_service.publishing.outcomes import deliver
@@ -174,3 +175,46 @@ def test_the_openapi_document_describes_the_kill_switch_and_the_embargo_fields(c
     schemas = doc["components"]["schemas"]
     assert {"promos_paused", "embargo_title"} <= schemas["Channel"]["properties"].keys()
     assert "embargo_until" in schemas["Programme"]["properties"]
+
+
+def test_a_pause_being_written_while_a_post_s_attempt_starts_wins_the_race(
+    app, session, httpserver, slot, make_target, make_post
+):
+    """The attempt waits for the pause's transaction (its row lock; SQLite's one writer) and then sees it."""
+    from sqlalchemy.orm import sessionmaker
+
+    from schedule_service.db import db
+    from schedule_service.publishing import kill_switch
+
+    sink = telegram_server(httpserver)
+    bot = make_target("tg", "telegram", url=httpserver.url_for("/"), token=BOT_TOKEN, chat_id="@mir")
+    post = make_post(slot, bot, due_at=NOON)
+    cfg = outbox.settings()
+    locked, done = threading.Event(), threading.Event()
+    errors = []
+
+    def pause_slowly():
+        try:
+            with app.app_context(), sessionmaker(bind=db.engine)() as other:
+                channel = other.get(Channel, slot.channel_id)
+                kill_switch.pause_promos(other, channel, None, "breaking news", "editor@example.test")
+                locked.set()  # the channel's row is written, not yet committed
+                done.wait(0.5)  # the attempt below starts meanwhile and must wait for this commit
+                other.commit()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+            locked.set()
+
+    with clock.frozen(NOON):
+        outbox.claim_due(session, "w1", 10, timedelta(seconds=60))
+        (prepared,) = outbox.prepare_batch(session, [post.id], "w1", cfg)
+        session.commit()
+        writer = threading.Thread(target=pause_slowly)
+        writer.start()
+        assert locked.wait(10)
+        sent = deliver(session, prepared, "w1", cfg)
+        done.set()
+        writer.join(10)
+    assert errors == [] and sent is False and sink.arrivals == []
+    post = fresh(session, post)
+    assert post.status == PLANNED and post.attempts == 0
