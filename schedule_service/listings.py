@@ -45,6 +45,11 @@ class ChannelRow(ChannelTraits):
     xmltv_id: str | None
     languages: list[str]
     promote: str
+    embargo_title: dict[str, str] | None = None
+    promos_paused_at: datetime | None = None
+    promos_paused_until: datetime | None = None
+    promos_paused_reason: str | None = None
+    promos_paused_by: str | None = None
 
 
 @dataclass(slots=True)
@@ -82,6 +87,7 @@ class ProgrammeRow(ProgrammeTraits):
     image_alt: str | None = None
     #: The uploaded picture's hash (media.py); shown wherever the picture is.
     image_hash: str | None = None
+    embargo_until: datetime | None = None
     translations: dict[str, TranslationRow] = field(default_factory=dict)
 
 

@@ -24,7 +24,17 @@ from schedule_service.promos import plan
 __all__ = ["Conflict", "Invalid", "ScheduleError", "SlotRefused", "StaleVersion"]  # re-exported for callers
 
 
-CHANNEL_FIELDS = ("slug", "name", "names", "timezone", "broadcast_day_start", "xmltv_id", "languages", "promote")
+CHANNEL_FIELDS = (
+    "slug",
+    "name",
+    "names",
+    "timezone",
+    "broadcast_day_start",
+    "xmltv_id",
+    "languages",
+    "promote",
+    "embargo_title",
+)
 PROGRAMME_FIELDS = (
     "title",
     "subtitle",
@@ -42,6 +52,8 @@ PROGRAMME_FIELDS = (
     "language",
     "episode_num",
 )
+#: Programme fields the audit trail follows besides PROGRAMME_FIELDS (imports never write them).
+AUDITED_PROGRAMME_FIELDS = (*PROGRAMME_FIELDS, "embargo_until")
 SLOT_FIELDS = ("channel_id", "programme_id", "start_at", "end_at", "is_premiere", "is_live", "is_promoted", "status")
 #: Slot fields that decide whether it is promoted: a change re-plans its posts (SPEC §8a).
 PROMOTION_FLAGS = ("is_premiere", "is_promoted")
@@ -222,7 +234,7 @@ def _set_translations(programme: Programme, translations: dict[str, dict[str, An
 
 
 def _programme_state(programme: Programme) -> dict[str, Any]:
-    state = audit.snapshot(programme, PROGRAMME_FIELDS)
+    state = audit.snapshot(programme, AUDITED_PROGRAMME_FIELDS)
     state["translations"] = {
         lang: {k: getattr(t, k) for k in TRANSLATED if getattr(t, k)}
         for lang, t in sorted(programme.translations.items())

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from schedule_service import listings, media
 from schedule_service.broadcast_time import broadcast_day
+from schedule_service.embargo import public_slots
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.text_rules import xml_safe
@@ -182,7 +183,8 @@ def document(session: Session, at: datetime, days: int, base_url: str, slug: str
     missing = {s.programme_id for s in shifted} - set(first)
     if missing:
         first |= first_showings(session, missing)
-    return build([*channels, *editions], [*slots, *shifted], base_url, first)
+    # A guide leaves the service: embargoed programmes go out as their stand-ins (SPEC §8b).
+    return build([*channels, *editions], public_slots([*slots, *shifted]), base_url, first)
 
 
 def gather_editions(session: Session, editions: Sequence[listings.EditionChannel], at: datetime, days: int) -> list:

@@ -53,6 +53,14 @@ class Channel(ChannelTraits, Base):
     promote: Mapped[str] = mapped_column(String(16), default=HIGHLIGHTS, server_default=HIGHLIGHTS)
     #: Hold promos of exclusive programmes for a person's approval.
     is_exclusive_approval_required: Mapped[bool] = mapped_column(default=False)
+    #: What an embargoed programme's slots are called in public, {lang: title} (SPEC §8b).
+    embargo_title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: The kill switch (SPEC §8b): since when the channel's promos are paused; None when not.
+    promos_paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: When a pause ends by itself; None: until someone resumes.
+    promos_paused_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    promos_paused_reason: Mapped[str | None] = mapped_column(String(500))
+    promos_paused_by: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
 
@@ -60,6 +68,10 @@ class Channel(ChannelTraits, Base):
     editions: Mapped[list[Edition]] = relationship(
         order_by=Edition.position, cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
     )
+
+    def is_paused(self, at: datetime) -> bool:
+        """Whether the kill switch holds the channel's promos at ``at``."""
+        return self.promos_paused_at is not None and (self.promos_paused_until is None or self.promos_paused_until > at)
 
     def __repr__(self) -> str:
         return f"<Channel {self.slug}>"

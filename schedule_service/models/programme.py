@@ -56,6 +56,8 @@ class Programme(ProgrammeTraits, Base):
     import_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     #: The import run (its audit entry) that created or last changed the programme.
     import_id: Mapped[int | None]
+    #: Before this instant nothing about the programme leaves the service (SPEC §8b).
+    embargo_until: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     #: The programme's own promo plan; replaces its channel's when set.
     promo_plan: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

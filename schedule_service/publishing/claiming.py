@@ -25,6 +25,7 @@ from schedule_service.models.promo import (
     WITHDRAW,
     PostStatus,
 )
+from schedule_service.publishing.holds import held_back, not_held
 from schedule_service.publishing.post_moves import expire_post, fail_post, move_post
 from schedule_service.publishing.post_picture import picture_for
 from schedule_service.publishing.row_locks import lock_posts, locking
@@ -48,6 +49,7 @@ def claimable(at: datetime):
         Post.valid_until > at,
         or_(Post.status == PLANNED, and_(Post.status == FAILED, Post.retry_at <= at)),
         or_(Post.lease_until.is_(None), Post.lease_until <= at),
+        not_held(at),
     )
 
 
@@ -71,8 +73,9 @@ def claim_due(session: Session, worker: str, limit: int, lease: timedelta) -> li
 def next_due_at(session: Session) -> datetime | None:
     """The earliest moment a planned post (or a retry) falls due, for the tick to wait for."""
     at = now()
-    planned = select(func.min(Post.due_at)).where(Post.status == PLANNED, Post.valid_until > at)
-    retry = select(func.min(Post.retry_at)).where(Post.status == FAILED, Post.valid_until > at)
+    # Held posts (paused, embargoed) are not waited for: the tick that follows the hold's end takes them.
+    planned = select(func.min(Post.due_at)).where(Post.status == PLANNED, Post.valid_until > at, not_held(at))
+    retry = select(func.min(Post.retry_at)).where(Post.status == FAILED, Post.valid_until > at, not_held(at))
     moments = [session.scalar(planned), session.scalar(retry)]
     session.commit()
     moments = [m for m in moments if m is not None]
@@ -209,6 +212,11 @@ def _check(session: Session, post: Post, worker: str, at: datetime, picture: Pos
 
     if post.status != PUBLISHING or post.claimed_by != worker:
         return None  # the lease ran out and another scheduler has it, or a person moved it
+    held = held_back(session, post.slot_id, at)
+    if held:  # paused or embargoed since the claim: given back, to go out when the hold ends
+        _give_back(post)
+        log.info("post %s released by %s: %s", post.id, worker, held)
+        return None
     if post.valid_until <= at:
         expire_post(post, at, "its moment passed before it could be sent; it is never sent late")
         return None
@@ -305,11 +313,31 @@ def _synchronous(session: Session) -> None:
         session.execute(text("SET LOCAL synchronous_commit TO on"))
 
 
+def _give_back(post: Post) -> None:
+    """A claimed post not sent now: planned again, for any scheduler to claim once it may go."""
+    move_post(post, PLANNED)
+    post.claimed_by = None
+
+
 def start_attempt(session: Session, prepared: Prepared, worker: str, cfg: Settings) -> bool:
-    """Write the attempt right before the call and renew the lease; False if the post left our hands."""
+    """Write the attempt right before the call and renew the lease; False if the post left our hands.
+
+    The last look at the kill switch and the embargo: a post held since it was prepared is
+    given back instead (False).
+    """
     at = now()
     with session.begin():
         _synchronous(session)
+        held = held_back(session, prepared.delivery.post.slot_id, at)
+        if held:
+            session.execute(
+                update(Post)
+                .where(Post.id == prepared.post_id, Post.status == PUBLISHING, Post.claimed_by == worker)
+                .values(status=PLANNED, lease_until=None, claimed_by=None, updated_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            log.info("post %s released by %s: %s", prepared.post_id, worker, held)
+            return False
         attempts = session.scalar(
             update(Post)
             .where(Post.id == prepared.post_id, Post.status == PUBLISHING, Post.claimed_by == worker)

@@ -13,6 +13,7 @@ far inside PUBLIC_MAX_AGE, the staleness every browser and proxy is allowed anyw
 """
 
 import hashlib
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -22,14 +23,14 @@ from datetime import datetime
 from functools import wraps
 
 from flask import Flask, Response, current_app, has_request_context, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_cookie, parse_etags, quote_etag
 
 from schedule_service import clock
-from schedule_service.db import db
+from schedule_service.db import UtcDateTime, db
 from schedule_service.listings import KeptProgrammes
-from schedule_service.models import generation
+from schedule_service.models import Programme, generation
 from schedule_service.models.generation import ScheduleGeneration
 
 #: Headers a cached body keeps; the rest (cookies above all) belong to one response.
@@ -115,7 +116,12 @@ def kept_programmes(app: Flask | None = None) -> KeptProgrammes:
 
 
 _NOW = "schedule_service.public_now"
-_GENERATION = select(ScheduleGeneration.value).where(ScheduleGeneration.id == generation.ROW)
+_GENERATION_AND_EMBARGO = select(
+    ScheduleGeneration.value,
+    select(func.min(Programme.embargo_until))
+    .where(Programme.embargo_until > bindparam("at", type_=UtcDateTime()))
+    .scalar_subquery(),
+).where(ScheduleGeneration.id == generation.ROW)
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,8 @@ class _Kept:
     value: int
     at: float
     local_commits: int
+    #: The soonest embargo to end (SPEC §8b): public reads change at that instant, whatever the generation.
+    embargo_end: datetime | None = None
 
 
 def schedule_generation(app: Flask | None = None) -> int:
@@ -132,17 +140,34 @@ def schedule_generation(app: Flask | None = None) -> int:
     if value is not None:
         return value
     local = generation.local_commits()
-    # A connection of its own, not the session: the cheapest round trip SQLAlchemy offers.
+    # A connection of its own, not the session: the cheapest round trip SQLAlchemy offers. One
+    # statement answers both the generation and the soonest embargo to end.
     with db.engine.connect() as conn:
-        value = conn.scalar(_GENERATION) or 0
-    app.extensions["public_generation"] = _Kept(value, time.monotonic(), local)
+        row = conn.execute(_GENERATION_AND_EMBARGO, {"at": clock.now()}).first()
+    value, embargo_end = (row[0] or 0, row[1]) if row is not None else (0, None)
+    app.extensions["public_generation"] = _Kept(value, time.monotonic(), local, embargo_end)
     return value
 
 
+def embargo_end(app: Flask | None = None) -> datetime | None:
+    """The soonest instant an embargo ends, as kept with the generation (None: no embargo to come)."""
+    app = app or current_app
+    kept: _Kept | None = app.extensions.get("public_generation")
+    if kept is None:
+        schedule_generation(app)
+        kept = app.extensions.get("public_generation")
+    return kept.embargo_end if kept is not None else None
+
+
 def _kept_generation(app: Flask) -> int | None:
-    """The generation kept from the database less than PUBLIC_GENERATION_TTL ago, unless a local commit followed."""
+    """The generation kept from the database less than PUBLIC_GENERATION_TTL ago, unless a local commit followed.
+
+    Nor once an embargo it knew of has ended: the reads that hid the programme are stale at that instant.
+    """
     kept: _Kept | None = app.extensions.get("public_generation")
     if kept is None or kept.local_commits != generation.local_commits():
+        return None
+    if kept.embargo_end is not None and kept.embargo_end <= clock.now():
         return None
     if time.monotonic() - kept.at >= app.config.get("PUBLIC_GENERATION_TTL", 1.0):
         return None
@@ -178,12 +203,18 @@ def public(
         @wraps(view)
         def wrapper(*args, **kwargs):
             extra = key() if key is not None else None
+            if _is_staff():
+                # Staff see embargoed programmes: their answers are their own, never kept or shared.
+                response = current_app.make_response(view(*args, **kwargs))
+                response.headers["Cache-Control"] = "private, no-store"
+                return response
             gen = schedule_generation()
             at = None
             if resolution:
                 at = _floored(resolution)
                 request.environ[_NOW] = at
-            cache_key = (request.path, tuple(sorted(request.args.items(multi=True))), extra, at)
+            ends = embargo_end()
+            cache_key = (request.path, tuple(sorted(request.args.items(multi=True))), extra, at, ends)
             cache = body_cache()
             entry = cache.get(gen, cache_key)
             if entry is None:
@@ -195,11 +226,28 @@ def public(
             else:
                 # Rendered before this request: HitLayer may answer the same request again by itself.
                 request.environ[_SERVED] = (gen, resolution or None, at, entry.etag)
-            return _respond(entry)
+            return _respond(entry, ends)
 
         return wrapper
 
     return decorator
+
+
+def _is_staff() -> bool:
+    """Whether a staff session or token sent this read (looked up only when it sends one)."""
+    if "Authorization" not in request.headers and not (request.cookies.keys() - _VIEWER_COOKIES):
+        return False
+    from schedule_service.auth import current_staff
+
+    return current_staff() is not None
+
+
+def _max_age(ends: datetime | None) -> int:
+    """PUBLIC_MAX_AGE, cut short so no cache keeps a read past the instant an embargo ends."""
+    max_age = current_app.config["PUBLIC_MAX_AGE"]
+    if ends is not None:
+        max_age = max(0, min(max_age, math.ceil((ends - clock.now()).total_seconds())))
+    return max_age
 
 
 def _entry(response: Response, vary: tuple[str, ...]) -> Entry:
@@ -215,11 +263,16 @@ def _entry(response: Response, vary: tuple[str, ...]) -> Entry:
     return Entry(body, etag, Headers(content + rules), Headers(rules))
 
 
-def _respond(entry: Entry) -> Response:
+def _respond(entry: Entry, ends: datetime | None = None) -> Response:
     # If-None-Match compares weakly (RFC 9110 13.1.2); "*" matches any current body.
     if request.if_none_match.contains_weak(entry.etag) or request.if_none_match.star_tag:
-        return Response(status=304, headers=entry.not_modified.copy())
-    return Response(entry.body, headers=entry.headers.copy())
+        response = Response(status=304, headers=entry.not_modified.copy())
+    else:
+        response = Response(entry.body, headers=entry.headers.copy())
+    max_age = _max_age(ends)
+    if max_age != current_app.config["PUBLIC_MAX_AGE"]:
+        response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    return response
 
 
 #: Set on the WSGI environ by :func:`public` when it answered from an entry: (generation, instant).
@@ -305,6 +358,10 @@ class HitLayer:
         # database once and keeps the answer: a read still costs one tiny query at most.
         if final.generation != _kept_generation(self.app):
             return False
+        kept: _Kept | None = self.app.extensions.get("public_generation")
+        ends = kept.embargo_end if kept is not None else None
+        if ends is not None and (ends - clock.now()).total_seconds() < self.app.config["PUBLIC_MAX_AGE"]:
+            return False  # its max-age must shrink as the embargo's end comes: through the app
         return final.resolution is None or final.at == _floored(final.resolution)
 
     def _through(self, key, environ, start_response):

@@ -11,13 +11,15 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, request
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from schedule_service import listings, media
 from schedule_service.broadcast_time import broadcast_day
+from schedule_service.clock import now
 from schedule_service.db import db
+from schedule_service.embargo import public_slot, public_slots
 from schedule_service.interchange import ical, promo_feeds, xmltv_export
-from schedule_service.models import Channel, FeedItem, Slot
+from schedule_service.models import Channel, FeedItem, Programme, Slot
 from schedule_service.web import pictures
 from schedule_service.web.caching import public, request_now
 from schedule_service.web.errors import problem
@@ -71,7 +73,7 @@ def channel_calendar(slug: str):
     today = broadcast_day(request_now(), channel.zone, channel.broadcast_day_start)
     lo = listings.day_range_of(channel, today - timedelta(days=CALENDAR_BACK_DAYS))[0]
     hi = listings.day_range_of(channel, today + timedelta(days=CALENDAR_AHEAD_DAYS))[1]
-    slots = listings.slots_of(db.session, channel, lo, hi, include_cancelled=True)
+    slots = public_slots(listings.slots_of(db.session, channel, lo, hi, include_cancelled=True))
     body = ical.calendar(slots, _base_url(), lang, channel.name_in(lang), channel)
     return Response(body, mimetype=ICS_TYPE, headers={"Content-Disposition": f'inline; filename="{slug}.ics"'})
 
@@ -83,6 +85,7 @@ def slot_ics(slot_id: int):
     slot = db.session.get(Slot, slot_id)
     if slot is None:
         raise problem(404, f"there is no showing {slot_id}")
+    slot = public_slot(slot)
     lang = _lang_arg()
     title = slot.programme.text("title", lang)
     body = ical.calendar([slot], _base_url(), lang, title)
@@ -121,7 +124,11 @@ def _promos() -> tuple[list[FeedItem], promo_feeds.FeedInfo]:
     lang = request.args.get("lang") or None
     if lang is not None:
         _lang_arg()  # refuses a language the site does not have
-    query = select(FeedItem).where(FeedItem.is_withdrawn.is_(False))
+    # An item about an embargoed programme (one that went out before the embargo was set) waits too.
+    hidden = select(Slot.id).join(Slot.programme).where(Programme.embargo_until > now())
+    query = select(FeedItem).where(
+        FeedItem.is_withdrawn.is_(False), or_(FeedItem.slot_id.is_(None), FeedItem.slot_id.not_in(hidden))
+    )
     changed = select(func.max(FeedItem.updated_at))
     if lang:
         query = query.where(FeedItem.lang == lang)

@@ -2,8 +2,10 @@
 
 ``overdue_posts`` counts posts that should have gone out more than two minutes ago and have
 not: planned ones past their due time, retries past their retry time, claims whose lease ran
-out. The answer is 503 ``degraded`` when there is one, or when posts are due and no scheduler
-has ticked for a minute, so a monitor notices a stopped scheduler before viewers do.
+out (unless a paused channel or an embargo holds them: those are ``held_back.posts``, and the
+paused channels are named in ``held_back.paused_channels``). The answer is 503 ``degraded`` when there is one,
+or when posts are due and no scheduler has ticked for a minute, so a monitor notices a
+stopped scheduler before viewers do.
 ``targets.failing`` names the targets with posts that failed for good (a token refused,
 rights taken away), with how many.
 """
@@ -15,8 +17,9 @@ from sqlalchemy import and_, func, or_, select
 
 from schedule_service.clock import now
 from schedule_service.db import db
-from schedule_service.models import Post, SchedulerHeartbeat, Target
+from schedule_service.models import Channel, Post, SchedulerHeartbeat, Target
 from schedule_service.models.promo import EXPIRED, FAILED, HELD, PLANNED, PUBLISHING, UNKNOWN, PostStatus
+from schedule_service.publishing.holds import not_held
 
 bp = Blueprint("health", __name__)
 
@@ -26,11 +29,22 @@ OVERDUE_AFTER = timedelta(minutes=2)
 SILENT_AFTER = timedelta(minutes=1)
 
 
-def _late_by(cutoff):
-    """Posts that should have gone out by ``cutoff``: due, due for a retry, or claimed and not let go."""
+def _waiting_by(cutoff):
+    """Unsent posts that fell due by ``cutoff``: planned, or due for a retry."""
     return or_(
         and_(Post.status == PLANNED, Post.due_at <= cutoff),
         and_(Post.status == FAILED, Post.retry_at <= cutoff),
+    )
+
+
+def _late_by(cutoff, at):
+    """Posts that should have gone out by ``cutoff``: due, due for a retry, or claimed and not let go.
+
+    Posts a kill switch or an embargo holds at ``at`` are not late: they wait on purpose, and
+    are counted as ``held_back.posts`` instead. A claim not let go is late whatever holds it.
+    """
+    return or_(
+        and_(_waiting_by(cutoff), not_held(at)),
         and_(Post.status == PUBLISHING, Post.lease_until <= cutoff),
     )
 
@@ -40,8 +54,19 @@ def healthz():
     at = now()
     try:
         last_tick = db.session.scalar(select(func.max(SchedulerHeartbeat.last_tick_at)))
-        due = db.session.scalar(select(func.count(Post.id)).where(_late_by(at)))
-        overdue = db.session.scalar(select(func.count(Post.id)).where(_late_by(at - OVERDUE_AFTER)))
+        due = db.session.scalar(select(func.count(Post.id)).where(_late_by(at, at)))
+        overdue = db.session.scalar(select(func.count(Post.id)).where(_late_by(at - OVERDUE_AFTER, at)))
+        held = db.session.scalar(
+            select(func.count(Post.id)).where(_waiting_by(at), Post.valid_until > at, ~not_held(at))
+        )
+        paused = db.session.scalars(
+            select(Channel.slug)
+            .where(
+                Channel.promos_paused_at.is_not(None),
+                or_(Channel.promos_paused_until.is_(None), Channel.promos_paused_until > at),
+            )
+            .order_by(Channel.slug)
+        ).all()
         counts = dict(
             db.session.execute(
                 select(Post.status, func.count(Post.id))
@@ -72,6 +97,8 @@ def healthz():
             "overdue_posts": overdue,
             "due_posts": due,
         },
+        # Due but held back on purpose (SPEC §8b): not overdue, and not hidden either.
+        "held_back": {"posts": held, "paused_channels": list(paused)},
         # Nothing fails silently: the posts a person should look at.
         "posts": {
             "held": counts.get(HELD, 0),

@@ -16,12 +16,14 @@ from babel.dates import format_date, format_skeleton, format_time, get_timezone_
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from werkzeug.exceptions import HTTPException
 
 from schedule_service import i18n, listings
 from schedule_service.broadcast_time import WallTimeError, broadcast_day, to_instant
+from schedule_service.clock import now
 from schedule_service.db import db
+from schedule_service.embargo import public_programme, public_slot, public_slots
 from schedule_service.models import Channel, Programme, Slot
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.promos.render import wants_badge
@@ -140,8 +142,16 @@ def front():
     return render_template(
         "front.html",
         at=at,
-        channels=channels,
-        highlights=_highlights(at),
+        channels=[
+            {
+                **card,
+                "now": public_slot(card["now"]),
+                "next": public_slot(card["next"]),
+                "tonight": public_slots(card["tonight"]),
+            }
+            for card in channels
+        ],
+        highlights=public_slots(_highlights(at)),
         nav_channels=sorted([row.channel for row in rows] + editions, key=lambda c: c.slug),
         lang=lang,
     )
@@ -164,7 +174,7 @@ def channel_week(slug: str):
     hi = listings.day_range_of(channel, days[-1])[1]
     slots = listings.slots_of(db.session, channel, lo, hi)
     by_day: dict[date, list[Slot]] = {d: [] for d in days}
-    for slot in slots:
+    for slot in public_slots(slots):
         by_day.setdefault(broadcast_day(slot.start_at, channel.zone, channel.broadcast_day_start), []).append(slot)
     tz = _zone(channel)
     columns = [{"day": d, "rows": _day_rows(d, by_day.get(d, []), tz)} for d in days]
@@ -196,6 +206,9 @@ def programme_page(programme_id: int):
         .order_by(Slot.start_at)
         .limit(20)
     ).all()
+    some_slot = showings[0] if showings else db.session.scalar(select(Slot).where(Slot.programme_id == programme.id))
+    programme = public_programme(programme, some_slot.channel if some_slot else None)
+    showings = public_slots(showings)
     lang = _lang()
     base = _base_url()
     jsonld = {
@@ -222,6 +235,7 @@ def slot_page(slot_id: int):
     slot = db.session.get(Slot, slot_id)
     if slot is None:
         raise problem(404, _("There is no showing %(id)s.", id=slot_id))
+    slot = public_slot(slot)
     at = request_now()
     lang = _lang()
     base = _base_url()
@@ -236,6 +250,7 @@ def slot_page(slot_id: int):
         .order_by(Slot.start_at)
         .limit(10)
     ).all()
+    others = public_slots(others)
     return render_template(
         "slot.html",
         slot=slot,
@@ -307,7 +322,14 @@ def _highlights(at: datetime) -> list[Slot]:
             Slot.status == SCHEDULED,
             Slot.end_at > at,
             Slot.start_at < at + HIGHLIGHTS_AHEAD,
-            or_(Programme.is_exclusive.is_(True), Slot.is_premiere.is_(True)),
+            # An embargoed exclusive is no highlight: that it is exclusive is news of its own.
+            or_(
+                and_(
+                    Programme.is_exclusive.is_(True),
+                    or_(Programme.embargo_until.is_(None), Programme.embargo_until <= now()),
+                ),
+                Slot.is_premiere.is_(True),
+            ),
         )
         .order_by(Slot.start_at)
         .limit(6)

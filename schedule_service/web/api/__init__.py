@@ -8,6 +8,7 @@ from schedule_service.web.api import (
     channels,
     fast_entry,
     imports,
+    kill_switch,
     post_actions,
     posts,
     programmes,
@@ -23,6 +24,7 @@ from schedule_service.web.errors import problem
 BLUEPRINTS = [channels.blp, programmes.blp, slots.blp, schedule.blp, audit.blp, tokens.blp, promos.blp, posts.blp]
 BLUEPRINTS += [targets.blp, post_actions.blp]
 BLUEPRINTS += [imports.blp, imports.jobs_blp, fast_entry.blp]
+BLUEPRINTS += [kill_switch.blp]
 
 
 #: Endpoints whose bodies are not JSON: a picture comes as itself or as multipart.

@@ -2,16 +2,19 @@
 
 import re
 
+from flask import has_request_context
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_load, validate
 from sqlalchemy import select
 
 from schedule_service import editions, listings, schedule, text_rules
-from schedule_service.auth import actor, require
+from schedule_service.auth import actor, current_staff, require
+from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import Channel
 from schedule_service.models.channel import PROMOTE
 from schedule_service.web.api.common import Blueprint, DayTime, PageArgs, page_schema, paginate, write
+from schedule_service.web.api.instants import rfc3339_utc
 from schedule_service.web.errors import problem
 
 blp = Blueprint("channels", __name__, url_prefix="/api/v1/channels", description="TV channels")
@@ -74,6 +77,54 @@ class ChannelSchema(Schema):
         dump_only=True, metadata={"description": "on an edition read as a channel: the slug of the channel it shifts"}
     )
     shift = Shift(dump_only=True, metadata={"description": "on an edition read as a channel: its shift"})
+    embargo_title = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=2, max=16)),
+        values=fields.String(validate=validate.Length(min=1, max=300)),
+        validate=validate.Length(max=text_rules.ENTRIES),
+        metadata={
+            "description": "{lang: title}: what an embargoed programme's slots are called in public before its "
+            '`embargo_until` (SPEC §8b); a language left out says "Special programme" (en) / "Спецпроект" (ru)',
+        },
+    )
+    promos_paused = fields.Method(
+        "_promos_paused",
+        "_read_only",
+        allow_none=True,
+        metadata={
+            "type": "object",
+            "readOnly": True,
+            "description": "the kill switch (SPEC §8b): null while the channel's promos go out, else "
+            "{`at`, `until` (null: until resumed), `reason`, `by` (the staff member; null to readers who are not "
+            "staff)}; a pause whose `until` passed shows null. Written only by `POST …/promos/pause` and `…/resume`; "
+            "sent back in a PATCH it is ignored",
+        },
+    )
+
+    def _promos_paused(self, channel):
+        return pause_state(channel)
+
+    def _read_only(self, value):
+        return value
+
+    @post_load
+    def _not_written_here(self, data, **kwargs):
+        # Sent back as read, it changes nothing: the kill switch has endpoints of its own.
+        data.pop("promos_paused", None)
+        return data
+
+
+def pause_state(channel) -> dict | None:
+    """The channel's pause as the API shows it, or None while its promos go out."""
+    at = getattr(channel, "promos_paused_at", None)
+    until = getattr(channel, "promos_paused_until", None)
+    if at is None or (until is not None and until <= now()):
+        return None
+    return {
+        "at": rfc3339_utc(at),
+        "until": rfc3339_utc(until) if until is not None else None,
+        "reason": channel.promos_paused_reason,
+        "by": channel.promos_paused_by if has_request_context() and current_staff() is not None else None,
+    }
 
 
 ChannelPage = page_schema(ChannelSchema, "ChannelPage")

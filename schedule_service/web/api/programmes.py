@@ -1,16 +1,28 @@
 """Programmes: what airs, with translations, guests and the exclusive flag; their pictures."""
 
+from datetime import UTC
 from pathlib import Path
 
 from flask import current_app, request
 from flask.views import MethodView
-from marshmallow import Schema, fields, pre_load, validate
+from marshmallow import Schema, fields, post_load, pre_load, validate
 from sqlalchemy import select
 
 from schedule_service import media, schedule, text_rules
-from schedule_service.auth import actor, require
-from schedule_service.models import Programme
-from schedule_service.web.api.common import Blueprint, PageArgs, get_or_404, page_schema, paginate, write
+from schedule_service.auth import actor, current_staff, require
+from schedule_service.clock import now
+from schedule_service.db import db
+from schedule_service.embargo import is_embargoed, public_programme
+from schedule_service.models import Programme, Slot
+from schedule_service.web.api.common import (
+    Blueprint,
+    PageArgs,
+    get_or_404,
+    page_schema,
+    paginate,
+    supported_time,
+    write,
+)
 from schedule_service.web.errors import problem
 
 blp = Blueprint("programmes", __name__, url_prefix="/api/v1/programmes", description="Programmes")
@@ -100,9 +112,24 @@ class ProgrammeSchema(Schema):
     duration_minutes = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=48 * 60))
     language = fields.String(validate=LANG)
     episode_num = fields.String(allow_none=True, validate=validate.Length(max=100))
+    embargo_until = fields.AwareDateTime(
+        allow_none=True,
+        validate=supported_time,
+        metadata={
+            "description": "an instant; before it nothing about the programme leaves the service: its promo posts "
+            "wait, and public reads show its slots under the channel's `embargo_title` (SPEC §8b)",
+        },
+    )
     translations = fields.Dict(
         keys=fields.String(validate=LANG), values=fields.Nested(TranslationSchema), validate=ENTRIES
     )
+
+    @post_load
+    def _utc(self, data, **kwargs):
+        # Stored and shown in UTC like every instant the API writes, whatever offset it came with.
+        if data.get("embargo_until") is not None:
+            data["embargo_until"] = data["embargo_until"].astimezone(UTC)
+        return data
 
 
 ProgrammePage = page_schema(ProgrammeSchema, "ProgrammePage")
@@ -114,7 +141,9 @@ class Programmes(MethodView):
     @blp.response(200, ProgrammePage)
     def get(self, args):
         """List programmes."""
-        return paginate(select(Programme), Programme.id, args, "programmes.Programmes")
+        page = paginate(select(Programme), Programme.id, args, "programmes.Programmes")
+        page["items"] = [_as_read(p) for p in page["items"]]
+        return page
 
     @require("editor")
     @blp.arguments(ProgrammeSchema)
@@ -128,8 +157,8 @@ class Programmes(MethodView):
 class ProgrammeItem(MethodView):
     @blp.response(200, ProgrammeSchema)
     def get(self, programme_id):
-        """One programme."""
-        return get_or_404(Programme, programme_id, "programme")
+        """One programme (before its embargo ends, its stand-in to anyone but staff)."""
+        return _as_read(get_or_404(Programme, programme_id, "programme"))
 
     @require("editor")
     @blp.arguments(ProgrammeSchema(partial=True))
@@ -185,3 +214,11 @@ class ProgrammePicture(MethodView):
         """Remove the programme's uploaded picture (its files stay: other programmes may share them)."""
         programme = get_or_404(Programme, programme_id, "programme")
         return write(schedule.update_programme, programme, {"image_hash": None}, actor())
+
+
+def _as_read(programme: Programme):
+    """The programme as this reader may see it: staff the real one, anyone else what the embargo lets out."""
+    if not is_embargoed(programme, now()) or current_staff() is not None:
+        return programme
+    slot = db.session.scalar(select(Slot).where(Slot.programme_id == programme.id).order_by(Slot.start_at).limit(1))
+    return public_programme(programme, slot.channel if slot is not None else None)

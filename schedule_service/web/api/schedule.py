@@ -7,8 +7,10 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from schedule_service import editions, listings
+from schedule_service.auth import current_staff
 from schedule_service.broadcast_time import broadcast_day, zone
 from schedule_service.db import db
+from schedule_service.embargo import public_slot
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.web.api.channels import ChannelSchema, channel_or_edition_or_404
 from schedule_service.web.api.common import Blueprint, supported_time
@@ -76,7 +78,12 @@ CHANNEL_OUT = ChannelSchema()
 
 
 def listed_slot(slot, tz, lang: str | None) -> dict:
-    """A slot as listed: its fields, its times in ``tz``, its programme inlined in ``lang``."""
+    """A slot as listed: its fields, its times in ``tz``, its programme inlined in ``lang``.
+
+    Staff (a session or a token) see an embargoed programme; anyone else its stand-in.
+    """
+    if current_staff() is None:
+        slot = public_slot(slot)
     out = SLOT_OUT.dump(slot)
     out["start_tz"] = rfc3339(slot.start_at.astimezone(tz))
     out["end_tz"] = rfc3339(slot.end_at.astimezone(tz))

@@ -128,6 +128,7 @@ from schedule_service.web.staff import (  # noqa: E402, F401
     fast_entry,
     grid,
     imports,
+    kill_switch,
     programmes,
     promos,
     publishing,

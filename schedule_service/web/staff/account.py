@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from wtforms import SelectChoice, SelectField
 
 from schedule_service import auth, i18n
+from schedule_service.clock import now
 from schedule_service.db import db
 from schedule_service.models import ApiToken, Channel, Post, User
 from schedule_service.models.promo import PostStatus
@@ -85,7 +86,7 @@ def home():
             .group_by(Post.status)
         ).all()
     )
-    return render_template("staff/home.html", channels=channels, waiting=waiting)
+    return render_template("staff/home.html", channels=channels, waiting=waiting, at=now())
 
 
 # API tokens

@@ -33,6 +33,9 @@ def channel_data(channel: Channel) -> dict[str, Any]:
         {**e, "names": "\n".join(f"{lang}: {name}" for lang, name in (e.get("names") or {}).items())}
         for e in data.get("editions") or []
     ]
+    data["embargo_title"] = [
+        {"lang": lang, "title": title} for lang, title in sorted((data.get("embargo_title") or {}).items())
+    ]
     return data
 
 

@@ -5,6 +5,7 @@ from the ORM object, and writes only what the person changed (:func:`changed_val
 form unchanged changes nothing (SPEC §12).
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -160,6 +161,13 @@ class EditionForm(Form):
                 raise ValidationError("One name a line, after its language and a colon.")
 
 
+class EmbargoTitleForm(Form):
+    """What an embargoed programme is called in public, in one language."""
+
+    lang = StringField("Language", validators=[Optional(), Length(min=2, max=16)])
+    title = StringField(_l("Title in that language"), validators=[Length(max=300)])
+
+
 class ChannelForm(FlaskForm):
     slug = StringField(
         "Slug",
@@ -186,10 +194,16 @@ class ChannelForm(FlaskForm):
         default=HIGHLIGHTS,
     )
     editions = FieldList(FormField(EditionForm), min_entries=0)
+    embargo_title = FieldList(FormField(EmbargoTitleForm), min_entries=0)
 
     def values(self) -> dict:
         return {
             "editions": [v for v in (entry.form.values() for entry in self.editions) if v is not None],
+            "embargo_title": {
+                row.lang.data.strip(): row.title.data.strip()
+                for row in (entry.form for entry in self.embargo_title)
+                if (row.lang.data or "").strip() and (row.title.data or "").strip()
+            },
             "slug": self.slug.data,
             "name": self.name.data,
             "names": {
@@ -211,6 +225,17 @@ class ChannelForm(FlaskForm):
             if name and not lang:
                 raise ValidationError("A name needs its language.")
             if lang and name:
+                langs.append(lang)
+        if len(langs) != len(set(langs)):
+            raise ValidationError("Each language once.")
+
+    def validate_embargo_title(self, field) -> None:
+        langs = []
+        for entry in field:
+            lang, title = (entry.lang.data or "").strip(), (entry.title.data or "").strip()
+            if title and not lang:
+                raise ValidationError("A name needs its language.")
+            if lang and title:
                 langs.append(lang)
         if len(langs) != len(set(langs)):
             raise ValidationError("Each language once.")
@@ -250,11 +275,25 @@ class ProgrammeForm(FlaskForm):
     )
     language = StringField("Language of the fields above", default="en", validators=[DataRequired(), Length(2, 16)])
     episode_num = StringField("Episode", validators=[Length(max=100)])
+    embargo_until = StringField(
+        _l("Embargo until"),
+        validators=[Length(max=64)],
+        description=_l(
+            "an instant with its offset, 2031-11-27T21:00:00+03:00; until then the public sees the channel's "
+            "embargo title and no promo goes out; empty: no embargo"
+        ),
+    )
     # translations: rows of TranslationForm, set below, once that is made from this form's fields.
 
     def validate_image_url(self, field) -> None:
         if field.data and not field.data.lower().startswith(("http://", "https://")):
             raise ValidationError("An http(s) URL.")
+
+    def validate_embargo_until(self, field) -> None:
+        try:
+            _instant(field.data)
+        except ValueError as e:
+            raise ValidationError(_l("An instant with its offset, like 2031-11-27T21:00:00+03:00.")) from e
 
     def validate_translations(self, field) -> None:
         langs = [entry.lang.data.strip() for entry in field if entry.lang.data and entry.lang.data.strip()]
@@ -280,7 +319,19 @@ class ProgrammeForm(FlaskForm):
             "duration_minutes": self.duration_minutes.data,
             "language": self.language.data.strip(),
             "translations": translations,
+            "embargo_until": _instant(self.embargo_until.data),
         }
+
+
+def _instant(text: str | None):
+    """An RFC 3339 instant as the API writes it (in UTC), or None for an empty field."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("no offset")
+    return value.astimezone(UTC)
 
 
 _PROGRAMME_TEXT = (

@@ -309,6 +309,10 @@ def _spare_names(form: ChannelForm) -> None:
         if lang not in have:
             form.names.append_entry({"lang": lang})
     form.names.append_entry()
+    titled = {(entry.lang.data or "").strip() for entry in form.embargo_title}
+    for lang in current_app.config["LANGUAGES"]:
+        if lang not in titled:
+            form.embargo_title.append_entry({"lang": lang})
 
 
 def _channel_errors(form: ChannelForm, error: Invalid | Conflict) -> list[str]:
