@@ -67,6 +67,7 @@ class EmbargoedProgramme(ProgrammeTraits):
     image_url: None = None
     image_alt: None = None
     image_credit: None = None
+    image_hash: None = None
     episode_num: None = None
     is_embargoed: bool = True
 
