@@ -5,6 +5,7 @@ from flask import request
 
 from schedule_service.web.api import (
     audit,
+    changes,
     channels,
     fast_entry,
     imports,
@@ -23,6 +24,7 @@ from schedule_service.web.errors import problem
 BLUEPRINTS = [channels.blp, programmes.blp, slots.blp, schedule.blp, audit.blp, tokens.blp, promos.blp, posts.blp]
 BLUEPRINTS += [targets.blp, post_actions.blp]
 BLUEPRINTS += [imports.blp, imports.jobs_blp, fast_entry.blp]
+BLUEPRINTS += [changes.blp]
 
 
 def _json_bodies_only() -> None:
