@@ -16,6 +16,11 @@ can never later find a row below its cursor. Ids from a sequence cannot do this 
 assigned at insert, so a transaction held open commits a smaller id after a larger one was
 read). Rows not yet numbered have ``seq`` NULL and are never shown.
 
+The schedule's generation (models/generation.py) is bumped in the same hook just before, and its
+one row's lock is held to commit too, so today it serialises these commits already; the
+advisory lock keeps the guarantee here, where it is stated, whatever becomes of the generation.
+Both are always taken in that order (generation first), so they cannot deadlock.
+
 What it costs writers: the lock is held only from the numbering UPDATE to the end of COMMIT, so
 transactions that change tracked rows commit one after another (no group commit among them);
 their work before commit runs in parallel as before. Transactions that change nothing tracked
@@ -36,6 +41,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from schedule_service.clock import now
 from schedule_service.db import Base, UtcDateTime
+
+# Registers the generation's commit hook before ours: its row lock is taken before our advisory
+# lock in every transaction, never the other way round (see _number_in_commit_order).
+from schedule_service.models import generation  # noqa: F401
 from schedule_service.models.channel import Channel
 from schedule_service.models.programme import Programme, ProgrammeTranslation
 from schedule_service.models.slot import CANCELLED, Slot
