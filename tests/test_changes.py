@@ -313,3 +313,26 @@ def test_the_feed_is_public_and_described_in_the_openapi_document(client):
     item = doc["components"]["schemas"]["ChangeOut"]["properties"]
     assert set(item) == {"cursor", "at", "entity", "id", "action", "data"}
     assert "304" in op["responses"]
+
+
+def test_what_was_there_before_the_feed_began_shows_as_created(app, client):
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import insert
+
+    from schedule_service.models import Channel
+
+    db.session.remove()
+    downgrade(revision="a1f0c0de0006")
+    with db.engine.begin() as c:  # rows written before the change log existed
+        c.execute(insert(Channel.__table__).values(id=7, slug="old", name="Old", timezone="UTC"))
+        c.execute(insert(Programme.__table__).values(id=8, title="Old show"))
+        c.execute(
+            insert(Slot.__table__).values(
+                id=9, channel_id=7, programme_id=8, start_at=utc(2031, 1, 1, 10), end_at=utc(2031, 1, 1, 11)
+            )
+        )
+    upgrade()
+
+    items = everything(client)
+    assert kinds(items) == [("channel", 7, "create"), ("programme", 8, "create"), ("slot", 9, "create")]
+    assert items[2]["data"] == client.get("/api/v1/slots/9").json
