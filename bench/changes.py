@@ -140,6 +140,64 @@ def visibility(url: str, base: str, commits: int) -> list[float]:
     return [seen_at[i] - committed[i] for i in committed]
 
 
+def writer_cost(url: str, bulk: int, singles: int, rounds: int = 3) -> dict[str, tuple[float, float]]:
+    """Seconds without the change log and with it (best of ``rounds``, turn about): a bulk insert of
+    ``bulk`` programmes and their slots in one transaction, and ``singles`` slots each committed alone."""
+    from contextlib import contextmanager, nullcontext
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from schedule_service import create_app, schedule
+    from schedule_service.db import db
+    from schedule_service.models import change
+
+    hooks = [("after_flush", change._record_flushed), ("before_commit", change._number_in_commit_order)]
+
+    @contextmanager
+    def unlogged():
+        for name, fn in hooks:
+            event.remove(Session, name, fn)
+        saved, change.note_inserted = change.note_inserted, lambda *a: None
+        try:
+            yield
+        finally:
+            change.note_inserted = saved
+            for name, fn in hooks:
+                event.listen(Session, name, fn)
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    best: dict[str, list[float]] = {}
+    with app.app_context():
+        session = db.session
+        for n in range(rounds):
+            for logged in (False, True):
+                day = datetime(2035 + n, 1, 1, tzinfo=UTC) + timedelta(days=200 if logged else 0)
+                slug = f"w{n}-{int(logged)}"
+                channel = schedule.create_channel(session, {"slug": slug, "name": slug, "timezone": "UTC"}, "b")
+                session.commit()
+                with nullcontext() if logged else unlogged():
+                    t = time.perf_counter()
+                    ids = schedule.create_programmes(session, [{"title": f"B{i}"} for i in range(bulk)], "b")
+                    progs = [session.get(schedule.Programme, pid) for pid in ids]
+                    many = [
+                        (p, {"start": day + timedelta(hours=i), "end": day + timedelta(hours=i, minutes=50)})
+                        for i, p in enumerate(progs)
+                    ]
+                    schedule.create_slots(session, channel, many, "b")
+                    session.commit()
+                    best.setdefault(f"bulk {logged}", []).append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    for i in range(singles):
+                        at = day - timedelta(days=30) + timedelta(hours=i)
+                        values = {"start": at, "duration_minutes": 50}
+                        schedule.create_slot(session, channel, progs[0], values, "b")
+                        session.commit()
+                    best.setdefault(f"single {logged}", []).append(time.perf_counter() - t)
+        db.engine.dispose()
+    return {kind: (min(best[f"{kind} False"]), min(best[f"{kind} True"])) for kind in ("bulk", "single")}
+
+
 @click.command()
 @click.option("--changes", default=20000, show_default=True)
 @click.option("--seconds", default=5, show_default=True)
@@ -167,6 +225,7 @@ def main(changes: int, seconds: int, commits: int, keep: bool) -> None:
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(10)
+        cost = writer_cost(url, bulk=5000, singles=200)
         load = os.getloadavg()[0]
         print(f"{last} changes in the log; load average {load:.1f}; {os.cpu_count()} CPUs")
         print("| poll with nothing new (gunicorn -w 2, wrk -t2 -c32) | requests/s |")
@@ -180,6 +239,11 @@ def main(changes: int, seconds: int, commits: int, keep: bool) -> None:
             f"\ncommit → visible to a polling consumer ({commits} commits): median {ms[0]:.1f} ms, "
             f"p95 {ms[1]:.1f} ms, max {ms[2]:.1f} ms"
         )
+        (b0, b1), (s0, s1) = cost["bulk"], cost["single"]
+        print("\n| writes (best of 3, turn about) | without the change log | with it |")
+        print("| --- | --- | --- |")
+        print(f"| 5,000 programmes + their slots in one transaction (bulk, as an import) | {b0:.2f} s | {b1:.2f} s |")
+        print(f"| 200 slots, a transaction each (`create_slot`, as the API) | {s0:.2f} s | {s1:.2f} s |")
     finally:
         if not keep:
             drop_database(url)

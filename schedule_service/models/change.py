@@ -27,6 +27,12 @@ their work before commit runs in parallel as before. Transactions that change no
 never take it. SQLite already lets one writer at a time in (``BEGIN IMMEDIATE``), so there the
 numbering needs no lock.
 
+**Limits.** An UPDATE or DELETE statement run on a tracked table without the ORM's unit of work
+(``session.execute(update(Slot)…)``, raw SQL) is not seen: none exists today, and one added must
+call :func:`record`. A transaction's rows are numbered when its outermost transaction commits;
+committing it while a savepoint is still open (rather than leaving ``begin_nested()``'s block
+first) would leave them unnumbered, and so never shown.
+
 **Adding an entity kind** (editions): one entry in :data:`TRACKED` here and one in the feed's
 ``SHOWN`` (web/api/changes.py), which serialises ``data`` as the entity's own API does.
 """
