@@ -336,3 +336,26 @@ def test_what_was_there_before_the_feed_began_shows_as_created(app, client):
     items = everything(client)
     assert kinds(items) == [("channel", 7, "create"), ("programme", 8, "create"), ("slot", 9, "create")]
     assert items[2]["data"] == client.get("/api/v1/slots/9").json
+
+
+def test_an_import_job_shows_each_channel_it_applied_and_a_dry_run_nothing(session, client):
+    from datetime import timedelta
+
+    from schedule_service.interchange import import_jobs
+
+    guide = (XMLTV / "good.xml").read_bytes()
+    dry = import_jobs.queue_import(session, io.BytesIO(guide), created_by="ed@example.test", dry_run=True)
+    session.commit()
+    import_jobs.run_pending(session, "s1", timedelta(minutes=5))
+    assert session.get(type(dry), dry.id).status == "done"
+    assert everything(client) == []
+
+    import_jobs.queue_import(session, io.BytesIO(guide), created_by="ed@example.test")
+    session.commit()
+    import_jobs.run_pending(session, "s1", timedelta(minutes=5))
+
+    items = everything(client)
+    slots = session.scalars(select(Slot.id)).all()
+    assert len(slots) == 5 and sorted(i["id"] for i in items if i["entity"] == "slot") == sorted(slots)
+    assert [i["entity"] for i in items].count("channel") == 2
+    assert db.session.scalar(select(func.count()).select_from(Change).where(Change.seq.is_(None))) == 0

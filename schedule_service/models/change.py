@@ -14,7 +14,10 @@ the lock sees every ``seq`` handed out before, and any snapshot that sees a row 
 with a smaller ``seq``: ``seq`` order is commit order, and a reader asking for ``seq > cursor``
 can never later find a row below its cursor. Ids from a sequence cannot do this (they are
 assigned at insert, so a transaction held open commits a smaller id after a larger one was
-read). Rows not yet numbered have ``seq`` NULL and are never shown.
+read). Rows not yet numbered have ``seq`` NULL and are never shown. (This needs READ COMMITTED,
+PostgreSQL's default and the service's: the ``max(seq)`` after the lock must see a fresh snapshot.
+Under REPEATABLE READ it could miss the previous holder's rows, and the unique index on ``seq``
+would refuse the commit rather than let two changes share a place.)
 
 The schedule's generation (models/generation.py) is bumped in the same hook just before, and its
 one row's lock is held to commit too, so today it serialises these commits already; the

@@ -145,6 +145,6 @@ def _answer(body: dict[str, Any]) -> Response:
     etag = hashlib.sha256(payload).hexdigest()[:32]
     # Stored by caches but asked again each time: a feed's point is what is new.
     headers = {"ETag": quote_etag(etag), "Cache-Control": "no-cache"}
-    if request.if_none_match.contains_weak(etag):
+    if request.if_none_match.contains_weak(etag) or request.if_none_match.star_tag:
         return Response(status=304, headers=headers)
     return Response(payload, 200, headers, mimetype="application/json")
