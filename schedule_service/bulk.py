@@ -30,9 +30,16 @@ def take_ids(session: Session, table: Table, n: int) -> list[int]:
 
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> int:
-    """Insert ``rows`` (dicts with the same keys) into ``table``; columns left out get their defaults."""
+    """Insert ``rows`` (dicts with the same keys) into ``table``; columns left out get their defaults.
+
+    New channels, programmes and slots are recorded in the change feed's log here, so no bulk
+    path can forget them (models/change.py).
+    """
     if not rows:
         return 0
+    from schedule_service.models import change
+
+    change.note_inserted(session, table.name, rows)
     conn = session.connection()
     names = list(rows[0])
     defaults = {}

@@ -86,7 +86,9 @@ def set_editions(session: Session, channel: Channel, given: Any, new_slug: str |
         edition.shift_seconds = int(parse_shift(values["shift"]).total_seconds())
         edition.position = position
         kept.append(edition)
-    channel.editions = kept  # those left in by_slug are orphans: deleted
+    channel.editions = kept
+    for dropped in by_slug.values():
+        session.delete(dropped)  # said, not left to the orphan cascade: the change feed sees what is deleted
     if by_slug:  # a target bound to a removed edition speaks for its channel again
         session.execute(update(Target).where(Target.edition.in_(list(by_slug))).values(edition=None))
     session.flush()

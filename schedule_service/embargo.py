@@ -9,7 +9,7 @@ real rows.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -123,3 +123,31 @@ def next_embargo_end(session: Session, at: datetime) -> datetime | None:
     from schedule_service.models import Programme
 
     return session.scalar(select(func.min(Programme.embargo_until)).where(Programme.embargo_until > at))
+
+
+#: How far back a lifted embargo is still announced (a scheduler down longer than this is a bigger problem).
+ANNOUNCE_WINDOW = timedelta(days=7)
+
+
+def announce_lifted(session: Session, at: datetime | None = None) -> int:
+    """Put an ``update`` of each programme whose embargo ended by ``at`` into the change feed, once.
+
+    The instant passing writes nothing, so without this a consumer that read the stand-in would
+    never fetch the real programme (SPEC §10). "Once" is kept by the feed itself: a programme
+    is announced while it has no change recorded since its embargo ended. Returns how many.
+    """
+    from schedule_service.models import Programme
+    from schedule_service.models.change import UPDATE, Change, record
+
+    at = at or now()
+    announced_since = (
+        select(Change.id)
+        .where(Change.entity == "programme", Change.entity_id == Programme.id, Change.at >= Programme.embargo_until)
+        .exists()
+    )
+    lifted = session.scalars(
+        select(Programme.id).where(
+            Programme.embargo_until <= at, Programme.embargo_until > at - ANNOUNCE_WINDOW, ~announced_since
+        )
+    ).all()
+    return record(session, [("programme", pid, UPDATE) for pid in lifted])

@@ -112,6 +112,16 @@ def plan_horizon(rt: Runtime) -> None:
             return
 
 
+def announce_embargo_lifts(rt: Runtime) -> None:
+    """Tell the change feed's consumers about programmes whose embargo has just ended (SPEC §8b, §10)."""
+    from schedule_service import embargo
+
+    if embargo.announce_lifted(db.session):
+        db.session.commit()
+    else:
+        db.session.rollback()
+
+
 def housekeeping(rt: Runtime) -> None:
     """Forget the heartbeats of schedulers long gone, and the files of dry runs nobody applied."""
     from schedule_service.models import SchedulerHeartbeat
@@ -134,6 +144,8 @@ def jobs(config=None) -> list[Job]:
         Job("imports", run_imports, 2.0),
         # Slots whose posts wait for the horizon (SPEC §8a); what waits is kept in the database.
         Job("plan-horizon", plan_horizon, float(config.get("PROMO_SWEEP_SECONDS", 30.0))),
+        # Within a minute of an embargo's end the real programme shows everywhere, the change feed too.
+        Job("embargo-lifts", announce_embargo_lifts, 20.0),
         Job("housekeeping", housekeeping, 3600.0),
     ]
 

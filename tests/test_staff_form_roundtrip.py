@@ -215,6 +215,7 @@ def _state(api, session, rich: Rich, case: Case) -> dict:
     state["targets"] = api("/api/v1/targets")
     state["posts"] = api("/api/v1/posts?limit=1000")
     state["audit"] = api("/api/v1/audit?limit=1000")
+    state["last change"] = _last_cursor(api)  # the change feed's newest cursor
     session.expire_all()
     state["users"] = [
         (u.email, u.role, u.is_active, u.password_hash) for u in session.scalars(select(User).order_by(User.id))
@@ -378,12 +379,28 @@ def test_an_edit_through_each_form_saves_and_is_audited_once(staff, api, session
             places["hy"] = next(n.split("-")[1] for n, v in form.fields if n.endswith("-lang") and v == "hy")
         typed = {k.format(**places): v for k, v in typed.items()}
         entries = api("/api/v1/audit?limit=1000")["items"]
+        cursor = _last_cursor(api)
         resp = staff.client.post(form.action, data=form.changed(typed))
         assert resp.status_code in (302, 303), resp.text
         session.expire_all()
         assert read(api, rich) == expected
         new = api("/api/v1/audit?limit=1000")["items"][: -len(entries) or None]
         assert len(new) == 1 and new[0]["actor"] == ADMIN, new
+        fed = {i["entity"] for i in api(f"/api/v1/changes?since={cursor}&limit=1000")["items"]}
+        assert fed == FED.get(name, set())
+
+
+#: What each form's edit shows in the change feed (SPEC §10): plans, targets and users are not in it;
+#: a channel's new day start changes how each of its slots shows.
+FED = {"programme": {"programme"}, "channel settings": {"channel", "slot"}, "odd slot": {"slot"}}
+
+
+def _last_cursor(api) -> int:
+    """The feed's newest cursor, followed from the beginning."""
+    cursor = 0
+    while items := api(f"/api/v1/changes?since={cursor}&limit=1000")["items"]:
+        cursor = items[-1]["cursor"]
+    return cursor
 
 
 def test_a_stale_slot_edit_is_still_refused(staff, session, rich):

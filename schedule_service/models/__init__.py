@@ -1,6 +1,7 @@
 """The typed models; importing this package registers every table on ``Base.metadata``."""
 
 from schedule_service.models.audit import AuditEntry
+from schedule_service.models.change import Change
 from schedule_service.models.channel import Channel
 from schedule_service.models.edition import Edition
 from schedule_service.models.generation import ScheduleGeneration
@@ -14,6 +15,7 @@ from schedule_service.models.user import ApiToken, User
 __all__ = [
     "ApiToken",
     "AuditEntry",
+    "Change",
     "Channel",
     "Edition",
     "FeedItem",

@@ -5,6 +5,7 @@ from flask import request
 
 from schedule_service.web.api import (
     audit,
+    changes,
     channels,
     fast_entry,
     imports,
@@ -24,7 +25,7 @@ from schedule_service.web.errors import problem
 BLUEPRINTS = [channels.blp, programmes.blp, slots.blp, schedule.blp, audit.blp, tokens.blp, promos.blp, posts.blp]
 BLUEPRINTS += [targets.blp, post_actions.blp]
 BLUEPRINTS += [imports.blp, imports.jobs_blp, fast_entry.blp]
-BLUEPRINTS += [kill_switch.blp]
+BLUEPRINTS += [kill_switch.blp, changes.blp]
 
 
 #: Endpoints whose bodies are not JSON: a picture comes as itself or as multipart.
