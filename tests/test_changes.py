@@ -322,7 +322,7 @@ def test_what_was_there_before_the_feed_began_shows_as_created(app, client):
     from schedule_service.models import Channel
 
     db.session.remove()
-    downgrade(revision="a1f0c0de0006")
+    downgrade(revision="a1f0c0de000b")  # the revision before the change log
     with db.engine.begin() as c:  # rows written before the change log existed
         c.execute(insert(Channel.__table__).values(id=7, slug="old", name="Old", timezone="UTC"))
         c.execute(insert(Programme.__table__).values(id=8, title="Old show"))
