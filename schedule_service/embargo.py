@@ -114,6 +114,20 @@ def public_slot(slot: Any, at: datetime | None = None) -> Any:
     return PublicSlot(slot, public_programme(slot.programme, slot.channel, at))
 
 
+def public_programme_alone(session: Session, programme: Any, at: datetime | None = None) -> Any:
+    """``programme`` read on its own (no showing at hand) as the public may see it at ``at``.
+
+    Its stand-in takes the title of the channel of its first showing (the defaults without one).
+    """
+    at = at or now()
+    if not is_embargoed(programme, at):
+        return programme
+    from schedule_service.models import Slot
+
+    first = session.scalar(select(Slot).where(Slot.programme_id == programme.id).order_by(Slot.start_at).limit(1))
+    return public_programme(programme, first.channel if first is not None else None, at)
+
+
 def public_slots(slots, at: datetime | None = None) -> list:
     return [public_slot(s, at) for s in slots]
 

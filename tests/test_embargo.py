@@ -188,3 +188,25 @@ def test_embargo_until_is_written_and_read_through_the_api_and_audited(client, e
     assert bad.status_code == 422 and "embargo_until" in bad.get_json()["errors"]
     trail = client.get(f"/api/v1/audit?entity=programme&id={slot.programme_id}", headers=editor).get_json()
     assert trail["items"][0]["changes"]["embargo_until"] == ["2031-11-21T14:00:00+00:00", "2031-11-21T17:00:00+00:00"]
+
+
+def test_an_uploaded_picture_and_the_share_cards_keep_the_secret_until_the_instant(
+    app, session, client, slot, tmp_path
+):
+    from schedule_service import media
+    from tests.pictures_support import photo
+
+    app.config["PICTURES_DIR"] = str(tmp_path / "pictures")
+    digest = media.ingest(photo(), tmp_path / "pictures")
+    schedule.update_programme(session, slot.programme, {"image_hash": digest}, "test")
+    session.commit()
+    cards = (f"/slots/{slot.id}/card.png", f"/programmes/{slot.programme_id}/card.png")
+    with clock.frozen(BEFORE):
+        page = read(client, "/slots/{slot}", slot).get_data(as_text=True)
+        guarded = [read(client, url, slot).data for url in cards]
+    assert digest not in page and f"/slots/{slot.id}/card.png" in page  # the drawn stand-in card, not the photo
+    with clock.frozen(AFTER):
+        page = read(client, "/slots/{slot}", slot).get_data(as_text=True)
+        shown = [read(client, url, slot).data for url in cards]
+    assert digest in page
+    assert all(before != after for before, after in zip(guarded, shown, strict=True))

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 
 from schedule_service import media
 from schedule_service.db import db
+from schedule_service.embargo import public_programme_alone, public_slot
 from schedule_service.models import Programme, Slot
 from schedule_service.web.caching import public
 from schedule_service.web.errors import problem
@@ -64,7 +65,7 @@ def slot_card(slot_id: int):
     if slot is None:
         raise problem(404, f"there is no showing {slot_id}")
     lang, tz = _lang_arg(), _tz_arg() or slot.channel.zone
-    return _png(media.draw_card(slot_card_text(slot, lang, tz)))
+    return _png(media.draw_card(slot_card_text(public_slot(slot), lang, tz)))
 
 
 @bp.get("/programmes/<int:programme_id>/card.png")
@@ -74,6 +75,7 @@ def programme_card(programme_id: int):
     programme = db.session.get(Programme, programme_id)
     if programme is None:
         raise problem(404, f"there is no programme {programme_id}")
+    programme = public_programme_alone(db.session, programme)
     lang = _lang_arg()
     with force_locale(lang):
         text = media.CardText(

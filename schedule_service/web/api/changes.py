@@ -21,7 +21,7 @@ from werkzeug.http import quote_etag
 from schedule_service import listings
 from schedule_service.clock import now
 from schedule_service.db import db
-from schedule_service.embargo import is_embargoed, public_programme
+from schedule_service.embargo import public_programme_alone
 from schedule_service.models import Channel, Edition, Programme, Slot
 from schedule_service.models.change import CANCEL, CREATE, DELETE, UPDATE, Change
 from schedule_service.web.api.channels import ChannelSchema
@@ -94,15 +94,8 @@ def data_of(entity: str, ids: set[int]) -> dict[int, dict[str, Any]]:
         }
     if entity == "programme":
         at = now()
-        return {p.id: schema().dump(_public(p, at)) for p in found}
+        return {p.id: schema().dump(public_programme_alone(db.session, p, at)) for p in found}
     return {obj.id: schema().dump(obj) for obj in found}
-
-
-def _public(programme: Programme, at) -> Any:
-    if not is_embargoed(programme, at):
-        return programme
-    first = db.session.scalar(select(Slot).where(Slot.programme_id == programme.id).order_by(Slot.start_at).limit(1))
-    return public_programme(programme, first.channel if first is not None else None, at)
 
 
 @blp.route("")

@@ -10,10 +10,9 @@ from sqlalchemy import select
 
 from schedule_service import media, schedule, text_rules
 from schedule_service.auth import actor, current_staff, require
-from schedule_service.clock import now
 from schedule_service.db import db
-from schedule_service.embargo import is_embargoed, public_programme
-from schedule_service.models import Programme, Slot
+from schedule_service.embargo import public_programme_alone
+from schedule_service.models import Programme
 from schedule_service.web.api.common import (
     Blueprint,
     PageArgs,
@@ -218,7 +217,6 @@ class ProgrammePicture(MethodView):
 
 def _as_read(programme: Programme):
     """The programme as this reader may see it: staff the real one, anyone else what the embargo lets out."""
-    if not is_embargoed(programme, now()) or current_staff() is not None:
+    if current_staff() is not None:
         return programme
-    slot = db.session.scalar(select(Slot).where(Slot.programme_id == programme.id).order_by(Slot.start_at).limit(1))
-    return public_programme(programme, slot.channel if slot is not None else None)
+    return public_programme_alone(db.session, programme)
