@@ -194,3 +194,25 @@ def test_the_preview_says_what_was_shortened_and_a_blurb_too_long_its_length_and
     make_target("tiny", "webhook", url="http://127.0.0.1:9/hook", max_length=40)
     refused = client.post("/api/v1/promos/preview", json={**body, "target": "tiny"}, headers=editor)
     assert refused.status_code == 422 and refused.json["limit"] == 40 and refused.json["length"] > 40
+
+
+def test_beside_a_picture_a_telegram_post_is_measured_as_a_caption(
+    session, client, editor, quiet_channel, make_programme, make_slot, make_target, make_post
+):
+    programme = make_programme(
+        "Evening talk", summary="The alliance, its history and its future. " * 60, image_url="https://img.test/a.jpg"
+    )
+    slot = make_slot(START, channel=quiet_channel, programme=programme)
+    bot = make_target("bot", "telegram", url="https://api.telegram.test", token="1:" + "t" * 30, chat_id="@tv")
+    body = {"slot_id": slot.id, "at": "2031-11-21T18:00:00+03:00", "target": "bot"}
+    shown = client.post("/api/v1/promos/preview", json=body, headers=editor).json
+    assert shown["limit"] == 1024 and shown["length"] <= 1024 and "summary" in shown["shortened"]
+
+    post = make_post(slot, bot, due_at=NOON)
+    long = "Watch this! " * 90 + "{{ title }} {{ when }} {{ link }}"  # fits a message (4096), not a caption
+    refused = patch(client, editor, post.id, long)
+    assert refused.status_code == 422 and refused.json["limit"] == 1024 and refused.json["length"] > 1024
+
+    programme.image_url = None  # without a picture the post is a message, with a message's limit
+    session.commit()
+    assert patch(client, editor, post.id, long).status_code == 200

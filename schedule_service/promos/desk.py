@@ -13,6 +13,7 @@ from schedule_service.models import Post
 from schedule_service.models.promo import HELD, PLANNED
 from schedule_service.promos.render import BadTemplate, PromoNotTrue, Rendered, compile_source, render_slot
 from schedule_service.publishing import decisions
+from schedule_service.publishing.post_picture import expected_limit
 from schedule_service.publishing.row_locks import lock_posts
 from schedule_service.schedule import Conflict, Invalid
 
@@ -53,7 +54,8 @@ def preview_template(post: Post, source: str | None) -> Rendered:
     try:
         if source is not None:
             compile_source(source)
-        return render_slot(post.slot, post.target, post.lang, now(), post.template, source=source)
+        limit = expected_limit(post.target, post.slot.programme)  # a caption beside the picture, if it has one
+        return render_slot(post.slot, post.target, post.lang, now(), post.template, limit, source=source)
     except BadTemplate as e:
         raise Invalid({"template": str(e)}) from e
     except PromoNotTrue as e:

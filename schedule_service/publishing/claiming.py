@@ -27,7 +27,7 @@ from schedule_service.models.promo import (
 )
 from schedule_service.publishing.holds import held_back, not_held
 from schedule_service.publishing.post_moves import expire_post, fail_post, move_post
-from schedule_service.publishing.post_picture import picture_for
+from schedule_service.publishing.post_picture import caption_limit, picture_for
 from schedule_service.publishing.row_locks import lock_posts, locking
 from schedule_service.publishing.settings import Settings
 from schedule_service.publishing.targets.base import Delivery, PostPicture, adapter_for
@@ -252,9 +252,7 @@ def _check(session: Session, post: Post, worker: str, at: datetime, picture: Pos
     if post.action != WITHDRAW:
         # Text beside a picture may have a shorter limit (Telegram's captions): the summary shortens first.
         captioned = parent_has_picture if post.action == CORRECT else picture is not None
-        limit = getattr(adapter, "caption_limit", None) if captioned else None
-        if limit is not None and target.limit is not None:
-            limit = min(limit, target.limit)
+        limit = caption_limit(target) if captioned else None
         try:
             rendered = render_post(post, at, limit=limit)
         except PromoNotTrue as e:

@@ -15,8 +15,8 @@ from flask import has_app_context
 from sqlalchemy.orm import Session
 
 from schedule_service import media
-from schedule_service.models import Post
-from schedule_service.publishing.targets.base import Outcome, PostPicture, call
+from schedule_service.models import Post, Target
+from schedule_service.publishing.targets.base import Outcome, PostPicture, adapter_for, call
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,24 @@ class NoPicture(Exception):
 
 #: ``(session, post, lang, timeout, allow_private) -> PostPicture | None``: where pictures come from.
 Provider = Callable[[Session, Post, str, float, bool], PostPicture | None]
+
+
+def caption_limit(target: Target) -> int | None:
+    """How long a post's text may be on ``target`` beside a picture (Telegram's captions); None: as without."""
+    limit = getattr(adapter_for(target.kind), "caption_limit", None)
+    if limit is not None and target.limit is not None:
+        limit = min(limit, target.limit)
+    return limit
+
+
+def expected_limit(target: Target, programme) -> int | None:
+    """The limit a post about ``programme`` will be rendered to on ``target`` (previews, a post's own template).
+
+    The caption limit when the programme has a picture to carry, else None (the target's own).
+    """
+    if not (getattr(programme, "image_hash", None) or programme.image_url):
+        return None
+    return caption_limit(target)
 
 
 def picture_for(

@@ -13,6 +13,7 @@ from schedule_service.models import Programme, Slot, Target
 from schedule_service.promos import plan
 from schedule_service.promos.render import BadTemplate, PromoNotTrue, TooLong, post_lang, render_slot
 from schedule_service.promos.when_phrase import languages
+from schedule_service.publishing.post_picture import expected_limit
 from schedule_service.web.api.channels import channel_or_404
 from schedule_service.web.api.common import ID_RANGE, Blueprint, get_or_404, supported_time, write
 from schedule_service.web.errors import problem
@@ -200,7 +201,8 @@ class Preview(MethodView):
             raise problem(422, msg, {"lang": msg})
         at = args["at"] or now()
         try:
-            rendered = render_slot(slot, target, lang, at, args["template"])
+            limit = expected_limit(target, slot.programme)  # a caption beside the picture, if it has one
+            rendered = render_slot(slot, target, lang, at, args["template"], limit)
         except PromoNotTrue as e:
             raise problem(422, str(e), {"at": str(e)}) from e
         except TooLong as e:

@@ -26,6 +26,7 @@ from schedule_service.promos.render import (
     post_lang,
     render_slot,
 )
+from schedule_service.publishing.post_picture import expected_limit
 from schedule_service.schedule import Conflict, Invalid
 from schedule_service.web.security import MAX_ID, safe_next, staff_page
 from schedule_service.web.staff import bp
@@ -223,7 +224,8 @@ def _previews(post: Post, source: str | None) -> list[NetworkPreview]:
     for target in (post.target, *others):
         lang = post.lang if target.id == post.target_id else post_lang(target, post.slot.channel)
         try:
-            rendered = render_slot(post.slot, target, lang, at, post.template, source=source)
+            limit = expected_limit(target, post.slot.programme)  # a caption beside the picture, if it has one
+            rendered = render_slot(post.slot, target, lang, at, post.template, limit, source=source)
             out.append(NetworkPreview(target, lang, rendered, None))
         except TooLong as e:
             why = _("Too long for %(target)s: %(length)s characters, at most %(limit)s.", target=target.name,
