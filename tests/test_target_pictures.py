@@ -378,3 +378,40 @@ def test_a_photo_whose_answer_was_lost_is_corrected_as_a_photo_once_a_person_mar
     assert session.get(Post, post.id).status == CORRECTED
     assert [a.path.rsplit("/", 1)[-1] for a in server.arrivals] == ["sendPhoto", "editMessageCaption"]
     assert "tonight at 00:30" in server.messages[1] and server.photos == {1: JPEG}
+
+
+def test_an_uploaded_picture_goes_first_to_mastodon_and_telegram_and_a_webhook_names_its_service_url(
+    app, session, httpserver, tmp_path, make_programme, make_slot, quiet_channel, make_target, make_post, publish
+):
+    from schedule_service import media
+    from tests.pictures_support import opened, photo
+
+    app.config["PICTURES_DIR"] = str(tmp_path / "pictures")
+    digest = media.ingest(photo(exif=True), tmp_path / "pictures")
+    # It also has an image_url, which must not be fetched: the upload wins.
+    programme = make_programme(image_url=httpserver.url_for("/never.jpg"), image_alt=ALT, image_credit=CREDIT)
+    schedule.update_programme(session, programme, {"image_hash": digest}, "test")
+    session.commit()
+    slot = make_slot(START, channel=quiet_channel, programme=programme, duration_minutes=60)
+    toots = mastodon_server(httpserver)
+    bot = telegram_server(httpserver)
+    sink = webhook_sink(httpserver)
+    social = make_target("social", "mastodon", url=httpserver.url_for("/"), token=MASTODON_TOKEN)
+    tg = make_target("tg", "telegram", url=httpserver.url_for("/"), token=BOT_TOKEN, chat_id="@tv")
+    hook = make_target("hook", "webhook", url=httpserver.url_for("/hook"))
+    posts = [make_post(slot, target, due_at=NOON) for target in (social, tg, hook)]
+    with clock.frozen(NOON):
+        publish()
+    assert [session.get(Post, p.id).status for p in posts] == [PUBLISHED] * 3
+    kept = (tmp_path / "pictures" / digest / "original.jpg").read_bytes()
+    (uploaded,) = toots.media.values()
+    assert uploaded["data"] == kept and uploaded["description"] == ALT
+    assert list(bot.photos.values()) == [kept]
+    assert opened(kept).getexif() == {}  # what went out carries no metadata
+    (event,) = sink.events()
+    assert event["data"]["image"] == {
+        "url": f"{app.config['PUBLIC_URL'].rstrip('/')}/pictures/{digest}/original.jpg",
+        "alt": ALT,
+        "credit": CREDIT,
+    }
+    assert not any(entry[0].path == "/never.jpg" for entry in httpserver.log)
