@@ -193,3 +193,19 @@ def test_the_publish_log_shows_what_went_out_after_the_slot_moved(
     (correction,) = session.scalars(select(Post).where(Post.parent_id == post.id)).all()
     shown = html.fromstring(staff.get(f"/staff/posts/{correction.id}").text).text_content()
     assert second in shown and "It replaced:" in shown and first in shown
+
+
+def test_a_post_says_why_it_waits_when_its_channel_is_paused_or_its_programme_embargoed(
+    staff, session, slot, client, editor
+):
+    post = held_posts(session, slot)[0]
+    page = f"/staff/desk/posts/{post.id}"
+    assert "Waiting" not in words(staff.get(page).text)
+    paused = client.post("/api/v1/channels/mir/promos/pause", json={"reason": "press office"}, headers=editor)
+    assert paused.status_code == 200, paused.text
+    assert "Waiting: the channel's promos are paused. press office" in words(staff.get(page).text)
+    assert "Ждёт: промо канала приостановлены. press office" in words(staff.get(page + "?lang=ru").text)
+    client.post("/api/v1/channels/mir/promos/resume", headers=editor)
+    schedule.update_programme(session, slot.programme, {"embargo_until": START - timedelta(hours=3)}, "test")
+    session.commit()
+    assert "Waiting: the programme is under embargo until" in words(staff.get(page).text)

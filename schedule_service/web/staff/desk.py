@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from schedule_service.clock import now
 from schedule_service.db import db
+from schedule_service.embargo import is_embargoed
 from schedule_service.models import Channel, Post, Slot, Target
 from schedule_service.models.promo import REVOKED, PostStatus
 from schedule_service.promos import desk
@@ -29,7 +30,7 @@ from schedule_service.promos.render import (
 from schedule_service.publishing.post_picture import expected_limit
 from schedule_service.schedule import Conflict, Invalid
 from schedule_service.web.security import MAX_ID, safe_next, staff_page
-from schedule_service.web.staff import bp
+from schedule_service.web.staff import at_local, bp
 from schedule_service.web.staff.desk_forms import PostTemplateForm
 from schedule_service.web.staff.form_data import post_template_data
 
@@ -180,9 +181,24 @@ def desk_post(post_id: int):
             attempts=post.attempt_log,
             zone=page_zone(post.slot.channel),
             desk_state=desk_state,
+            waiting=why_waiting(post, now()),
         ),
         status,
     )
+
+
+def why_waiting(post: Post, at) -> str | None:
+    """Why an unsent post cannot go out now (its channel paused, its programme under embargo), said; None if it can."""
+    if post.status not in PostStatus.UNSENT:
+        return None
+    channel, programme = post.slot.channel, post.slot.programme
+    if channel.is_paused(at):
+        reason = channel.promos_paused_reason or ""
+        return _("Waiting: the channel's promos are paused. %(reason)s", reason=reason).strip()
+    if is_embargoed(programme, at):
+        zone = page_zone(channel)
+        return _("Waiting: the programme is under embargo until %(at)s.", at=at_local(programme.embargo_until, zone))
+    return None
 
 
 def _save(post: Post, source: str | None, form: PostTemplateForm):
