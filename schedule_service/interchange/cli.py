@@ -29,7 +29,9 @@ xmltv_cli = AppGroup("xmltv", help="XMLTV guides: import and export.")
 def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, timezone: str) -> None:
     """Import the XMLTV guide FILE ("-" for stdin); a channel with bad items is left out whole."""
     from schedule_service.broadcast_time import zone
+    from schedule_service.interchange import import_memo
     from schedule_service.interchange import xmltv_import as xi
+    from schedule_service.interchange.import_jobs import map_to_json
 
     try:
         zone(timezone)
@@ -38,6 +40,21 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
         raise click.BadParameter(str(e)) from e
     name = getattr(file, "name", "-")
     size = _size(file)
+    memo_key = mark = None
+    if not dry_run:
+        # The same bytes with the same options as the last import, and nothing changed since: done.
+        with click.progressbar(length=size, label="checking", file=sys.stderr) as bar:
+            sha256 = import_memo.file_sha256(file, progress=bar.update)
+        if sha256 is not None:
+            memo_key = import_memo.key_of(
+                sha256, channel_map=map_to_json(mapping), skip_bad=skip_bad, timezone=timezone, own_hosts=_own_hosts()
+            )
+            known = import_memo.recall(db.session, memo_key)
+            if known is not None:
+                _print_report(name, known)
+                click.echo("the same file as the last import, and nothing changed since: nothing to do")
+                return
+            mark = import_memo.begin(db.session)
     try:
         with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
             guide = xi.read_guide(file, progress=bar.update)
@@ -66,6 +83,8 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
         db.session.rollback()
     else:
         db.session.commit()
+        if memo_key is not None:
+            import_memo.remember(db.session, memo_key, mark, report)
     _print_report(name, report)
     if not report.ok:
         raise SystemExit(1)

@@ -23,6 +23,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from schedule_service.clock import now
+from schedule_service.interchange import import_memo
 from schedule_service.interchange import xmltv_import as xi
 from schedule_service.interchange.xmltv_read import BadItem, Guide, MapEntry, is_xml_char
 from schedule_service.models import ImportFileChunk, ImportJob
@@ -228,6 +229,21 @@ def run_job(
             error={"detail": f"its scheduler process stopped {job.attempts - 1} times while importing it; given up"},
         )
         return
+    memo_key = mark = None
+    if not job.is_dry_run and job.summary is None and job.file_sha256:
+        # The same bytes with the same options as the last import, and nothing changed since: done.
+        memo_key = import_memo.key_of(
+            job.file_sha256,
+            channel_map=job.channel_map,
+            skip_bad=job.is_skip_bad,
+            timezone=job.timezone,
+            own_hosts=tuple(job.own_hosts),
+        )
+        known = import_memo.recall(session, memo_key)
+        if known is not None:
+            _finish(session, job, worker, DONE, summary=_summary(None, known, set()))
+            return
+        mark = import_memo.begin(session)
     try:
         with tempfile.TemporaryDirectory(prefix="xmltv-job-") as scratch:
             path = _file_to_disk(session, job, scratch)
@@ -240,7 +256,9 @@ def run_job(
                 _finish(session, job, worker, FAILED, error=_refusal(f"the file is refused: {e}", [item]))
                 return
             with guide:
-                _apply(session, job, guide, worker, lease, stopping)
+                report = _apply(session, job, guide, worker, lease, stopping)
+            if mark is not None and report is not None:
+                import_memo.remember(session, memo_key, mark, report)
     except LeaseLost as e:
         session.rollback()
         log.warning("%s; stopped without writing more", e)
@@ -305,7 +323,8 @@ def _apply(
     worker: str,
     lease: timedelta,
     stopping: threading.Event | None,
-) -> None:
+) -> xi.ImportReport | None:
+    """Apply the guide's channels not yet done; the report when the job is done, None when it failed."""
     earlier = job.summary
     done_slugs = {c["channel"] for c in (earlier or {}).get("channels", [])}
     done_chans = {chan for c in (earlier or {}).get("channels", []) for chan in c["xmltv_ids"]}
@@ -355,8 +374,9 @@ def _apply(
         detail = f"nothing was imported: {summary['bad_items_total']} bad item(s) kept every channel out"
         items = [BadItem(b["line"], b["channel"], b["message"]) for b in summary["bad_items"]]
         _finish(session, job, worker, FAILED, summary=summary, error=_refusal(detail, items))
-    else:
-        _finish(session, job, worker, DONE, summary=summary)
+        return None
+    _finish(session, job, worker, DONE, summary=summary)
+    return report
 
 
 def _summary(earlier: dict | None, report: xi.ImportReport, done_slugs: set[str]) -> dict[str, Any]:

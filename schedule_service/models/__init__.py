@@ -6,6 +6,7 @@ from schedule_service.models.channel import Channel
 from schedule_service.models.edition import Edition
 from schedule_service.models.generation import ScheduleGeneration
 from schedule_service.models.import_job import ImportFileChunk, ImportJob
+from schedule_service.models.import_memo import ImportMemo
 from schedule_service.models.programme import Programme, ProgrammeTranslation
 from schedule_service.models.promo import FeedItem, Post, PostAttempt, SchedulerHeartbeat
 from schedule_service.models.slot import Slot
@@ -21,6 +22,7 @@ __all__ = [
     "FeedItem",
     "ImportFileChunk",
     "ImportJob",
+    "ImportMemo",
     "Post",
     "PostAttempt",
     "Programme",

@@ -164,6 +164,10 @@ def note_inserted(session: Session, table_name: str, rows: list[dict[str, Any]])
         record_bulk(session, tracked.entity, [row["id"] for row in rows])
 
 
+#: Session key: change rows numbered by this session's commits (see :func:`numbered_by`).
+_NUMBERED = "change_rows_numbered"
+
+
 def _note_written(session: Session, lo: int, hi: int) -> None:
     span = session.info.get(_WRITTEN)
     session.info[_WRITTEN] = [lo, hi] if span is None else [min(span[0], lo), max(span[1], hi)]
@@ -240,13 +244,29 @@ def _number_in_commit_order(session: Session) -> None:
     lo, hi = span
     # Ids grow within the transaction, so seq keeps their order; on PostgreSQL other
     # transactions' ids may fall between, leaving gaps, which a cursor does not mind.
-    conn.execute(
+    numbered = conn.execute(
         update(Change)
         .where(Change.id >= lo, Change.id <= hi, Change.seq.is_(None))
         .values(seq=Change.id + (top + 1 - lo), at=now())
         .execution_options(synchronize_session=False)
-    )
+    ).rowcount
     session.info.pop(_WRITTEN, None)
+    session.info[_NUMBERED] = session.info.get(_NUMBERED, 0) + numbered
+
+
+def numbered_by(session: Session) -> int:
+    """How many change rows this session's commits have numbered so far (its own share of the feed)."""
+    return session.info.get(_NUMBERED, 0)
+
+
+def last_seq(session: Session) -> int:
+    """The feed's last cursor as committed (0 before any change)."""
+    return session.scalar(select(func.max(Change.seq))) or 0
+
+
+def numbered_between(session: Session, after: int, upto: int) -> int:
+    """How many changes were committed with a cursor in (``after``, ``upto``]."""
+    return session.scalar(select(func.count()).select_from(Change).where(Change.seq > after, Change.seq <= upto))
 
 
 @event.listens_for(Session, "after_transaction_end")
