@@ -57,7 +57,7 @@ def test_an_editor_approves_two_held_posts_and_edits_a_template_on_a_phone_in_ru
         assert telegram.is_visible()
         assert "только на «Мир»" in telegram.locator(".tg-text").inner_text()
         assert telegram.locator("img.tg-photo").get_attribute("src") == "https://mir.example/sargsyan.jpg"
-        assert "из 4096 символов" in page.locator("figure.net-telegram figcaption").inner_text()
+        assert "из 1024 символов" in page.locator("figure.net-telegram figcaption").inner_text()  # a caption
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
         context.close()
