@@ -65,8 +65,10 @@ class Channel(ChannelTraits, Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
 
     #: Its regional editions (SPEC §9), in the order staff gave them.
+    #: Loaded when asked for (lists that show them ask with selectinload): every slot read joins
+    #: its channel, and must not pay a query for editions it never shows.
     editions: Mapped[list[Edition]] = relationship(
-        order_by=Edition.position, cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+        order_by=Edition.position, cascade="all, delete-orphan", lazy="select", passive_deletes=True
     )
 
     def is_paused(self, at: datetime) -> bool:

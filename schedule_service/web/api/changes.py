@@ -16,6 +16,7 @@ from flask import Response, request, url_for
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from werkzeug.http import quote_etag
 
 from schedule_service import listings
@@ -87,7 +88,10 @@ def data_of(entity: str, ids: set[int]) -> dict[int, dict[str, Any]]:
     an edition is what ``GET /api/v1/channels/{edition}`` answers.
     """
     model, schema = SHOWN[entity]
-    found = db.session.scalars(select(model).where(model.id.in_(ids))).unique().all()
+    query = select(model).where(model.id.in_(ids))
+    if model is Channel:
+        query = query.options(selectinload(Channel.editions))
+    found = db.session.scalars(query).unique().all()
     if entity == "edition":
         return {
             e.id: schema().dump(listings.EditionChannel.of(e, db.session.get(Channel, e.channel_id))) for e in found

@@ -6,6 +6,7 @@ from flask import has_request_context
 from flask.views import MethodView
 from marshmallow import Schema, fields, post_load, validate
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from schedule_service import editions, listings, schedule, text_rules
 from schedule_service.auth import actor, current_staff, require
@@ -151,7 +152,7 @@ class Channels(MethodView):
     @blp.response(200, ChannelPage)
     def get(self, args):
         """List channels."""
-        return paginate(select(Channel), Channel.id, args, "channels.Channels")
+        return paginate(select(Channel).options(selectinload(Channel.editions)), Channel.id, args, "channels.Channels")
 
     @require("editor")
     @blp.arguments(ChannelSchema)
