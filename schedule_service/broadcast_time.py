@@ -1,7 +1,10 @@
 """Wall time ↔ instant in a zone (DST gaps and folds), and the broadcast day of an instant."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import isodate
 
 
 class WallTimeError(ValueError):
@@ -119,3 +122,19 @@ def parse_day_start(text: str) -> time:
     except (TypeError, ValueError) as e:
         raise ValueError(f"{text!r} is not a time of day as HH:MM") from e
     return parsed
+
+
+def exact_duration(text: Any, example: str) -> timedelta:
+    """Parse an exact ISO 8601 duration (days are 24 hours); years and months, which are not, are refused.
+
+    :param example: a duration shown in the messages ("-PT10M").
+    """
+    if not isinstance(text, str):
+        raise ValueError(f'an ISO 8601 duration such as "{example}"')
+    try:
+        value = isodate.parse_duration(text)
+    except (isodate.ISO8601Error, ValueError) as e:
+        raise ValueError(f'{text!r} is not an ISO 8601 duration such as "{example}"') from e
+    if not isinstance(value, timedelta):
+        raise ValueError("years and months are not exact; use days, hours, minutes or seconds")
+    return value

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from schedule_service import text_rules
-from schedule_service.broadcast_time import zone
+from schedule_service.broadcast_time import exact_duration, zone
 from schedule_service.errors import Invalid
 from schedule_service.models import Channel, Edition, Target
 
@@ -27,14 +27,7 @@ MAX_EDITIONS = 50
 
 def parse_shift(text: Any) -> timedelta:
     """Parse an exact ISO 8601 duration ("-PT4H"); whole minutes, at most :data:`MAX_SHIFT` either way."""
-    if not isinstance(text, str):
-        raise ValueError('an ISO 8601 duration such as "-PT4H"')
-    try:
-        value = isodate.parse_duration(text)
-    except (isodate.ISO8601Error, ValueError) as e:
-        raise ValueError(f'{text!r} is not an ISO 8601 duration such as "-PT4H"') from e
-    if not isinstance(value, timedelta):
-        raise ValueError("years and months are not exact; use days, hours or minutes")
+    value = exact_duration(text, "-PT4H")
     if value % timedelta(minutes=1):
         raise ValueError("a shift is a whole number of minutes")
     if abs(value) > MAX_SHIFT:

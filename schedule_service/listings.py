@@ -299,25 +299,17 @@ def now_next(
 
 
 @dataclass(slots=True)
-class EditionChannel(ChannelTraits):
+class EditionChannel(ChannelRow):
     """An edition as its viewers see it: a channel of its own name, slug and zone.
 
     ``id`` is its channel's: its slots are the channel's, read through :func:`edition_slot`.
-    Broadcast days are counted in the edition's zone from the channel's ``broadcast_day_start``.
+    Broadcast days are counted in the edition's zone from the channel's ``broadcast_day_start``;
+    its embargo title and promo pause are its channel's.
     """
 
-    id: int
-    slug: str
-    name: str
-    names: dict[str, str]
-    timezone: str
-    broadcast_day_start: time
-    xmltv_id: str | None
-    languages: list[str]
-    promote: str
-    shift: timedelta
+    shift: timedelta = timedelta(0)
     #: The slug of the channel the edition shifts.
-    edition_of: str
+    edition_of: str = ""
     editions: list = field(default_factory=list)
 
     @classmethod
@@ -332,6 +324,11 @@ class EditionChannel(ChannelTraits):
             xmltv_id=None,
             languages=list(channel.languages or []),
             promote=channel.promote,
+            embargo_title=channel.embargo_title,
+            promos_paused_at=channel.promos_paused_at,
+            promos_paused_until=channel.promos_paused_until,
+            promos_paused_reason=channel.promos_paused_reason,
+            promos_paused_by=channel.promos_paused_by,
             shift=edition.shift,
             edition_of=channel.slug,
         )

@@ -210,3 +210,13 @@ def test_an_uploaded_picture_and_the_share_cards_keep_the_secret_until_the_insta
         shown = [read(client, url, slot).data for url in cards]
     assert digest in page
     assert all(before != after for before, after in zip(guarded, shown, strict=True))
+
+
+def test_an_edition_shows_its_channel_s_own_embargo_title(session, client, slot):
+    siberia = {"slug": "mir-siberia", "name": "Mir Siberia", "timezone": "Asia/Novosibirsk", "shift": "-PT4H"}
+    schedule.update_channel(session, slot.channel, {"editions": [siberia], "embargo_title": {"en": "A big one"}}, "test")
+    session.commit()
+    with clock.frozen(BEFORE):
+        listed = read(client, "/api/v1/channels/mir-siberia/schedule?date=2031-11-21", slot).get_json()
+    titles = [s["programme"]["title"] for s in listed["slots"]]
+    assert titles == ["A big one"]

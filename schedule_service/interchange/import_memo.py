@@ -27,9 +27,6 @@ from schedule_service.interchange.xmltv_import import ChannelReport, ImportRepor
 from schedule_service.models import ImportMemo
 from schedule_service.models.change import last_seq, numbered_between, numbered_by
 
-#: Memos kept per key; older ones can never match again (the feed has moved past them).
-KEEP = 1
-
 
 def file_sha256(file: IO[bytes], progress=None) -> str | None:
     """SHA-256 of a seekable binary file's bytes, read from the start and rewound; None if it cannot be."""
@@ -77,6 +74,7 @@ def remember(session: Session, key: str, mark: Mark, report: ImportReport) -> bo
     if numbered_between(session, mark.seq, seq_to) != own:
         session.rollback()  # another writer committed during the import: nothing to promise
         return False
+    # One memo a key: an older one can never match again (the feed has moved past it).
     session.execute(delete(ImportMemo).where(ImportMemo.key == key))
     session.add(ImportMemo(key=key, seq_from=mark.seq, seq_to=seq_to, report=_as_unchanged(report)))
     session.commit()
@@ -85,7 +83,7 @@ def remember(session: Session, key: str, mark: Mark, report: ImportReport) -> bo
 
 def recall(session: Session, key: str) -> ImportReport | None:
     """The report of importing the file of ``key`` again when it would change nothing; else None."""
-    memo = session.scalar(select(ImportMemo).where(ImportMemo.key == key).order_by(ImportMemo.id.desc()).limit(KEEP))
+    memo = session.scalar(select(ImportMemo).where(ImportMemo.key == key))
     found = None
     if memo is not None and last_seq(session) == memo.seq_to:
         stored = memo.report

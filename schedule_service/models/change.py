@@ -192,22 +192,15 @@ def _record_flushed(session: Session, _context) -> None:
     # new/dirty/deleted and attribute history still hold the flush's changes here.
     found: dict[tuple[str, int], str] = {}
     dependants: list[tuple[str, Any]] = []
-    for obj in session.new:
-        tracked = TRACKED.get(type(obj))
-        if tracked is None:
-            continue
-        if tracked.owner is not None:
-            found.setdefault(tracked.owner(obj), UPDATE)
-        else:
-            found[(tracked.entity, obj.id)] = CREATE
-    for obj in session.deleted:
-        tracked = TRACKED.get(type(obj))
-        if tracked is None:
-            continue
-        if tracked.owner is not None:
-            found.setdefault(tracked.owner(obj), UPDATE)
-        else:
-            found[(tracked.entity, obj.id)] = DELETE
+    for objs, action in ((session.new, CREATE), (session.deleted, DELETE)):
+        for obj in objs:
+            tracked = TRACKED.get(type(obj))
+            if tracked is None:
+                continue
+            if tracked.owner is not None:  # a part made or dropped changes its owner
+                found.setdefault(tracked.owner(obj), UPDATE)
+            else:
+                found[(tracked.entity, obj.id)] = action
     for obj in session.dirty:
         tracked = TRACKED.get(type(obj))
         if tracked is None or not _has_shown_change(obj, tracked):

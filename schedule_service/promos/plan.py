@@ -16,13 +16,12 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import isodate
 from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schedule_service import audit, bulk
-from schedule_service.broadcast_time import NonexistentTime, broadcast_day, to_instant
+from schedule_service.broadcast_time import NonexistentTime, broadcast_day, exact_duration, to_instant
 from schedule_service.clock import now
 from schedule_service.errors import Invalid
 from schedule_service.models import Channel, Post, Programme, Slot, Target
@@ -205,14 +204,7 @@ def replan_coming(session: Session, query, steps: list[dict[str, Any]] | None = 
 
 def parse_offset(text: Any) -> timedelta:
     """Parse an exact ISO 8601 duration ("-PT10M", "P1D" = 24 hours); years and months are refused."""
-    if not isinstance(text, str):
-        raise ValueError('an ISO 8601 duration such as "-PT10M"')
-    try:
-        value = isodate.parse_duration(text)
-    except (isodate.ISO8601Error, ValueError) as e:
-        raise ValueError(f'{text!r} is not an ISO 8601 duration such as "-PT10M"') from e
-    if not isinstance(value, timedelta):
-        raise ValueError("years and months are not exact; use days, hours, minutes or seconds")
+    value = exact_duration(text, "-PT10M")
     if abs(value) > MAX_OFFSET:
         raise ValueError(f"at most {MAX_OFFSET.days} days from air time")
     return value

@@ -49,7 +49,7 @@ def expected_limit(target: Target, programme) -> int | None:
 
     The caption limit when the programme has a picture to carry, else None (the target's own).
     """
-    if not (getattr(programme, "image_hash", None) or programme.image_url):
+    if not (programme.image_hash or programme.image_url):
         return None
     return caption_limit(target)
 
