@@ -214,7 +214,9 @@ def test_an_uploaded_picture_and_the_share_cards_keep_the_secret_until_the_insta
 
 def test_an_edition_shows_its_channel_s_own_embargo_title(session, client, slot):
     siberia = {"slug": "mir-siberia", "name": "Mir Siberia", "timezone": "Asia/Novosibirsk", "shift": "-PT4H"}
-    schedule.update_channel(session, slot.channel, {"editions": [siberia], "embargo_title": {"en": "A big one"}}, "test")
+    schedule.update_channel(
+        session, slot.channel, {"editions": [siberia], "embargo_title": {"en": "A big one"}}, "test"
+    )
     session.commit()
     with clock.frozen(BEFORE):
         listed = read(client, "/api/v1/channels/mir-siberia/schedule?date=2031-11-21", slot).get_json()
