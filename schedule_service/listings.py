@@ -7,12 +7,11 @@ from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Integer, Select, Text, any_, bindparam, cast, literal_column, select, true
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import JSON, Select, Text, bindparam, cast, literal_column, select, true
 from sqlalchemy.orm import Session, aliased
 
 from schedule_service.broadcast_time import day_bounds
-from schedule_service.db import UtcDateTime
+from schedule_service.db import UtcDateTime, one_of
 from schedule_service.models import Channel, Edition, Programme, Slot
 from schedule_service.models.channel import ChannelTraits
 from schedule_service.models.programme import ProgrammeTraits, ProgrammeTranslation
@@ -180,21 +179,14 @@ def _now_next_correlated() -> Select:
     )
 
 
-def _of_ids(column, dialect: str):
-    """``column`` is one of the bound ``ids``: one array parameter on PostgreSQL, a list elsewhere."""
-    if dialect == "postgresql":
-        return column == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
-    return column.in_(bindparam("ids", expanding=True))
-
-
 @cache
 def _programmes(dialect: str) -> Select:
-    return select(*PROGRAMME_COLUMNS).where(_of_ids(Programme.id, dialect))
+    return select(*PROGRAMME_COLUMNS).where(one_of(Programme.id, "ids", dialect))
 
 
 @cache
 def _translations(dialect: str) -> Select:
-    return select(*TRANSLATION_COLUMNS).where(_of_ids(ProgrammeTranslation.programme_id, dialect))
+    return select(*TRANSLATION_COLUMNS).where(one_of(ProgrammeTranslation.programme_id, "ids", dialect))
 
 
 class KeptProgrammes:

@@ -743,7 +743,8 @@ def test_cli_dry_run_channel_map_and_refusals(runner, tmp_path):
     assert wrong.exit_code == 2 and "not a slug" in wrong.stderr
 
 
-def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, tmp_path, monkeypatch):
+def crash_on_channel_two(monkeypatch):
+    """Make planning channel "two" fail as a lost database would; return the real planner."""
     from schedule_service.promos import plan
 
     real_plan = plan.plan_bulk
@@ -754,13 +755,22 @@ def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, t
         return real_plan(session, channel, slots)
 
     monkeypatch.setattr(plan, "plan_bulk", plan_bulk)
-    guide = tmp_path / "guide.xml"
-    guide.write_text(
-        """<tv><channel id="one"><display-name>One</display-name></channel>
+    return real_plan
+
+
+TWO_CHANNELS = """<tv><channel id="one"><display-name>One</display-name></channel>
 <channel id="two"><display-name>Two</display-name></channel>
 <programme start="20311121100000" stop="20311121110000" channel="one"><title>Fine</title></programme>
 <programme start="20311121100000" stop="20311121110000" channel="two"><title>Boom</title></programme></tv>"""
-    )
+
+
+def test_cli_commits_as_it_goes_so_a_crash_keeps_what_was_done(runner, tmp_path, monkeypatch):
+    from schedule_service.promos import plan
+
+    monkeypatch.setattr(xi, "COMMIT_EVERY", 0.0)  # every channel is past the interval: a commit each
+    real_plan = crash_on_channel_two(monkeypatch)
+    guide = tmp_path / "guide.xml"
+    guide.write_text(TWO_CHANNELS)
     result = runner.invoke(args=["xmltv", "import", str(guide)])
 
     assert result.exit_code != 0 and isinstance(result.exception, RuntimeError)
@@ -773,6 +783,27 @@ def test_cli_commits_channel_by_channel_so_a_crash_keeps_what_was_done(runner, t
     assert again.exit_code == 0, again.output
     assert [s.programme.title for s in slots_of(db.session, "two")] == ["Boom"]
     assert len(slots_of(db.session, "one")) == 1
+
+
+def test_cli_commits_the_channels_of_one_interval_together(runner, tmp_path, monkeypatch):
+    from schedule_service.promos import plan
+
+    monkeypatch.setattr(xi, "COMMIT_EVERY", 3600.0)  # both channels fall in one interval
+    real_plan = crash_on_channel_two(monkeypatch)
+    guide = tmp_path / "guide.xml"
+    guide.write_text(TWO_CHANNELS)
+    result = runner.invoke(args=["xmltv", "import", str(guide)])
+
+    # Channel one was done but not yet committed: the crash takes it back whole, nothing half made.
+    assert result.exit_code != 0 and isinstance(result.exception, RuntimeError)
+    db.session.rollback()
+    assert db.session.scalars(select(Channel.slug).where(Channel.slug.in_(["one", "two"]))).all() == []
+    assert db.session.scalar(select(func.count()).select_from(Programme)) == 0
+    monkeypatch.setattr(plan, "plan_bulk", real_plan)
+    again = runner.invoke(args=["xmltv", "import", str(guide)])
+    assert again.exit_code == 0, again.output
+    assert [s.programme.title for s in slots_of(db.session, "one")] == ["Fine"]
+    assert [s.programme.title for s in slots_of(db.session, "two")] == ["Boom"]
 
 
 # The HTTP API: a request queues a job, a scheduler process runs it (see test_import_jobs.py)

@@ -67,9 +67,11 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
                 dry_run=dry_run,
                 default_timezone=timezone,
                 own_hosts=_own_hosts(),
-                # A channel at a time: a long import must not hold the write lock (SQLite) or the
-                # channels' row locks (PostgreSQL) for its whole run.
+                # A channel (a dry run) or half a second (a real one) at a time: a long import must
+                # not hold the write lock (SQLite) or the channels' row locks (PostgreSQL) for its
+                # whole run.
                 end_channel=db.session.rollback if dry_run else db.session.commit,
+                end_every=0.0 if dry_run else xi.COMMIT_EVERY,
                 progress=done.update,
             )
     except xi.GuideRefused as e:

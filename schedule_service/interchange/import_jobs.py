@@ -366,6 +366,7 @@ def _apply(
         skip_bad=job.is_skip_bad,
         dry_run=dry_run,
         end_channel=end_channel,
+        end_every=0.0 if dry_run else xi.COMMIT_EVERY,
         channel_done=channel_done,
         **options,
     )

@@ -9,8 +9,10 @@ commits, or rolls back for a dry run.
 """
 
 import bisect
+import functools
 import hashlib
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from schedule_service import audit, schedule
 from schedule_service.broadcast_time import NonexistentTime, to_instant, zone
+from schedule_service.db import bulk_writes, one_of
 from schedule_service.interchange.xmltv_read import (
     BadItem,
     FileChannel,
@@ -56,6 +59,9 @@ __all__ = [
 ACTOR = "import"
 #: A programme without ``stop`` ends where the next one starts, unless that is further away than this.
 MAX_OPEN_GAP = timedelta(hours=24)
+#: Seconds of work between an import's commits: a writer waits at most about this long for the
+#: database's write lock (SQLite) and the import's row locks, and a stop loses no more than it.
+COMMIT_EVERY = 0.5
 #: Keys per ``IN (…)`` query: well under SQLite's bound-parameter limit.
 CHUNK = 500
 #: The language of programmes whose guide names none (BCP 47 "undetermined").
@@ -203,6 +209,7 @@ def apply_guide(
     default_timezone: str = "UTC",
     own_hosts: tuple[str, ...] = (),
     end_channel: Callable[[], None] | None = None,
+    end_every: float = 0.0,
     channel_done: Callable[[ImportReport], None] | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
@@ -215,8 +222,13 @@ def apply_guide(
     :param end_channel: called after each channel, to commit it (or roll it back, for a dry
         run) so a long import neither holds the database's locks to the end nor loses the
         channels already done when it stops; without it, one transaction holds them all.
+    :param end_every: seconds: ``end_channel`` is called after the first channel done at least
+        this long after the last call, and after the last channel, rather than after each
+        channel (:data:`COMMIT_EVERY` for a real run). Each channel is still all or nothing
+        (a savepoint); committing a few together writes the pages they share (index pages,
+        above all) once, not per channel.
     :param channel_done: called with the report so far (its last channel the one just handled)
-        before ``end_channel``, so an import job can record that channel in the same commit.
+        after each channel, so an import job can record the channels in the commit that ends them.
     :param progress: called with the number of programmes handled.
     """
     zone(default_timezone)
@@ -243,16 +255,19 @@ def apply_guide(
         if entry.is_skipped and chan in guide.channels and guide.channels[chan].programmes:
             report.warnings.append(BadItem(guide.channels[chan].line, chan, "left out by the channel map"))
             bad_by_chan.pop(chan, None)
-    for target in targets:
-        items = [_Item(seq, line, chan, data) for seq, line, chan, data in guide.items(target.chans)]
-        parse_bad = [b for chan in target.chans for b in bad_by_chan.get(chan, [])]
-        _apply_target(session, target, items, parse_bad, report, skip_bad, guide.name, guide.sha256)
-        if channel_done:
-            channel_done(report)
-        if end_channel:
-            end_channel()
-        if progress:
-            progress(len(items) + len(parse_bad))
+    ended = time.monotonic()
+    with bulk_writes():
+        for number, target in enumerate(targets, start=1):
+            items = [_Item(seq, line, chan, data) for seq, line, chan, data in guide.items(target.chans)]
+            parse_bad = [b for chan in target.chans for b in bad_by_chan.get(chan, [])]
+            _apply_target(session, target, items, parse_bad, report, skip_bad, guide.name, guide.sha256)
+            if channel_done:
+                channel_done(report)
+            if end_channel and (number == len(targets) or time.monotonic() - ended >= end_every):
+                end_channel()
+                ended = time.monotonic()
+            if progress:
+                progress(len(items) + len(parse_bad))
     report.bad_items.sort(key=lambda b: b.line or 0)
     report.warnings.sort(key=lambda b: b.line or 0)
     return report
@@ -534,18 +549,17 @@ def _sync_programmes(session: Session, channel: Channel, items: list[_Item]):
     # answers what comparing and scheduling ask (its fields, id, plan, exclusivity); the
     # programme itself is loaded only to change it.
     translations: dict[int, dict[str, dict[str, str | None]]] = defaultdict(dict)
-    for chunk in _chunks(keys):
-        query = select(*_PROGRAMME_ROW).where(Programme.import_key.in_(chunk))
+    dialect = session.get_bind().dialect.name
+    by_key, texts_of = _programmes_by_key(dialect), _translations_of(dialect)
+    # PostgreSQL takes all the keys as one array (one plan); SQLite a list of bound values per chunk.
+    for chunk in [keys] if dialect == "postgresql" else _chunks(keys):
         ids = []
-        for p in session.execute(query):
+        for p in session.execute(by_key, {"keys": chunk}):
             found[p.import_key] = p
             ids.append(p.id)
-        rows = session.execute(
-            select(ProgrammeTranslation.programme_id, ProgrammeTranslation.lang, *_TRANSLATED).where(
-                ProgrammeTranslation.programme_id.in_(ids)
-            )
-        )
-        for pid, lang, *texts in rows:
+        if not ids:
+            continue
+        for pid, lang, *texts in session.execute(texts_of, {"ids": ids}):
             translations[pid][lang] = dict(zip(TRANSLATED, texts, strict=True))
     default_lang = channel.languages[0] if channel.languages else UNDETERMINED
     updated: set[str] = set()
@@ -603,6 +617,17 @@ _PROGRAMME_ROW = [
     getattr(Programme, name)
     for name in ("id", "import_key", "language", "promo_plan", "is_exclusive", *IMPORTED_FIELDS)
 ]
+
+
+@functools.cache
+def _programmes_by_key(dialect: str):
+    return select(*_PROGRAMME_ROW).where(one_of(Programme.import_key, "keys", dialect))
+
+
+@functools.cache
+def _translations_of(dialect: str):
+    columns = (ProgrammeTranslation.programme_id, ProgrammeTranslation.lang, *_TRANSLATED)
+    return select(*columns).where(one_of(ProgrammeTranslation.programme_id, "ids", dialect))
 
 
 def _programme_changes(

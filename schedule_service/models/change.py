@@ -145,15 +145,9 @@ def record_bulk(session: Session, entity: str, ids: list[int], action: str = CRE
 
     if not ids:
         return 0
-    table = Change.__table__
-    own = bulk.take_ids(session, table, len(ids))
     at = now()
-    rows = [
-        {"id": cid, "entity": entity, "entity_id": eid, "action": action, "at": at}
-        for cid, eid in zip(own, ids, strict=True)
-    ]
-    bulk.insert_rows(session, table, rows)
-    _note_written(session, own[0], own[-1])
+    rows = [{"entity": entity, "entity_id": eid, "action": action, "at": at} for eid in ids]
+    _note_written(session, *bulk.insert_numbered(session, Change.__table__, rows))
     return len(rows)
 
 

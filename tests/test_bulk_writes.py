@@ -1,0 +1,85 @@
+"""Long bulk writes (imports): fewer SQLite checkpoints while they run, numbered rows without ids taken first."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from schedule_service import bulk, create_app
+from schedule_service.db import (
+    BULK_WAL_AUTOCHECKPOINT,
+    WAL_AUTOCHECKPOINT,
+    WAL_SIZE_LIMIT,
+    bulk_writes,
+    db,
+)
+from schedule_service.models.change import Change
+
+
+def pragma(session, name: str) -> int:
+    value = session.execute(text(f"PRAGMA {name}")).scalar()
+    session.rollback()
+    return value
+
+
+@pytest.fixture
+def sqlite_app(sqlite_database):
+    """SQLite alone: its WAL settings (these tests write nothing)."""
+    app = create_app({"SCHEDULE_ENV": "testing", "SQLALCHEMY_DATABASE_URI": sqlite_database})
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_session(sqlite_app):
+    return db.session
+
+
+def test_inside_bulk_writes_a_transaction_checkpoints_ten_times_less_often_and_after_it_as_before(sqlite_session):
+    assert pragma(sqlite_session, "wal_autocheckpoint") == WAL_AUTOCHECKPOINT
+
+    with bulk_writes():
+        assert pragma(sqlite_session, "wal_autocheckpoint") == BULK_WAL_AUTOCHECKPOINT
+        assert pragma(sqlite_session, "wal_autocheckpoint") == BULK_WAL_AUTOCHECKPOINT
+
+    # The pooled connection does not keep it: the next transaction on it is back to the default.
+    assert pragma(sqlite_session, "wal_autocheckpoint") == WAL_AUTOCHECKPOINT
+
+
+def test_a_checkpointed_wal_is_cut_back_so_a_bulk_writes_wal_does_not_stay_on_disk(sqlite_session):
+    assert pragma(sqlite_session, "journal_size_limit") == WAL_SIZE_LIMIT
+
+
+def test_bulk_writes_are_per_thread_other_threads_checkpoint_as_usual(sqlite_session, sqlite_app):
+    seen = {}
+
+    def other_thread():
+        with sqlite_app.app_context(), Session(db.engine) as other:
+            seen["other"] = pragma(other, "wal_autocheckpoint")
+
+    with bulk_writes():
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        seen["own"] = pragma(sqlite_session, "wal_autocheckpoint")
+
+    assert seen == {"other": WAL_AUTOCHECKPOINT, "own": BULK_WAL_AUTOCHECKPOINT}
+
+
+def test_rows_numbered_by_the_database_lie_in_the_span_given_back(session):
+    earlier = bulk.insert_numbered(session, Change.__table__, [row(1)])
+    lo, hi = bulk.insert_numbered(session, Change.__table__, [row(i) for i in range(2, 12)])
+
+    ids = session.scalars(select(Change.id).where(Change.entity_id.between(2, 11))).all()
+    assert len(ids) == 10 and lo <= min(ids) and max(ids) <= hi
+    assert lo > earlier[1]  # after the rows written before, never overlapping them
+    assert session.scalar(select(func.count()).select_from(Change).where(Change.id.between(lo, hi))) == 10
+
+
+def row(entity_id: int) -> dict:
+    from schedule_service.clock import now
+
+    return {"entity": "programme", "entity_id": entity_id, "action": "create", "at": now()}
