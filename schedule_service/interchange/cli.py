@@ -57,7 +57,7 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
             mark = import_memo.begin(db.session)
     try:
         with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
-            guide = xi.read_guide(file, progress=bar.update)
+            guide = xi.read_guide_in_parts(file, progress=bar.update)
         with guide, click.progressbar(length=guide.programmes, label="importing", file=sys.stderr) as done:
             report = xi.apply_guide(
                 db.session,

@@ -249,7 +249,7 @@ def run_job(
             path = _file_to_disk(session, job, scratch)
             renew = _renewer(session, job.id, worker, lease)
             try:
-                guide = xi.read_guide(path, progress=lambda _n: renew(), name=job.file_name)
+                guide = xi.read_guide_in_parts(path, progress=lambda _n: renew(), name=job.file_name)
             except xi.GuideRefused as e:
                 session.rollback()
                 item = BadItem(e.line, None, e.message)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from schedule_service import audit, schedule
 from schedule_service.broadcast_time import NonexistentTime, to_instant, zone
 from schedule_service.db import bulk_writes, one_of
+from schedule_service.interchange.xmltv_parts import read_guide_in_parts
 from schedule_service.interchange.xmltv_read import (
     BadItem,
     FileChannel,
@@ -54,6 +55,7 @@ __all__ = [
     "load_channel_map",
     "parse_time",
     "read_guide",
+    "read_guide_in_parts",
 ]
 
 ACTOR = "import"
@@ -771,7 +773,7 @@ def import_xmltv(
     own_hosts: tuple[str, ...] = (),
 ) -> ImportReport:
     """Read and apply a guide in one go; raise :class:`GuideRefused` for a file refused as a whole."""
-    with read_guide(source) as guide:
+    with read_guide_in_parts(source) as guide:
         return apply_guide(
             session,
             guide,

@@ -8,6 +8,7 @@ line. Also here: XMLTV times and the channel map file.
 """
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import heapq
@@ -217,23 +218,26 @@ class Guide:
     programmes rather than one per programme.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, directory: str | None = None) -> None:
         self.channels: dict[str, FileChannel] = {}
         self.bad_items: list[BadItem] = []
         self.programmes = 0
         #: The file's name, when it has one, and the SHA-256 of its bytes: what the audit trail names.
         self.name: str | None = None
         self.sha256: str | None = None
-        self._dir = tempfile.mkdtemp(prefix="xmltv-import-")
+        self._dir = directory or tempfile.mkdtemp(prefix="xmltv-import-")
         self._db = sqlite3.connect(os.path.join(self._dir, "spool.db"))
         # A scratch file: nothing to recover after a crash, so no journal and no syncing.
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE run (id INTEGER PRIMARY KEY, chan TEXT, items BLOB)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS run (id INTEGER PRIMARY KEY, chan TEXT, items BLOB)")
         self._seq = 0
         #: (seq, line, data) of the programmes not yet on disk, by channel.
         self._pending: dict[str, list[tuple[int, int, dict]]] = {}
         self._pending_count = 0
+        #: The guides of the later parts of the file, read apart (:meth:`append`), with the shifts
+        #: that make their (seq, line) the file's.
+        self._parts: list[tuple[Guide, int, int]] = []
 
     def __enter__(self) -> "Guide":
         return self
@@ -242,8 +246,34 @@ class Guide:
         self.close()
 
     def close(self) -> None:
+        for part, _, _ in self._parts:
+            part.close()
         self._db.close()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+    def append(self, part: "Guide", line_shift: int) -> None:
+        """Take in the guide of the part of the file that follows this one's, read apart.
+
+        ``line_shift`` turns its lines into the file's. Channels are kept in the order the file
+        names them, and a ``<channel>`` read in both counts where it comes first, as one reader
+        would have it; the part's spool stays where it is and is read after this one's.
+        """
+        for bad in part.bad_items:
+            self.bad_items.append(dataclasses.replace(bad, line=bad.line + line_shift) if bad.line else bad)
+        for chan_id, theirs in part.channels.items():
+            if theirs.line is not None:
+                theirs.line += line_shift
+            ours = self.channels.get(chan_id)
+            if ours is None:
+                self.channels[chan_id] = theirs
+                continue
+            if not ours.is_declared and theirs.is_declared:
+                ours.line, ours.names, ours.icon = theirs.line, theirs.names, theirs.icon
+            ours.programmes += theirs.programmes
+            ours.title_langs.update(theirs.title_langs)
+        self.programmes += part.programmes
+        seq_shift = self._seq + sum(p._seq for p, _, _ in self._parts)
+        self._parts.append((part, seq_shift, line_shift))
 
     def _spool(self, chan: str, line: int, data: dict) -> None:
         self._seq += 1
@@ -275,6 +305,9 @@ class Guide:
         for (items,) in self._db.execute("SELECT items FROM run WHERE chan = ? ORDER BY id", (chan,)):
             for seq, line, data in marshal.loads(items):
                 yield seq, line, chan, data
+        for part, seq_shift, line_shift in self._parts:  # the later parts of the file, in order
+            for seq, line, _, data in part._items(chan):
+                yield seq + seq_shift, line + line_shift, chan, data
 
 
 class _CountingReader:
@@ -370,7 +403,7 @@ def _read_into(guide: Guide, stream: IO[bytes]) -> None:
                         chan = (el.get("channel" if el.tag == "programme" else "id") or "").strip() or None
                         guide.bad_items.append(
                             BadItem(
-                                el.sourceline,
+                                _line(el),
                                 chan,
                                 f"a <{el.tag}> holding more than {MAX_ITEM_ELEMENTS} elements: left out",
                             )
@@ -564,6 +597,28 @@ def _check_document(tree):
     return root
 
 
+def _line(el) -> int | None:
+    """The line an element starts on.
+
+    libxml2 keeps 16 bits of line per element: past line 65,534 it answers with the line of the
+    element's first text (its own, or its first child's, down), or else of the text after it,
+    and counts that line where the text ends. Taking back the text's line breaks gives the line
+    the element starts on, when nothing but text lies between (as in every guide's layout).
+    """
+    line = el.sourceline
+    if line is None or line < _BIG_LINE:
+        return line
+    node = el
+    while node.text is None and len(node) and node[0].tag is not etree.Entity:
+        node = node[0]
+    text = node.text if node.text is not None else node.tail
+    return line - text.count("\n") if text else line
+
+
+#: The first line libxml2 does not keep with an element (65,535 marks "look elsewhere").
+_BIG_LINE = 65535
+
+
 def _text(el) -> str:
     """The element's text with insignificant whitespace dropped; undeclared entities kept readable."""
     if len(el) == 0:
@@ -602,24 +657,24 @@ _parse_time = functools.lru_cache(maxsize=4096)(parse_time)
 def _read_channel(guide: Guide, el, marked: bool = False) -> None:
     chan_id = (el.get("id") or "").strip()
     if not chan_id:
-        guide.bad_items.append(BadItem(el.sourceline, None, "a <channel> without an id"))
+        guide.bad_items.append(BadItem(_line(el), None, "a <channel> without an id"))
         return
     if marked:
         refused = _refused_chars({"id": chan_id})
         if refused:
-            guide.bad_items.append(BadItem(el.sourceline, None, refused))
+            guide.bad_items.append(BadItem(_line(el), None, refused))
             return
         names = {f"display-name.{i}": _text(c) for i, c in enumerate(el) if c.tag == "display-name"}
         refused = _refused_chars(names)
         if refused:
-            guide.bad_items.append(BadItem(el.sourceline, chan_id, refused))
+            guide.bad_items.append(BadItem(_line(el), chan_id, refused))
             return
     channel = guide.channels.get(chan_id)
     if channel is None:
         channel = guide.channels[chan_id] = FileChannel(chan_id)
     if channel.is_declared:
         return  # a repeated <channel>: the first one counts
-    channel.line = el.sourceline
+    channel.line = _line(el)
     for child in el:
         if child.tag == "display-name":
             text = _text(child)
@@ -638,10 +693,10 @@ def _read_programme(guide: Guide, el, marked: bool = False) -> None:
     get = el.get
     chan = (get("channel") or "").strip()
     if not chan:
-        guide.bad_items.append(BadItem(el.sourceline, None, "a <programme> without a channel"))
+        guide.bad_items.append(BadItem(_line(el), None, "a <programme> without a channel"))
         return
     if marked and _MARKED.search(chan):
-        guide.bad_items.append(BadItem(el.sourceline, None, _refused_chars({"channel": chan})))
+        guide.bad_items.append(BadItem(_line(el), None, _refused_chars({"channel": chan})))
         return
     channel = guide.channels.get(chan)
     if channel is None:
@@ -655,16 +710,16 @@ def _read_programme(guide: Guide, el, marked: bool = False) -> None:
         start = _parse_time(start_text)
         stop = _parse_time(stop_text) if stop_text else None
     except ValueError as e:
-        guide.bad_items.append(BadItem(el.sourceline, chan, f"unparsable time: {e}"))
+        guide.bad_items.append(BadItem(_line(el), chan, f"unparsable time: {e}"))
         return
     values = _programme_values(el)
     if not values["title"]:
-        guide.bad_items.append(BadItem(el.sourceline, chan, "a programme without a title"))
+        guide.bad_items.append(BadItem(_line(el), chan, "a programme without a title"))
         return
     if marked:
         refused = _refused_chars(values)
         if refused:
-            guide.bad_items.append(BadItem(el.sourceline, chan, refused))
+            guide.bad_items.append(BadItem(_line(el), chan, refused))
             return
     channel.title_langs[values["language"]] += 1
     premiere = values.pop("is_premiere")
@@ -677,7 +732,7 @@ def _read_programme(guide: Guide, el, marked: bool = False) -> None:
         "premiere": premiere,
         "clump": _clump(clump) if clump else None,
     }
-    guide._spool(chan, el.sourceline, data)
+    guide._spool(chan, _line(el), data)
 
 
 def _clump(value: str | None) -> int | None:

@@ -176,9 +176,15 @@ def wants_badge(is_exclusive: bool, title: str | None) -> bool:
 def post_lang(target: Target, channel: Channel) -> str:
     """The language of a post: the target's, else the channel's first, else English (if it has phrases)."""
     for lang in (target.lang, *(channel.languages or []), "en"):
-        if lang and lang in languages() and (TEMPLATES / lang).is_dir():
+        if lang and lang in languages() and lang in _template_langs():
             return lang
     return "en"
+
+
+@cache
+def _template_langs() -> frozenset[str]:
+    """The languages the blurb templates come in (their folders, part of the package: read once)."""
+    return frozenset(d.name for d in TEMPLATES.iterdir() if d.is_dir())
 
 
 def audience_zone(target: Target, channel: Channel) -> ZoneInfo:

@@ -1,0 +1,254 @@
+"""Reading a big XMLTV guide in two halves at once, on two processes (SPEC §7; reading is unchanged).
+
+Most of reading a guide is Python per programme, so a machine with two cores reads a big file
+in about half the time by giving each half to a process of its own. The file is cut just before
+a ``<programme`` near its middle; the first process reads from the start to the cut and closes
+the root there (``</tv>``); the second reads a prolog like the file's (its DOCTYPE, ``<tv>``),
+then from the cut to the end. Each reads as :func:`xmltv_read.read_guide` does and spools
+programmes on disk; the parent joins the two guides (:meth:`Guide.append`), shifting the second
+one's lines and order after the first one's, and hashes the file meanwhile.
+
+Nothing is guessed: if the cut were not between two children of ``<tv>`` (inside a comment, a
+CDATA section, an unknown element), the first half would not be well-formed with ``</tv>``
+after it, and the file is read again whole, by one process, as if never cut. So is every file
+with something the second half could not be read without (an internal DTD subset, namespaces
+on the root, an encoding other than UTF-8), and every file either process finds any fault in:
+the one reader then says what and where, as always. The result equals one reader's.
+"""
+
+import hashlib
+import io
+import multiprocessing
+import os
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from lxml import etree
+
+from schedule_service.interchange import xmltv_read
+from schedule_service.interchange.xmltv_read import PARSER_OPTIONS, Guide, Progress, read_guide
+
+#: Files smaller than this are read by one process: starting another would cost more than it saves.
+MIN_SIZE = 8 * 1024 * 1024
+#: How far past the middle the cut may be looked for.
+WINDOW = 4 * 1024 * 1024
+#: How much of the file's start may come before ``<tv>`` (the XML declaration, DOCTYPE, comments).
+HEAD = 1024 * 1024
+_CHUNK = 1 << 20
+
+
+def read_guide_in_parts(
+    source: str | Path | IO[bytes], progress: Progress | None = None, name: str | None = None
+) -> Guide:
+    """Read an XMLTV file as :func:`read_guide` does, in two halves at once when it can.
+
+    ``source`` is a path or a binary file; a file that is not a regular file on disk read from
+    its start (a pipe, an upload in memory) is read by one process.
+    """
+    path = _path_of(source)
+    if path is None:
+        return read_guide(source, progress, name)
+    cut = _cut(path)
+    if cut is None:
+        return read_guide(path, progress, name or Path(path).name)
+    guide = _read_halves(path, cut, progress)
+    if guide is None:  # a fault, or a cut that was not between two items: one reader says what
+        return read_guide(path, progress, name)
+    guide.name = name or Path(path).name
+    return guide
+
+
+def _path_of(source: str | Path | IO[bytes]) -> str | None:
+    if isinstance(source, str | Path):
+        return str(source)
+    given = getattr(source, "name", None)
+    try:
+        whole = isinstance(given, str) and os.path.isfile(given) and source.tell() == 0
+    except (OSError, ValueError):
+        return None
+    return given if whole else None
+
+
+class _Cut:
+    """Where the file is cut, and the prolog the second half is read after."""
+
+    def __init__(self, size: int, at: int, prolog: bytes):
+        self.size, self.at, self.prolog = size, at, prolog
+
+
+def _cut(path: str | Path) -> _Cut | None:
+    """Where to cut the file in two, or None when it is read whole (small, or not simple enough)."""
+    size = os.path.getsize(path)
+    if size < MIN_SIZE or (os.cpu_count() or 1) < 2:
+        return None
+    with open(path, "rb") as f:
+        head = f.read(HEAD)
+        f.seek(size // 2)
+        window = f.read(WINDOW)
+    prolog = _prolog(head)
+    if prolog is None:
+        return None
+    found = -1
+    start = 0
+    while (found := window.find(b"<programme", start)) != -1:
+        after = window[found + len(b"<programme") : found + len(b"<programme") + 1]
+        if after and after in b" \t\r\n>":
+            break
+        start = found + 1
+    if found == -1:
+        return None
+    return _Cut(size, size // 2 + found, prolog)
+
+
+def _prolog(head: bytes) -> bytes | None:
+    """What the second half is read after: an XML declaration, the file's DOCTYPE and ``<tv>``."""
+    try:
+        events = etree.iterparse(io.BytesIO(head), events=("start",), **PARSER_OPTIONS)
+        _, root = next(iter(events))
+    except (etree.XMLSyntaxError, StopIteration):
+        return None
+    docinfo = root.getroottree().docinfo
+    declared = xmltv_read._DECLARED.match(head.removeprefix(b"\xef\xbb\xbf"))
+    encoding = declared.group(1).decode().lower().replace("_", "-") if declared else "utf-8"
+    subset = docinfo.internalDTD  # present, empty, for a DOCTYPE naming an external DTD alone
+    declares = subset is not None and (any(subset.iterelements()) or any(subset.iterentities()))
+    if root.tag != "tv" or root.nsmap or declares or encoding not in ("utf-8", "utf8"):
+        return None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00", b"<\x00")):
+        return None
+    doctype = docinfo.doctype or ""
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{doctype}\n<tv>'.encode()
+
+
+class _Half:
+    """A binary stream of one half: an optional prolog, the file's bytes from ``start`` to ``end``, an ending."""
+
+    def __init__(self, path: str | Path, start: int, end: int, before: bytes, after: bytes, done):
+        self._file = open(path, "rb")  # noqa: SIM115 -- closed by the process that reads it, at its end
+        self._file.seek(start)
+        self._left = end - start
+        self._before, self._after = before, after
+        self._done = done
+
+    def read(self, size: int = -1) -> bytes:
+        size = _CHUNK if size is None or size < 0 else size
+        if self._before:
+            data, self._before = self._before[:size], self._before[size:]
+            return data
+        if self._left > 0:
+            data = self._file.read(min(size, self._left))
+            self._left -= len(data)
+            with self._done.get_lock():
+                self._done.value += len(data)
+            if data:
+                return data
+            self._left = 0
+        data, self._after = self._after[:size], self._after[size:]
+        return data
+
+
+def _read_half(path: str, start: int, end: int, before: bytes, after: bytes, done, answer) -> None:
+    """In a process of its own: read one half into a guide on disk; send back what the parent needs."""
+    guide = Guide()
+    try:
+        stream = _Half(path, start, end, before, after, done)
+        xmltv_read._read_into(guide, stream)
+        guide._finish()
+        answer.send(("read", guide._dir, guide.channels, guide.bad_items, guide.programmes, guide._seq))
+    except BaseException as e:  # noqa: BLE001 -- any fault: the parent reads the file whole instead
+        guide.close()
+        answer.send(("fault", repr(e)))
+    finally:
+        guide._db.close()
+        answer.close()
+
+
+def _context():
+    # Forking copies nothing that has to be started again; a process with threads (a scheduler's)
+    # starts its helpers from a clean server process instead, as forking it could copy a held
+    # lock. That server is started once, with this module (and so the reader) already imported.
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _read_halves(path: str | Path, cut: _Cut, progress: Progress | None) -> Guide | None:
+    """Read both halves at once; the joined guide, or None when either half could not be read."""
+    context = _context()
+    done = context.Value("q", 0)
+    halves = [
+        (0, cut.at, b"", b"</tv>"),  # the first half, its root closed where it is cut
+        (cut.at, cut.size, cut.prolog, b""),
+    ]
+    readers, answers = [], []
+    for start, end, before, after in halves:
+        receive, send = context.Pipe(duplex=False)
+        reader = context.Process(
+            target=_read_half, args=(str(path), start, end, before, after, done, send), daemon=True
+        )
+        reader.start()
+        send.close()
+        readers.append(reader)
+        answers.append(receive)
+    try:
+        digest, lines_before = _hash(path, cut.at)
+        results = _answers(answers, done, progress)
+    except BaseException:
+        for reader in readers:
+            reader.kill()
+        raise
+    finally:
+        for reader in readers:
+            reader.join()
+    parts = [Guide(directory) for kind, directory, *_ in results if kind == "read"]
+    if len(parts) < len(results):
+        for part in parts:
+            part.close()
+        return None
+    first, second = parts
+    for part, (_, _, channels, bad_items, programmes, seq) in zip(parts, results, strict=True):
+        part.channels, part.bad_items, part.programmes, part._seq = channels, bad_items, programmes, seq
+    first.append(second, line_shift=lines_before - cut.prolog.count(b"\n"))
+    first.sha256 = digest
+    return first
+
+
+def _answers(answers: list, done, progress: Progress | None) -> list[tuple[Any, ...]]:
+    """Each half's answer as it comes (a process waits to send it); progress meanwhile."""
+    results: list[tuple[Any, ...] | None] = [None] * len(answers)
+    reported = 0
+    while any(result is None for result in results):
+        for i, receive in enumerate(answers):
+            if results[i] is None and receive.poll(0.05):
+                results[i] = _answer(receive)
+        if progress:
+            read = done.value
+            progress(read - reported)
+            reported = read
+    return results
+
+
+def _answer(receive) -> tuple[Any, ...]:
+    try:
+        return receive.recv()
+    except EOFError:  # the process died before answering
+        return ("fault", "no answer")
+    finally:
+        receive.close()
+
+
+def _hash(path: str | Path, cut_at: int) -> tuple[str, int]:
+    """The file's SHA-256 and how many lines come before the cut (while the halves are read)."""
+    digest = hashlib.sha256()
+    lines = 0
+    at = 0
+    with open(path, "rb") as f:
+        while data := f.read(_CHUNK):
+            digest.update(data)
+            if at < cut_at:
+                lines += data.count(b"\n", 0, cut_at - at)
+            at += len(data)
+    return digest.hexdigest(), lines
