@@ -152,27 +152,19 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
         return []
     session.flush()  # what is pending goes first, as it would one by one
     run = audit.current_run(session)
-    rows, states, translations = [], [], []
-    for values in many:
-        values = dict(values)
-        texts = values.pop("translations", None) or {}
-        row = {f: values.get(f) for f in PROGRAMME_FIELDS}
-        # The defaults a flushed Programme would have.
-        row["is_exclusive"] = bool(row["is_exclusive"])
-        row["guests"] = row["guests"] if row["guests"] is not None else []
-        row["language"] = row["language"] or "en"
-        row["import_key"] = values.get("import_key")
-        row["import_id"] = run
-        rows.append(row)
-        if run is None:
-            state = {f: row[f] for f in PROGRAMME_FIELDS}  # plain already: no instants among them
-            state["translations"] = {
-                lang: {k: fields.get(k) for k in TRANSLATED if fields.get(k)} for lang, fields in sorted(texts.items())
-            }
-            states.append(state)
-        translations.append(texts)
-    ids = bulk.take_ids(session, Programme.__table__, len(rows))
-    bulk.insert_rows(session, Programme.__table__, [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
+    n = len(many)
+    ids = bulk.take_ids(session, Programme.__table__, n)
+    columns: dict[str, list[Any]] = {"id": ids}
+    for f in PROGRAMME_FIELDS:
+        columns[f] = [values.get(f) for values in many]
+    # The defaults a flushed Programme would have.
+    columns["is_exclusive"] = [bool(v) for v in columns["is_exclusive"]]
+    columns["guests"] = [v if v is not None else [] for v in columns["guests"]]
+    columns["language"] = [v or "en" for v in columns["language"]]
+    columns["import_key"] = [values.get("import_key") for values in many]
+    columns["import_id"] = [run] * n
+    bulk.insert_columns(session, Programme.__table__, columns)
+    translations = [values.get("translations") or {} for values in many]
     extra = [
         {"programme_id": pid, "lang": lang, **{k: fields.get(k) or None for k in TRANSLATED}}
         for pid, texts in zip(ids, translations, strict=True)
@@ -180,7 +172,13 @@ def create_programmes(session: Session, many: Sequence[dict[str, Any]], actor: s
     ]
     bulk.insert_rows(session, ProgrammeTranslation.__table__, extra)
     if run is None:
-        entries = ((pid, audit.created(st)) for pid, st in zip(ids, states, strict=True))
+        entries = []
+        for i, (pid, texts) in enumerate(zip(ids, translations, strict=True)):
+            state = {f: columns[f][i] for f in PROGRAMME_FIELDS}  # plain already: no instants among them
+            state["translations"] = {
+                lang: {k: fields.get(k) for k in TRANSLATED if fields.get(k)} for lang, fields in sorted(texts.items())
+            }
+            entries.append((pid, audit.created(state)))
         audit.record_many(session, actor, "create", "programme", entries)
     generation.mark_changed(session)
     return ids
@@ -353,25 +351,24 @@ def create_slots(
         for sid, (index, programme, start, end, premiere) in zip(ids, news, strict=True)
     ]
     planned = plan.plan_bulk(session, channel, facts)
-    rows = [
-        {
-            "id": f.id,
-            "channel_id": channel.id,
-            "programme_id": programme.id,
-            "start_at": f.start_at,
-            "end_at": f.end_at,
-            "is_premiere": f.is_premiere,
-            "is_live": False,
-            "is_promoted": f.is_promoted,
-            "status": SCHEDULED,
-            "version": 1,
-            "plan_at": plan_at,
-            "import_id": run,
-        }
-        for f, (_, programme, *_rest), plan_at in zip(facts, news, planned.plan_at, strict=True)
-    ]
-    bulk.insert_rows(session, Slot.__table__, rows)
+    n = len(facts)
+    columns = {
+        "id": ids,
+        "channel_id": [channel.id] * n,
+        "programme_id": [programme.id for _, programme, *_rest in news],
+        "start_at": [f.start_at for f in facts],
+        "end_at": [f.end_at for f in facts],
+        "is_premiere": [f.is_premiere for f in facts],
+        "is_live": [False] * n,
+        "is_promoted": [f.is_promoted for f in facts],
+        "status": [SCHEDULED] * n,
+        "version": [1] * n,
+        "plan_at": planned.plan_at,
+        "import_id": [run] * n,
+    }
+    bulk.insert_columns(session, Slot.__table__, columns)
     if run is None:  # an import run is the one entry for its rows (SPEC §8a)
+        rows = ({name: values[i] for name, values in columns.items()} for i in range(n))
         audit.record_many(session, actor, "create", "slot", ((row["id"], _created_slot(row)) for row in rows))
     generation.mark_changed(session)
     try:

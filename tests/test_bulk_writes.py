@@ -70,8 +70,8 @@ def test_bulk_writes_are_per_thread_other_threads_checkpoint_as_usual(sqlite_ses
 
 
 def test_rows_numbered_by_the_database_lie_in_the_span_given_back(session):
-    earlier = bulk.insert_numbered(session, Change.__table__, [row(1)])
-    lo, hi = bulk.insert_numbered(session, Change.__table__, [row(i) for i in range(2, 12)])
+    earlier = bulk.insert_numbered(session, Change.__table__, columns([1]))
+    lo, hi = bulk.insert_numbered(session, Change.__table__, columns(range(2, 12)))
 
     ids = session.scalars(select(Change.id).where(Change.entity_id.between(2, 11))).all()
     assert len(ids) == 10 and lo <= min(ids) and max(ids) <= hi
@@ -79,7 +79,9 @@ def test_rows_numbered_by_the_database_lie_in_the_span_given_back(session):
     assert session.scalar(select(func.count()).select_from(Change).where(Change.id.between(lo, hi))) == 10
 
 
-def row(entity_id: int) -> dict:
+def columns(entity_ids) -> dict[str, list]:
     from schedule_service.clock import now
 
-    return {"entity": "programme", "entity_id": entity_id, "action": "create", "at": now()}
+    ids = list(entity_ids)
+    n = len(ids)
+    return {"entity": ["programme"] * n, "entity_id": ids, "action": ["create"] * n, "at": [now()] * n}

@@ -2,7 +2,7 @@
 
 **Capture.** Rows are written where the data is written, in the same transaction, so a write
 path cannot forget them: an ORM flush records every new, changed or deleted tracked object (its
-columns the API shows, see :data:`TRACKED`), and :func:`bulk.insert_rows` records the rows an
+columns the API shows, see :data:`TRACKED`), and :func:`bulk.insert_columns` records the rows an
 import inserts with Core. A savepoint rolled back takes its change rows with it; a transaction
 rolled back leaves none.
 
@@ -145,17 +145,17 @@ def record_bulk(session: Session, entity: str, ids: list[int], action: str = CRE
 
     if not ids:
         return 0
-    at = now()
-    rows = [{"entity": entity, "entity_id": eid, "action": action, "at": at} for eid in ids]
-    _note_written(session, *bulk.insert_numbered(session, Change.__table__, rows))
-    return len(rows)
+    n = len(ids)
+    columns = {"entity": [entity] * n, "entity_id": list(ids), "action": [action] * n, "at": [now()] * n}
+    _note_written(session, *bulk.insert_numbered(session, Change.__table__, columns))
+    return n
 
 
-def note_inserted(session: Session, table_name: str, rows: list[dict[str, Any]]) -> None:
-    """Record the entities a Core bulk insert made (called by :func:`bulk.insert_rows`)."""
+def note_inserted(session: Session, table_name: str, columns: dict[str, list[Any]]) -> None:
+    """Record the entities a Core bulk insert made (called by :func:`bulk.insert_columns`)."""
     tracked = _BY_TABLE.get(table_name)
     if tracked is not None:
-        record_bulk(session, tracked.entity, [row["id"] for row in rows])
+        record_bulk(session, tracked.entity, columns["id"])
 
 
 #: Session key: change rows numbered by this session's commits (see :func:`numbered_by`).

@@ -10,7 +10,7 @@ without one follows :data:`DEFAULT_PLAN`. Every function here flushes and never 
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -561,13 +561,15 @@ class BulkPlan:
     plan_at: list[datetime | None]
     #: (index of the slot, the slot, a post to make now).
     posts: list[tuple[int, SlotFacts, Wanted]]
+    #: The targets planned for, by name.
+    targets: dict[str, Target] = field(default_factory=dict)
 
 
 def plan_bulk(session: Session, channel: Channel, slots: Sequence[SlotFacts]) -> BulkPlan:
     """Plan new slots of ``channel`` as :func:`plan_slot` would one by one, without touching rows yet."""
     targets = _targets(session)
     at, ahead = now(), horizon()
-    out = BulkPlan([], [])
+    out = BulkPlan([], [], targets)
     for index, slot in enumerate(slots):
         wanted = wanted_posts(slot, channel, targets, at)
         later = plan_later(wanted, at, ahead)
@@ -591,7 +593,7 @@ def insert_planned(session: Session, channel: Channel, planned: BulkPlan) -> int
     """
     if not planned.posts:
         return 0
-    targets = _targets(session)
+    targets = planned.targets
     ids = [slot.id for _, slot, _ in planned.posts]
     # Keys of the slots' posts already there: none for slots just made, unless an id came back.
     taken = set(session.scalars(select(Post.idempotency_key).where(Post.slot_id.between(min(ids), max(ids)))))
