@@ -8,7 +8,9 @@ from sqlalchemy.orm import Session
 
 from schedule_service import bulk, create_app
 from schedule_service.db import (
+    BULK_CACHE_KIB,
     BULK_WAL_AUTOCHECKPOINT,
+    CACHE_KIB,
     WAL_AUTOCHECKPOINT,
     WAL_SIZE_LIMIT,
     bulk_writes,
@@ -38,15 +40,20 @@ def sqlite_session(sqlite_app):
     return db.session
 
 
-def test_inside_bulk_writes_a_transaction_checkpoints_ten_times_less_often_and_after_it_as_before(sqlite_session):
+def test_inside_bulk_writes_a_transaction_checkpoints_less_often_with_a_bigger_cache_and_after_it_as_before(
+    sqlite_session,
+):
     assert pragma(sqlite_session, "wal_autocheckpoint") == WAL_AUTOCHECKPOINT
+    assert pragma(sqlite_session, "cache_size") == -CACHE_KIB
 
     with bulk_writes():
         assert pragma(sqlite_session, "wal_autocheckpoint") == BULK_WAL_AUTOCHECKPOINT
         assert pragma(sqlite_session, "wal_autocheckpoint") == BULK_WAL_AUTOCHECKPOINT
+        assert pragma(sqlite_session, "cache_size") == -BULK_CACHE_KIB
 
-    # The pooled connection does not keep it: the next transaction on it is back to the default.
+    # The pooled connection does not keep them: the next transaction on it is back to the defaults.
     assert pragma(sqlite_session, "wal_autocheckpoint") == WAL_AUTOCHECKPOINT
+    assert pragma(sqlite_session, "cache_size") == -CACHE_KIB
 
 
 def test_a_checkpointed_wal_is_cut_back_so_a_bulk_writes_wal_does_not_stay_on_disk(sqlite_session):
