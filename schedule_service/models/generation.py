@@ -100,6 +100,11 @@ def _note_bulk_changes(state) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _bump_on_commit(session: Session) -> None:
+    # Releasing a savepoint fires this too, but is no commit: the flag waits for the transaction's
+    # own, so the row is locked only from there to the end of COMMIT (an import releases a
+    # savepoint per channel, and would otherwise hold the row from its first channel on).
+    if session.in_nested_transaction():
+        return
     # Commit flushes only after this event; flush now so changes made since the last flush count.
     session.flush()
     if session.info.pop(_FLAG, False):
@@ -114,7 +119,9 @@ def _count_local_commit(session: Session) -> None:
         _local_commits += 1
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_on_rollback(session: Session) -> None:
-    session.info.pop(_FLAG, None)
-    session.info.pop(_BUMPED, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(session: Session, previous_transaction) -> None:
+    # A savepoint rolled back keeps the flag: what the transaction changed before it still counts.
+    if previous_transaction.parent is None:
+        session.info.pop(_FLAG, None)
+        session.info.pop(_BUMPED, None)
