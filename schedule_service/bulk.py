@@ -8,7 +8,9 @@ then PostgreSQL gets ``COPY`` and SQLite one prepared INSERT that the driver run
 Nothing here touches the session's objects; the caller marks what changed.
 """
 
+import functools
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,49 +75,74 @@ def insert_columns(session: Session, table: Table, given: dict[str, list[Any]]) 
 
     change.note_inserted(session, table.name, given)
     conn = session.connection()
-    names = list(given)
-    defaults = {}
-    for column in table.columns:
-        if column.name not in given and column.default is not None and not column.primary_key:
-            arg = column.default.arg
-            defaults[column.name] = arg(None) if column.default.is_callable else arg
-    columns = [table.c[name] for name in (*names, *defaults)]
-    quoted = ", ".join(f'"{c.name}"' for c in columns)
-    if conn.dialect.name == "postgresql":
+    plan = _plan(table, tuple(given), conn.dialect)
+    # Defaults are taken per call: some are callables (the instant a row is made).
+    defaults = [d.arg(None) if d.is_callable else d.arg for d in plan.defaults]
+    if plan.copy is not None:  # PostgreSQL
         values = []
-        for column in columns[: len(names)]:
-            value = given[column.name]
-            if isinstance(column.type, JSON):
+        for value, is_json in zip(given.values(), plan.is_json[: len(given)], strict=True):
+            if is_json:
                 value = [None if v is None else json.dumps(v) for v in value]
             values.append(value)
-        values.extend([v] * count for v in defaults.values())
+        values.extend([v] * count for v in defaults)
         cursor = conn.connection.driver_connection.cursor()
-        with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-            copy.set_types([_pg_type(c) for c in columns])  # no guessing a dumper per value
+        with cursor.copy(plan.copy) as copy:
+            copy.set_types(plan.pg_types)  # no guessing a dumper per value
             for row in zip(*values, strict=True):
                 copy.write_row(row)
         cursor.close()
         return count
-    dialect = conn.dialect
     values = []
-    for column in columns:
-        value = given[column.name] if column.name in given else [defaults[column.name]] * count
-        process = (
-            _sqlite_instant
-            if isinstance(column.type, UtcDateTime)
-            else column.type.dialect_impl(dialect).bind_processor(dialect)
-        )
+    columns = (*given.values(), *([v] * count for v in defaults))
+    for value, process, is_json in zip(columns, plan.processors, plan.is_json, strict=True):
         if process is not None:
-            if isinstance(column.type, JSON):
+            if is_json:
                 value = [None if v is None else process(v) for v in value]
             else:
                 # Most rows repeat a few instants: process each value once.
                 done = {v: process(v) for v in set(value) if v is not None}
                 value = [None if v is None else done[v] for v in value]
         values.append(value)
-    marks = ", ".join("?" for _ in columns)
-    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', list(zip(*values, strict=True)))
+    conn.exec_driver_sql(plan.insert, list(zip(*values, strict=True)))
     return count
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How rows with the given columns go into a table on one engine: worked out once, not per call."""
+
+    #: The given columns, then those left to their (Python) defaults.
+    names: tuple[str, ...]
+    defaults: tuple[Any, ...]
+    is_json: tuple[bool, ...]
+    #: SQLite: the INSERT and each column's bind processor.
+    insert: str
+    processors: tuple[Any, ...]
+    #: PostgreSQL: the COPY and each column's type.
+    copy: str | None
+    pg_types: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(table: Table, given: tuple[str, ...], dialect) -> _Plan:
+    defaulted = [c for c in table.columns if c.name not in given and c.default is not None and not c.primary_key]
+    columns = [table.c[name] for name in given] + defaulted
+    quoted = ", ".join(f'"{c.name}"' for c in columns)
+    postgresql = dialect.name == "postgresql"
+    return _Plan(
+        names=tuple(c.name for c in columns),
+        defaults=tuple(c.default for c in defaulted),
+        is_json=tuple(isinstance(c.type, JSON) for c in columns),
+        insert=f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in columns)})',
+        processors=()
+        if postgresql
+        else tuple(
+            _sqlite_instant if isinstance(c.type, UtcDateTime) else c.type.dialect_impl(dialect).bind_processor(dialect)
+            for c in columns
+        ),
+        copy=f'COPY "{table.name}" ({quoted}) FROM STDIN' if postgresql else None,
+        pg_types=tuple(_pg_type(c) for c in columns) if postgresql else (),
+    )
 
 
 def _sqlite_instant(value: datetime) -> str:
