@@ -120,8 +120,8 @@ def _unique_channel(session: Session, values: dict[str, Any], channel: Channel |
         value = values.get(field)
         if value is None:
             continue
-        other = session.scalar(select(Channel).where(getattr(Channel, field) == value))
-        if other is not None and other is not channel:
+        other = session.scalar(select(Channel.id).where(getattr(Channel, field) == value))
+        if other is not None and (channel is None or other != channel.id):
             raise Conflict(f"a channel with {field} {value!r} already exists")
     if values.get("slug") and editions.slug_taken_by_edition(session, values["slug"]):
         raise Conflict(f"an edition with slug {values['slug']!r} already exists")
