@@ -72,6 +72,7 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
                 # whole run.
                 end_channel=db.session.rollback if dry_run else db.session.commit,
                 end_every=0.0 if dry_run else xi.COMMIT_EVERY,
+                processes=xi.APPLY_PROCESSES,
                 progress=done.update,
             )
     except xi.GuideRefused as e:

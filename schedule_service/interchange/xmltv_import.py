@@ -9,10 +9,14 @@ commits, or rolls back for a dry run.
 """
 
 import bisect
+import dataclasses
 import functools
 import hashlib
+import multiprocessing
 import re
+import threading
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -25,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from schedule_service import audit, schedule
 from schedule_service.broadcast_time import NonexistentTime, to_instant, zone
-from schedule_service.db import bulk_writes, one_of
+from schedule_service.db import bulk_writes, db, one_of
 from schedule_service.interchange.xmltv_parts import read_guide_in_parts
 from schedule_service.interchange.xmltv_read import (
     BadItem,
@@ -38,7 +42,7 @@ from schedule_service.interchange.xmltv_read import (
     parse_time,
     read_guide,
 )
-from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot
+from schedule_service.models import Channel, Programme, ProgrammeTranslation, Slot, change
 from schedule_service.models.programme import TRANSLATED
 from schedule_service.models.slot import SCHEDULED
 from schedule_service.schedule import Conflict, ScheduleError
@@ -64,6 +68,10 @@ MAX_OPEN_GAP = timedelta(hours=24)
 #: Seconds of work between an import's commits: a writer waits at most about this long for the
 #: database's write lock (SQLite) and the import's row locks, and a stop loses no more than it.
 COMMIT_EVERY = 0.5
+#: Processes that apply a big import's channels on PostgreSQL (see :func:`_apply_in_processes`).
+APPLY_PROCESSES = 2
+#: Guides with fewer programmes are applied by one process: a fork costs more than it saves.
+PARALLEL_MIN_PROGRAMMES = 20_000
 #: Keys per ``IN (…)`` query: well under SQLite's bound-parameter limit.
 CHUNK = 500
 #: The language of programmes whose guide names none (BCP 47 "undetermined").
@@ -101,6 +109,8 @@ class ImportReport:
     programmes_updated: int = 0
     bad_items: list[BadItem] = field(default_factory=list)
     warnings: list[BadItem] = field(default_factory=list)
+    #: How many processes applied the channels (see ``apply_guide``'s ``processes``).
+    processes: int = 1
 
     @property
     def applied_channels(self) -> int:
@@ -214,6 +224,7 @@ def apply_guide(
     end_every: float = 0.0,
     channel_done: Callable[[ImportReport], None] | None = None,
     progress: Progress | None = None,
+    processes: int = 1,
 ) -> ImportReport:
     """Bring the service's schedule in line with ``guide``, channel by channel, each all or nothing.
 
@@ -232,6 +243,9 @@ def apply_guide(
     :param channel_done: called with the report so far (its last channel the one just handled)
         after each channel, so an import job can record the channels in the commit that ends them.
     :param progress: called with the number of programmes handled.
+    :param processes: on PostgreSQL, a real run of a big guide (:data:`PARALLEL_MIN_PROGRAMMES`)
+        committed by ``end_channel`` and without ``channel_done`` is applied by this many
+        processes at once, each with its share of the channels (:func:`_apply_in_processes`).
     """
     zone(default_timezone)
     report = ImportReport(dry_run=dry_run, skip_bad=skip_bad, programmes=guide.programmes)
@@ -257,22 +271,168 @@ def apply_guide(
         if entry.is_skipped and chan in guide.channels and guide.channels[chan].programmes:
             report.warnings.append(BadItem(guide.channels[chan].line, chan, "left out by the channel map"))
             bad_by_chan.pop(chan, None)
-    ended = time.monotonic()
+    run = _Run(guide, bad_by_chan, skip_bad, end_every)
+    in_processes = (
+        processes > 1
+        and len(targets) > 1
+        and end_channel is not None
+        and channel_done is None
+        and not dry_run
+        and guide.programmes >= PARALLEL_MIN_PROGRAMMES
+        and session.get_bind().dialect.name == "postgresql"
+        and threading.active_count() == 1  # forking a process with threads could copy a held lock
+    )
     with bulk_writes():
-        for number, target in enumerate(targets, start=1):
-            items = [_Item(seq, line, chan, data) for seq, line, chan, data in guide.items(target.chans)]
-            parse_bad = [b for chan in target.chans for b in bad_by_chan.get(chan, [])]
-            _apply_target(session, target, items, parse_bad, report, skip_bad, guide.name, guide.sha256)
-            if channel_done:
-                channel_done(report)
-            if end_channel and (number == len(targets) or time.monotonic() - ended >= end_every):
-                end_channel()
-                ended = time.monotonic()
-            if progress:
-                progress(len(items) + len(parse_bad))
+        if in_processes:
+            _apply_in_processes(session, run, targets, report, end_channel, progress, processes)
+        else:
+            _apply_targets(session, run, targets, report, end_channel, channel_done, progress)
     report.bad_items.sort(key=lambda b: b.line or 0)
     report.warnings.sort(key=lambda b: b.line or 0)
     return report
+
+
+@dataclass
+class _Run:
+    """What every share of an import's channels is applied with."""
+
+    guide: Guide
+    bad_by_chan: dict[str | None, list[BadItem]]
+    skip_bad: bool
+    end_every: float
+
+
+def _apply_targets(
+    session: Session,
+    run: _Run,
+    targets: list[_Target],
+    report: ImportReport,
+    end_channel: Callable[[], None] | None,
+    channel_done: Callable[[ImportReport], None] | None,
+    progress: Progress | None,
+) -> None:
+    """Apply ``targets`` one after the other in ``session`` (see :func:`apply_guide`)."""
+    guide = run.guide
+    ended = time.monotonic()
+    for number, target in enumerate(targets, start=1):
+        items = [_Item(seq, line, chan, data) for seq, line, chan, data in guide.items(target.chans)]
+        parse_bad = [b for chan in target.chans for b in run.bad_by_chan.get(chan, [])]
+        _apply_target(session, target, items, parse_bad, report, run.skip_bad, guide.name, guide.sha256)
+        if channel_done:
+            channel_done(report)
+        if end_channel and (number == len(targets) or time.monotonic() - ended >= run.end_every):
+            end_channel()
+            ended = time.monotonic()
+        if progress:
+            progress(len(items) + len(parse_bad))
+
+
+class ApplyFailed(RuntimeError):
+    """A process applying a share of the channels failed: the channels it committed stay, as
+    after any crash, and importing the file again finishes the rest."""
+
+
+def _apply_in_processes(
+    session: Session,
+    run: _Run,
+    targets: list[_Target],
+    report: ImportReport,
+    end_channel: Callable[[], None],
+    progress: Progress | None,
+    processes: int,
+) -> None:
+    """Apply the channels in ``processes`` shares at once, this process taking the first (PostgreSQL).
+
+    Most of a first import's time on PostgreSQL is the server's (COPY into tables with their
+    indexes and foreign keys): while it works on one channel, the client could build the next
+    one's rows, which one process never does. The channels of a guide are independent, as two
+    imports at once would be: each share is applied as one process would (each channel all or
+    nothing, committed as it goes, numbered in the change feed at its commit); the targets are
+    settled before (so new channels get the slugs one process would give them), and the reports
+    are joined in the targets' order. Each other process is a fork with connections of its own.
+    """
+    context = multiprocessing.get_context("fork")
+    handled = context.Value("q", 0)
+    shares = [targets[i::processes] for i in range(processes)]
+    helpers, answers = [], []
+    for share in shares[1:]:
+        receive, send = context.Pipe(duplex=False)
+        helper = context.Process(target=_apply_share, args=(run, share, handled, send), daemon=True)
+        helper.start()
+        send.close()
+        helpers.append(helper)
+        answers.append(receive)
+    forwarded = 0
+
+    def progress_of_all(own: int) -> None:
+        nonlocal forwarded
+        theirs = handled.value
+        progress(own + theirs - forwarded)
+        forwarded = theirs
+
+    try:
+        _apply_targets(session, run, shares[0], report, end_channel, None, progress_of_all if progress else None)
+        results = []
+        for receive in answers:
+            while not receive.poll(0.1):
+                if progress:
+                    progress_of_all(0)
+            results.append(_answer_of(receive))
+        if progress:
+            progress_of_all(0)
+    except BaseException:
+        for helper in helpers:
+            helper.kill()
+        raise
+    finally:
+        for helper in helpers:
+            helper.join()
+    faults = [detail for kind, *detail in results if kind == "fault"]
+    if faults:
+        raise ApplyFailed("a process applying part of the channels failed:\n" + "\n".join(f[0] for f in faults))
+    order = {target.slug: i for i, target in enumerate(targets)}
+    for _, theirs, numbered in results:
+        report.channels.extend(theirs.channels)
+        report.bad_items.extend(theirs.bad_items)
+        report.warnings.extend(theirs.warnings)
+        report.programmes_created += theirs.programmes_created
+        report.programmes_updated += theirs.programmes_updated
+        change.count_numbered(session, numbered)  # the change feed's rows of this import, for its memo
+    report.channels.sort(key=lambda c: order[c.channel])
+    report.processes = processes
+
+
+def _apply_share(run: _Run, share: list[_Target], handled, send) -> None:
+    """In a forked process: apply ``share`` through connections of its own; send the report back."""
+    try:
+        db.engine.dispose(close=False)  # the parent's connections stay the parent's, untouched
+        run.guide.reopen()
+        with Session(db.engine, expire_on_commit=False) as session:
+            report = ImportReport(skip_bad=run.skip_bad)
+            own = [
+                dataclasses.replace(t, channel=session.get(Channel, t.channel.id)) if t.channel is not None else t
+                for t in share
+            ]
+
+            def count(n: int) -> None:
+                with handled.get_lock():
+                    handled.value += n
+
+            _apply_targets(session, run, own, report, session.commit, None, count)
+            send.send(("done", report, change.numbered_by(session)))
+    except BaseException:  # noqa: BLE001 -- whatever it is, the parent says so
+        send.send(("fault", traceback.format_exc()))
+    finally:
+        send.close()
+
+
+def _answer_of(receive) -> tuple:
+    try:
+        return receive.recv()
+    except EOFError:
+        return ("fault", "the process ended without a report (killed?)")
+    finally:
+        receive.close()
 
 
 def _targets(

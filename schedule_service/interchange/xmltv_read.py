@@ -226,6 +226,8 @@ class Guide:
         self.name: str | None = None
         self.sha256: str | None = None
         self._dir = directory or tempfile.mkdtemp(prefix="xmltv-import-")
+        #: Whether closing removes the spool (not in a forked copy, see :meth:`reopen`).
+        self._owner = True
         self._db = sqlite3.connect(os.path.join(self._dir, "spool.db"))
         # A scratch file: nothing to recover after a crash, so no journal and no syncing.
         self._db.execute("PRAGMA journal_mode=OFF")
@@ -249,7 +251,16 @@ class Guide:
         for part, _, _ in self._parts:
             part.close()
         self._db.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._owner:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def reopen(self) -> None:
+        """In a forked process: read the spool through connections of its own (one must not
+        cross a fork). The spool stays the parent's, which removes it; this copy never does."""
+        self._db = sqlite3.connect(os.path.join(self._dir, "spool.db"))
+        self._owner = False
+        for part, _, _ in self._parts:
+            part.reopen()
 
     def append(self, part: "Guide", line_shift: int) -> None:
         """Take in the guide of the part of the file that follows this one's, read apart.

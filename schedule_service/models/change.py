@@ -241,6 +241,11 @@ def _number_in_commit_order(session: Session) -> None:
     session.info[_NUMBERED] = session.info.get(_NUMBERED, 0) + numbered
 
 
+def count_numbered(session: Session, count: int) -> None:
+    """Count change rows another process numbered for this session's work (an import's helpers)."""
+    session.info[_NUMBERED] = session.info.get(_NUMBERED, 0) + count
+
+
 def numbered_by(session: Session) -> int:
     """How many change rows this session's commits have numbered so far (its own share of the feed)."""
     return session.info.get(_NUMBERED, 0)
