@@ -14,7 +14,6 @@ import functools
 import hashlib
 import multiprocessing
 import re
-import threading
 import time
 import traceback
 from collections import defaultdict
@@ -280,7 +279,6 @@ def apply_guide(
         and not dry_run
         and guide.programmes >= PARALLEL_MIN_PROGRAMMES
         and session.get_bind().dialect.name == "postgresql"
-        and threading.active_count() == 1  # forking a process with threads could copy a held lock
     )
     with bulk_writes():
         if in_processes:
@@ -349,7 +347,9 @@ def _apply_in_processes(
     imports at once would be: each share is applied as one process would (each channel all or
     nothing, committed as it goes, numbered in the change feed at its commit); the targets are
     settled before (so new channels get the slugs one process would give them), and the reports
-    are joined in the targets' order. Each other process is a fork with connections of its own.
+    are joined in the targets' order. Each other process is a fork with connections of its own;
+    only the CLI asks for this (an import job records each channel as it goes, which one
+    process does), so the forked process is a command's, with no threads of its own to copy.
     """
     context = multiprocessing.get_context("fork")
     handled = context.Value("q", 0)
