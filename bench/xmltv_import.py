@@ -130,9 +130,11 @@ with read_guide(sys.argv[1]) as guide:
     print(guide.programmes, file=sys.stderr)
 """
 #: The same, as the import reads a file: in two halves at once when the machine has two cores.
-READ_IN_PARTS = READ_ALONE.replace("xmltv_read import read_guide", "xmltv_parts import read_guide_in_parts").replace(
-    "with read_guide(", "with read_guide_in_parts("
-)
+READ_IN_PARTS = """import sys
+from schedule_service.interchange.xmltv_parts import read_guide_in_parts
+with read_guide_in_parts(sys.argv[1]) as guide:
+    print(guide.programmes, file=sys.stderr)
+"""
 #: ``xmllint`` is timed this many times and the median taken: its time swings most from run to run.
 LINT_RUNS = 5
 

@@ -21,6 +21,7 @@ import io
 import multiprocessing
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,11 +71,13 @@ def _path_of(source: str | Path | IO[bytes]) -> str | None:
     return given if whole else None
 
 
+@dataclass(frozen=True)
 class _Cut:
     """Where the file is cut, and the prolog the second half is read after."""
 
-    def __init__(self, size: int, at: int, prolog: bytes):
-        self.size, self.at, self.prolog = size, at, prolog
+    size: int
+    at: int
+    prolog: bytes
 
 
 def _cut(path: str | Path) -> _Cut | None:
