@@ -40,7 +40,7 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
         raise click.BadParameter(str(e)) from e
     name = getattr(file, "name", "-")
     size = _size(file)
-    memo_key = mark = None
+    memo_key = mark = sha256 = None
     if not dry_run:
         # The same bytes with the same options as the last import, and nothing changed since: done.
         with click.progressbar(length=size, label="checking", file=sys.stderr) as bar:
@@ -55,26 +55,31 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
                 click.echo("the same file as the last import, and nothing changed since: nothing to do")
                 return
             mark = import_memo.begin(db.session)
+    options = {
+        "channel_map": mapping,
+        "skip_bad": skip_bad,
+        "default_timezone": timezone,
+        "own_hosts": _own_hosts(),
+        # A channel (a dry run) or half a second (a real one) at a time: a long import must not
+        # hold the write lock (SQLite) or the channels' row locks (PostgreSQL) for its whole run.
+        "end_channel": db.session.rollback if dry_run else db.session.commit,
+        "end_every": 0.0 if dry_run else xi.COMMIT_EVERY,
+    }
     try:
-        with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
-            guide = xi.read_guide_in_parts(file, progress=bar.update)
-        with guide, click.progressbar(length=guide.programmes, label="importing", file=sys.stderr) as done:
-            report = xi.apply_guide(
-                db.session,
-                guide,
-                channel_map=mapping,
-                skip_bad=skip_bad,
-                dry_run=dry_run,
-                default_timezone=timezone,
-                own_hosts=_own_hosts(),
-                # A channel (a dry run) or half a second (a real one) at a time: a long import must
-                # not hold the write lock (SQLite) or the channels' row locks (PostgreSQL) for its
-                # whole run.
-                end_channel=db.session.rollback if dry_run else db.session.commit,
-                end_every=0.0 if dry_run else xi.COMMIT_EVERY,
-                processes=xi.APPLY_PROCESSES,
-                progress=done.update,
-            )
+        # SQLite's one writer applies a big file while another process reads it on; PostgreSQL
+        # applies it in two processes once it is read (xmltv_import.apply_stream, apply_guide).
+        on_sqlite = db.session.get_bind().dialect.name != "postgresql"
+        stream = xi.stream_guide(file, sha256) if on_sqlite and not dry_run else None
+        if stream is not None:
+            with stream, click.progressbar(length=stream.programmes, label="importing", file=sys.stderr) as done:
+                report = xi.apply_stream(db.session, stream, progress=done.update, **options)
+        else:
+            with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
+                guide = xi.read_guide_in_parts(file, progress=bar.update)
+            with guide, click.progressbar(length=guide.programmes, label="importing", file=sys.stderr) as done:
+                report = xi.apply_guide(
+                    db.session, guide, dry_run=dry_run, processes=xi.APPLY_PROCESSES, progress=done.update, **options
+                )
     except xi.GuideRefused as e:
         db.session.rollback()
         click.echo(f"{name}:{e.line or 0}: refused: {e.message}", err=True)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from schedule_service import audit, schedule
 from schedule_service.broadcast_time import NonexistentTime, to_instant, zone
 from schedule_service.db import bulk_writes, db, one_of
-from schedule_service.interchange.xmltv_parts import read_guide_in_parts
+from schedule_service.interchange.xmltv_parts import GuideStream, read_guide_in_parts, stream_guide
 from schedule_service.interchange.xmltv_read import (
     BadItem,
     FileChannel,
@@ -54,11 +54,13 @@ __all__ = [
     "ImportReport",
     "MapEntry",
     "apply_guide",
+    "apply_stream",
     "import_xmltv",
     "load_channel_map",
     "parse_time",
     "read_guide",
     "read_guide_in_parts",
+    "stream_guide",
 ]
 
 ACTOR = "import"
@@ -247,29 +249,8 @@ def apply_guide(
         processes at once, each with its share of the channels (:func:`_apply_in_processes`).
     """
     zone(default_timezone)
-    report = ImportReport(dry_run=dry_run, skip_bad=skip_bad, programmes=guide.programmes)
-    bad_by_chan: dict[str | None, list[BadItem]] = defaultdict(list)
-    for bad in guide.bad_items:
-        bad_by_chan[bad.channel].append(bad)
-    report.bad_items.extend(bad_by_chan.pop(None, []))
     targets, unknown = _targets(session, guide, channel_map or {}, default_timezone, own_hosts)
-    for chan in unknown:
-        # Every programme of an unknown channel is a bad item of its own, with its line.
-        for _seq, line, _, _ in guide.items([chan]):
-            report.bad_items.append(
-                BadItem(
-                    line,
-                    chan,
-                    f"unknown channel {chan!r}: no <channel> declares it, "
-                    "the service has no channel with that xmltv_id, "
-                    "and no channel map names it",
-                )
-            )
-        report.bad_items.extend(bad_by_chan.pop(chan, []))
-    for chan, entry in (channel_map or {}).items():
-        if entry.is_skipped and chan in guide.channels and guide.channels[chan].programmes:
-            report.warnings.append(BadItem(guide.channels[chan].line, chan, "left out by the channel map"))
-            bad_by_chan.pop(chan, None)
+    report, bad_by_chan = _file_report(guide, channel_map or {}, unknown, skip_bad=skip_bad, dry_run=dry_run)
     run = _Run(guide, bad_by_chan, skip_bad, end_every)
     in_processes = (
         processes > 1
@@ -288,6 +269,158 @@ def apply_guide(
     report.bad_items.sort(key=lambda b: b.line or 0)
     report.warnings.sort(key=lambda b: b.line or 0)
     return report
+
+
+def apply_stream(
+    session: Session,
+    stream: GuideStream,
+    *,
+    channel_map: dict[str, MapEntry] | None = None,
+    skip_bad: bool = False,
+    default_timezone: str = "UTC",
+    own_hosts: tuple[str, ...] = (),
+    end_channel: Callable[[], None],
+    end_every: float = COMMIT_EVERY,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """:func:`apply_guide` (a real run) for a guide another process is still reading, part by part.
+
+    One process applies a big first import on SQLite (its one writer), and reading the file
+    would keep it waiting: here each channel is applied as soon as the parts read hold all its
+    programmes, while the other process reads on. Nothing is committed before the whole file
+    is read, so a file refused as a whole still leaves the data as it was. Then the whole
+    guide is held against what was applied early (each channel's programmes, bad items and
+    declaration, and which channels have programmes): if anything differs from what the scan
+    of the bytes led to expect, all of it is rolled back and the guide applied again as one
+    reader's, from the start. The result is :func:`apply_guide`'s on the whole guide.
+    """
+    zone(default_timezone)
+    channel_map = channel_map or {}
+    options = {
+        "channel_map": channel_map,
+        "skip_bad": skip_bad,
+        "default_timezone": default_timezone,
+        "own_hosts": own_hosts,
+        "end_channel": end_channel,
+        "end_every": end_every,
+        "progress": progress,
+    }
+    guide = stream.guide
+    named = set(stream.last_part)
+    if not named <= {c.id for c in guide.channels.values() if c.is_declared}:
+        # A channel no <channel> of the first part declares: which service channel it writes
+        # to is known only from the whole file.
+        return _apply_when_read(session, stream, options)
+    targets, _ = _targets(session, guide, channel_map, default_timezone, own_hosts, having=named)
+    declared = {chan: _declaration(guide.channels[chan]) for chan in named}
+    report = ImportReport(skip_bad=skip_bad)
+    applied: dict[str, tuple] = {}
+    pending = list(targets)
+    bad_by_chan = _bad_by_chan(guide)
+    with bulk_writes():
+        # One channel at a time, then every part read meanwhile, until the last part is in.
+        while not stream.done:
+            target = None if stream.has_next() else next((t for t in pending if _is_read(t, stream)), None)
+            if target is None:
+                if not stream.next():  # a fault: the file is read again whole, and applied then
+                    session.rollback()
+                    return _apply_when_read(session, stream, options)
+                bad_by_chan = _bad_by_chan(stream.guide)
+                continue
+            _settle_languages(target, stream.guide, channel_map)
+            _apply_targets(
+                session, _Run(stream.guide, bad_by_chan, skip_bad, end_every), [target], report, None, None, progress
+            )
+            applied.update({chan: _as_read(stream.guide.channels[chan], bad_by_chan) for chan in target.chans})
+            pending.remove(target)
+        guide = stream.guide
+        bad_by_chan = _bad_by_chan(guide)
+        as_expected = (
+            {c.id for c in guide.channels.values() if c.programmes} == named
+            and all(_declaration(guide.channels[chan]) == seen for chan, seen in declared.items())
+            and all(_as_read(guide.channels[chan], bad_by_chan) == seen for chan, seen in applied.items())
+        )
+        if not as_expected:
+            session.rollback()
+            return apply_guide(session, guide, **options)
+        end_channel()  # what was applied while reading
+        for target in pending:
+            _settle_languages(target, guide, channel_map)
+        whole, bad_by_chan = _file_report(guide, channel_map, [], skip_bad=skip_bad, dry_run=False)
+        run = _Run(guide, bad_by_chan, skip_bad, end_every)
+        _apply_targets(session, run, pending, report, end_channel, None, progress)
+    report.programmes = guide.programmes
+    report.bad_items = sorted(whole.bad_items + report.bad_items, key=lambda b: b.line or 0)
+    report.warnings = sorted(whole.warnings + report.warnings, key=lambda b: b.line or 0)
+    order = {target.slug: i for i, target in enumerate(targets)}
+    report.channels.sort(key=lambda c: order[c.channel])
+    return report
+
+
+def _is_read(target: _Target, stream: GuideStream) -> bool:
+    return all(stream.complete(chan) for chan in target.chans)
+
+
+def _apply_when_read(session: Session, stream: GuideStream, options: dict[str, Any]) -> ImportReport:
+    """Read the rest of the stream, then apply it whole; after a fault, read the file again by one
+    reader, which refuses it with the line, as :func:`read_guide_in_parts` does."""
+    while not stream.done:
+        if not stream.next():
+            with read_guide(stream.path) as whole:
+                return apply_guide(session, whole, **options)
+    return apply_guide(session, stream.guide, **options)
+
+
+def _declaration(fc: FileChannel) -> tuple:
+    """What a channel's targets are made of, besides its programmes."""
+    return fc.line, tuple(fc.names), fc.icon
+
+
+def _as_read(fc: FileChannel, bad_by_chan: dict[str | None, list[BadItem]]) -> tuple:
+    """What a channel's apply depended on, of the guide read so far."""
+    return fc.programmes, dict(fc.title_langs), len(bad_by_chan.get(fc.id, ()))
+
+
+def _settle_languages(target: _Target, guide: Guide, channel_map: dict[str, MapEntry]) -> None:
+    """A new channel's languages, from all its programmes' titles (complete now), as :func:`_targets` makes them."""
+    if target.create is not None:
+        fc = guide.channels[target.chans[0]]
+        target.create["languages"] = _languages(fc, channel_map.get(fc.id))
+
+
+def _file_report(
+    guide: Guide, channel_map: dict[str, MapEntry], unknown: list[str], *, skip_bad: bool, dry_run: bool
+) -> tuple[ImportReport, dict[str | None, list[BadItem]]]:
+    """The report before any channel is applied: the file's own bad items, the programmes of
+    ``unknown`` channels, the channels the map leaves out; and the other bad items by channel."""
+    report = ImportReport(dry_run=dry_run, skip_bad=skip_bad, programmes=guide.programmes)
+    bad_by_chan = _bad_by_chan(guide)
+    report.bad_items.extend(bad_by_chan.pop(None, []))
+    for chan in unknown:
+        # Every programme of an unknown channel is a bad item of its own, with its line.
+        for _seq, line, _, _ in guide.items([chan]):
+            report.bad_items.append(
+                BadItem(
+                    line,
+                    chan,
+                    f"unknown channel {chan!r}: no <channel> declares it, "
+                    "the service has no channel with that xmltv_id, "
+                    "and no channel map names it",
+                )
+            )
+        report.bad_items.extend(bad_by_chan.pop(chan, []))
+    for chan, entry in channel_map.items():
+        if entry.is_skipped and chan in guide.channels and guide.channels[chan].programmes:
+            report.warnings.append(BadItem(guide.channels[chan].line, chan, "left out by the channel map"))
+            bad_by_chan.pop(chan, None)
+    return report, bad_by_chan
+
+
+def _bad_by_chan(guide: Guide) -> dict[str | None, list[BadItem]]:
+    bad_by_chan: dict[str | None, list[BadItem]] = defaultdict(list)
+    for bad in guide.bad_items:
+        bad_by_chan[bad.channel].append(bad)
+    return bad_by_chan
 
 
 @dataclass
@@ -441,9 +574,11 @@ def _targets(
     channel_map: dict[str, MapEntry],
     default_timezone: str,
     own_hosts: tuple[str, ...],
+    having: set[str] | None = None,
 ) -> tuple[list[_Target], list[str]]:
-    """Group the guide's channels (those with programmes) by the service channel they write to."""
-    chans = [c for c in guide.channels.values() if c.programmes]
+    """Group the guide's channels (those with programmes, or those in ``having``) by the service
+    channel they write to."""
+    chans = [c for c in guide.channels.values() if (c.id in having if having is not None else c.programmes)]
     ids = [c.id for c in chans]
     by_xmltv: dict[str, Channel] = {}
     by_slug: dict[str, Channel] = {}
@@ -493,11 +628,7 @@ def _new_channel(
 ) -> dict[str, Any]:
     names = {lang: name for lang, name in reversed(fc.names) if lang}
     name = (entry.name if entry else None) or (fc.names[0][1] if fc.names else fc.id)
-    languages = (
-        list(entry.languages)
-        if entry and entry.languages
-        else [lang for lang, _ in fc.title_langs.most_common() if lang]
-    )
+    languages = _languages(fc, entry)
     xmltv_id = fc.id if fc.id not in taken_xmltv and len(fc.id) <= 200 else None
     taken_xmltv.add(fc.id)
     return {
@@ -508,6 +639,12 @@ def _new_channel(
         "xmltv_id": xmltv_id,
         "languages": languages,
     }
+
+
+def _languages(fc: FileChannel, entry: MapEntry | None) -> list[str]:
+    if entry and entry.languages:
+        return list(entry.languages)
+    return [lang for lang, _ in fc.title_langs.most_common() if lang]
 
 
 def _slugify(chan_id: str) -> str:

@@ -18,8 +18,13 @@ the one reader then says what and where, as always. The result equals one reader
 
 import hashlib
 import io
+import itertools
+import mmap
 import multiprocessing
 import os
+import re
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,3 +260,211 @@ def _hash(path: str | Path, cut_at: int) -> tuple[str, int]:
                 lines += data.count(b"\n", 0, cut_at - at)
             at += len(data)
     return digest.hexdigest(), lines
+
+
+# Reading while applying: a big guide in parts, one after the other, by another process
+
+#: The first part of a guide read as it is applied: its channels and first programmes, so that
+#: applying starts at once; the others are about :data:`STREAM_PART` each.
+STREAM_FIRST = 2 * 1024 * 1024
+STREAM_PART = 6 * 1024 * 1024
+#: The ``channel`` attribute of an item, as the scan for where each channel's programmes lie reads it.
+_CHANNEL_ATTRIBUTE = re.compile(rb"""channel\s*=\s*(?:"([^"<]*)"|'([^'<]*)')""")
+
+
+class GuideStream:
+    """A guide read in parts, in file order, by another process, while this one applies them.
+
+    ``guide`` holds the parts read so far, joined as :meth:`Guide.append` joins them; after
+    :meth:`next` has returned False it is the whole file's, as one reader's would be.
+    :meth:`complete` says which channels have every programme in it already: a scan of the
+    raw bytes says in which part each channel's last programme lies. The scan only decides
+    when to apply; it is never trusted for what is applied. The applier checks, once the whole
+    file is read, that each channel it applied early is what the whole guide says
+    (``xmltv_import.apply_stream``), and otherwise applies everything again from the start.
+    """
+
+    def __init__(self, path: str, spans: list[tuple[int, int]], prolog: bytes):
+        self.path = path
+        self.guide: Guide | None = None
+        #: Programmes in the file, as the scan counts them (for a progress bar).
+        self.programmes = 0
+        #: The channel ids programmes name, each with the index of the last part naming it.
+        self.last_part: dict[str, int] = {}
+        #: How many lines come before each part.
+        self.lines: list[int] = []
+        self._spans, self._prolog = spans, prolog
+        self._read = 0
+        self._root = tempfile.mkdtemp(prefix="xmltv-stream-")
+        context = _context()
+        self._done = context.Value("q", 0)
+        self._answers, send = context.Pipe(duplex=False)
+        self._reader = context.Process(
+            target=_read_parts, args=(path, spans, prolog, self._root, self._done, send), daemon=True
+        )
+        self._reader.start()
+        send.close()
+
+    @property
+    def done(self) -> bool:
+        """Whether every part is read."""
+        return self._read == len(self._spans)
+
+    @property
+    def bytes_read(self) -> int:
+        return self._done.value
+
+    def complete(self, chan: str) -> bool:
+        """Whether every programme of ``chan`` is in the parts read so far (by the scan)."""
+        return self.last_part.get(chan, -1) < self._read
+
+    def has_next(self) -> bool:
+        """Whether the next part is read, so :meth:`next` would not wait."""
+        return self._answers.poll()
+
+    def next(self) -> bool:
+        """Wait for the next part and join it; False when it could not be read (a fault in the
+        file, or a cut that was not between two items): read the file whole then."""
+        answer = _answer_kept(self._answers)
+        if answer[0] != "read":
+            return False
+        _, directory, channels, bad_items, programmes, seq = answer
+        part = Guide(directory)
+        part.channels, part.bad_items, part.programmes, part._seq = channels, bad_items, programmes, seq
+        if self.guide is None:
+            self.guide = part
+            self.guide.name = Path(self.path).name
+        else:
+            self.guide.append(part, line_shift=self.lines[self._read] - self._prolog.count(b"\n"))
+        self._read += 1
+        return True
+
+    def close(self) -> None:
+        if self._reader.is_alive():
+            self._reader.kill()
+        self._reader.join()
+        self._answers.close()
+        if self.guide is not None:
+            self.guide.close()
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def __enter__(self) -> "GuideStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def stream_guide(source: str | Path | IO[bytes], sha256: str | None = None) -> GuideStream | None:
+    """Start reading a big guide part by part (:class:`GuideStream`), its first part read; None
+    when it is better read whole (small, one core, not a file on disk, or not simple enough:
+    what :func:`read_guide_in_parts` reads whole, a channel declared after the first part, a
+    channel id the scan cannot read as the parser would)."""
+    path = _path_of(source)
+    if path is None or os.path.getsize(path) < MIN_SIZE or (os.cpu_count() or 1) < 2:
+        return None
+    with open(path, "rb") as f:
+        prolog = _prolog(f.read(HEAD))
+        if prolog is None:
+            return None
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    stream = None
+    try:
+        cuts = _stream_cuts(data)
+        # Every channel declared in the first part, as the DTD has them, before any programme.
+        if not cuts or data.find(b"<channel", cuts[0]) != -1:
+            return None
+        spans = list(itertools.pairwise([0, *cuts, len(data)]))
+        stream = GuideStream(str(path), spans, prolog)  # reading the first part while this one scans
+        stream.last_part, stream.programmes = _scan_channels(data, cuts)
+        if stream.last_part is None:
+            stream.close()
+            return None
+        stream.lines = list(itertools.accumulate((data[start:end].count(b"\n") for start, end in spans), initial=0))
+        if not stream.next():
+            stream.close()
+            return None
+        stream.guide.sha256 = sha256 or _hash(path, 0)[0]
+    except BaseException:
+        if stream is not None:
+            stream.close()
+        raise
+    finally:
+        data.close()
+    return stream
+
+
+def _stream_cuts(data) -> list[int]:
+    """Where the parts of a streamed guide begin: just before a ``<programme``, past each step."""
+    cuts: list[int] = []
+    at = STREAM_FIRST
+    while at < len(data) - STREAM_PART // 2:
+        found = _programme_at(data, at)
+        if found is None:
+            return []
+        if not cuts or found > cuts[-1]:
+            cuts.append(found)
+        at = found + STREAM_PART
+    return cuts
+
+
+def _programme_at(data, at: int) -> int | None:
+    """The first ``<programme`` element start at or past ``at``, within :data:`WINDOW`."""
+    end = min(len(data), at + WINDOW)
+    while (found := data.find(b"<programme", at, end)) != -1:
+        after = data[found + len(b"<programme") : found + len(b"<programme") + 1]
+        if after and after in b" \t\r\n>":
+            return found
+        at = found + 1
+    return None
+
+
+def _scan_channels(data, cuts: list[int]) -> tuple[dict[str, int] | None, int]:
+    """For each channel id named by a ``channel`` attribute, the index of the last part naming
+    it, and how many name one; None when an id is not read by the parser as it is written
+    (an entity or a line break in it), so the scan could not match it to its channel."""
+    last: dict[str, int] = {}
+    count = 0
+    part = 0
+    at = 0
+    while (at := data.find(b"channel", at)) != -1:
+        m = _CHANNEL_ATTRIBUTE.match(data, at)
+        at += 7
+        if m is None:
+            continue
+        raw = m.group(1) if m.group(1) is not None else m.group(2)
+        if b"&" in raw or b"\n" in raw or b"\r" in raw or b"\t" in raw:
+            return None, 0
+        while part < len(cuts) and at >= cuts[part]:
+            part += 1
+        last[raw.decode("utf-8", "replace").strip()] = part
+        count += 1
+    return last, count
+
+
+def _read_parts(path: str, spans: list[tuple[int, int]], prolog: bytes, root: str, done, answer) -> None:
+    """In a process of its own: read each part in turn into a guide on disk; send each back as it is read."""
+    try:
+        for index, (start, end) in enumerate(spans):
+            guide = Guide(tempfile.mkdtemp(dir=root))
+            try:
+                before = prolog if index else b""
+                after = b"</tv>" if index < len(spans) - 1 else b""
+                xmltv_read._read_into(guide, _Half(path, start, end, before, after, done))
+                guide._finish()
+                answer.send(("read", guide._dir, guide.channels, guide.bad_items, guide.programmes, guide._seq))
+            except BaseException as e:  # noqa: BLE001 -- any fault: the parent reads the file whole instead
+                answer.send(("fault", repr(e)))
+                return
+            finally:
+                guide._db.close()
+    finally:
+        answer.close()
+
+
+def _answer_kept(receive) -> tuple[Any, ...]:
+    """The next answer of a process that sends several; a fault if it died before sending it."""
+    try:
+        return receive.recv()
+    except EOFError:
+        return ("fault", "no answer")
