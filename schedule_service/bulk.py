@@ -95,11 +95,13 @@ def insert_columns(session: Session, table: Table, given: dict[str, list[Any]]) 
     values = []
     columns = (*given.values(), *([v] * count for v in defaults))
     for value, process, is_json in zip(columns, plan.processors, plan.is_json, strict=True):
-        if process is not None:
+        if process is _sqlite_instant:
+            value = _sqlite_instants(value)
+        elif process is not None:
             if is_json:
                 value = [None if v is None else process(v) for v in value]
             else:
-                # Most rows repeat a few instants: process each value once.
+                # Most rows repeat a few values: process each one once.
                 done = {v: process(v) for v in set(value) if v is not None}
                 value = [None if v is None else done[v] for v in value]
         values.append(value)
@@ -143,6 +145,25 @@ def _plan(table: Table, given: tuple[str, ...], dialect) -> _Plan:
         copy=f'COPY "{table.name}" ({quoted}) FROM STDIN' if postgresql else None,
         pg_types=tuple(_pg_type(c) for c in columns) if postgresql else (),
     )
+
+
+#: SQLite's text of instants written lately: the channels of a guide share their hours and
+#: half hours, and posts their due times, so most are written many times over.
+_INSTANT_TEXTS: dict[datetime, str] = {}
+_INSTANT_TEXTS_MAX = 100_000
+
+
+def _sqlite_instants(values: list[datetime | None]) -> list[str | None]:
+    texts = _INSTANT_TEXTS
+    if len(texts) > _INSTANT_TEXTS_MAX:
+        texts.clear()
+    out: list[str | None] = []
+    for value in values:
+        text = texts.get(value)  # an instant's hash and equality are its UTC's, whatever its zone
+        if text is None and value is not None:
+            text = texts[value] = _sqlite_instant(value)
+        out.append(text)
+    return out
 
 
 def _sqlite_instant(value: datetime) -> str:

@@ -92,3 +92,22 @@ def columns(entity_ids) -> dict[str, list]:
     ids = list(entity_ids)
     n = len(ids)
     return {"entity": ["programme"] * n, "entity_id": ids, "action": ["create"] * n, "at": [now()] * n}
+
+
+def test_instants_written_in_bulk_read_back_as_the_same_instants_whatever_their_zone(session, monkeypatch):
+    """Bulk inserts remember the text of instants they wrote; the same instant given in another
+    zone is the same text, and the memory is emptied when it grows past its bound."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    monkeypatch.setattr(bulk, "_INSTANT_TEXTS_MAX", 3)
+    moscow = ZoneInfo("Europe/Moscow")
+    base = datetime(2031, 3, 30, 0, 30, 15, 250, tzinfo=UTC)
+    instants = [base, base.astimezone(moscow), base + timedelta(hours=1), *(base + timedelta(days=d) for d in range(5))]
+    bulk.insert_columns(session, Change.__table__, {**columns(range(100, 100 + len(instants))), "at": instants})
+
+    read = session.execute(select(Change.entity_id, Change.at).where(Change.entity_id >= 100)).all()
+    assert sorted(read) == [(100 + i, at.astimezone(UTC)) for i, at in enumerate(instants)]
+    bulk._sqlite_instants(instants)
+    assert bulk._sqlite_instants([None, base]) == [None, "2031-03-30 00:30:15.000250"]
+    assert list(bulk._INSTANT_TEXTS.values()) == ["2031-03-30 00:30:15.000250"]  # emptied past its bound first
