@@ -16,6 +16,7 @@ from schedule_service.db import db
 from schedule_service.interchange import import_jobs
 from schedule_service.interchange import xmltv_import as xi
 from schedule_service.models import AuditEntry, Channel, ImportFileChunk, ImportJob, Slot
+from tests.import_support import fail_planning
 from tests.staff_actions import StaffActions, cheap_password_hashing  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,15 +108,8 @@ def test_a_dry_run_job_reports_what_would_change_and_writes_nothing(session):
 def test_a_job_whose_process_died_is_finished_by_another_without_applying_a_channel_twice(session, monkeypatch):
     from schedule_service.promos import plan
 
-    real_plan = plan.plan_bulk
-
-    def dies_on_channel_two(session, channel, slots):
-        if channel.slug == "two":
-            raise Died
-        return real_plan(session, channel, slots)
-
     job = queue(session)
-    monkeypatch.setattr(plan, "plan_bulk", dies_on_channel_two)
+    real_plan = fail_planning(monkeypatch, "two", Died())
     monkeypatch.setattr(xi, "COMMIT_EVERY", 0.0)  # a commit after each channel, as on a slow machine
     assert import_jobs.claim_next(session, "dead", LEASE) == job.id
     with pytest.raises(Died):

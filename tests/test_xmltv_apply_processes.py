@@ -10,6 +10,7 @@ from schedule_service.db import db
 from schedule_service.interchange import xmltv_import as xi
 from schedule_service.models import AuditEntry, Channel, Programme, Slot
 from schedule_service.models.change import Change
+from tests.import_support import fail_planning
 
 CHANNELS = 6
 
@@ -96,14 +97,7 @@ def test_the_report_says_two_processes_applied_it(pg_app, tmp_path, big_enough):
 def test_a_failing_helper_fails_the_import_and_keeps_what_was_committed(pg_app, tmp_path, big_enough, monkeypatch):
     from schedule_service.promos import plan
 
-    real_plan = plan.plan_bulk
-
-    def plan_bulk(session, channel, slots):
-        if channel.slug == "ch3-tv":  # in the helper's share (every second channel)
-            raise RuntimeError("the database went away")
-        return real_plan(session, channel, slots)
-
-    monkeypatch.setattr(plan, "plan_bulk", plan_bulk)
+    real_plan = fail_planning(monkeypatch, "ch3-tv")  # in the helper's share (every second channel)
     monkeypatch.setattr(xi, "COMMIT_EVERY", 0.0)  # a commit after each channel
     path = tmp_path / "guide.xml"
     path.write_text(guide_text(), encoding="utf-8")

@@ -15,6 +15,7 @@ from schedule_service.interchange import xmltv_import as xi
 from schedule_service.models import AuditEntry, Channel, ImportJob, Post, Programme, Slot, Target
 from schedule_service.models.slot import CANCELLED, SCHEDULED
 from tests.conftest import need, utc
+from tests.import_support import fail_planning
 
 DATA = Path(__file__).resolve().parent / "data" / "xmltv"
 # Copies of the public sample guides (see their README), kept in the repository so a clean
@@ -743,21 +744,6 @@ def test_cli_dry_run_channel_map_and_refusals(runner, tmp_path):
     assert wrong.exit_code == 2 and "not a slug" in wrong.stderr
 
 
-def crash_on_channel_two(monkeypatch):
-    """Make planning channel "two" fail as a lost database would; return the real planner."""
-    from schedule_service.promos import plan
-
-    real_plan = plan.plan_bulk
-
-    def plan_bulk(session, channel, slots):
-        if channel.slug == "two":
-            raise RuntimeError("the database went away")
-        return real_plan(session, channel, slots)
-
-    monkeypatch.setattr(plan, "plan_bulk", plan_bulk)
-    return real_plan
-
-
 TWO_CHANNELS = """<tv><channel id="one"><display-name>One</display-name></channel>
 <channel id="two"><display-name>Two</display-name></channel>
 <programme start="20311121100000" stop="20311121110000" channel="one"><title>Fine</title></programme>
@@ -768,7 +754,7 @@ def test_cli_commits_as_it_goes_so_a_crash_keeps_what_was_done(runner, tmp_path,
     from schedule_service.promos import plan
 
     monkeypatch.setattr(xi, "COMMIT_EVERY", 0.0)  # every channel is past the interval: a commit each
-    real_plan = crash_on_channel_two(monkeypatch)
+    real_plan = fail_planning(monkeypatch, "two")
     guide = tmp_path / "guide.xml"
     guide.write_text(TWO_CHANNELS)
     result = runner.invoke(args=["xmltv", "import", str(guide)])
@@ -789,7 +775,7 @@ def test_cli_commits_the_channels_of_one_interval_together(runner, tmp_path, mon
     from schedule_service.promos import plan
 
     monkeypatch.setattr(xi, "COMMIT_EVERY", 3600.0)  # both channels fall in one interval
-    real_plan = crash_on_channel_two(monkeypatch)
+    real_plan = fail_planning(monkeypatch, "two")
     guide = tmp_path / "guide.xml"
     guide.write_text(TWO_CHANNELS)
     result = runner.invoke(args=["xmltv", "import", str(guide)])

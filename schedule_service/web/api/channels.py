@@ -30,7 +30,9 @@ class Shift(fields.String):
         return None if value is None else editions.format_shift(value)
 
 
-class EditionSchema(Schema):
+class NamedSchema(Schema):
+    """What a channel and its editions are both known by: a slug, a name and its translations."""
+
     slug = fields.String(required=True, validate=validate.Regexp(SLUG, error="lowercase letters, digits and -"))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     names = fields.Dict(
@@ -38,6 +40,9 @@ class EditionSchema(Schema):
         values=fields.String(validate=validate.Length(min=1, max=200)),
         validate=validate.Length(max=text_rules.ENTRIES),
     )
+
+
+class EditionSchema(NamedSchema):
     timezone = fields.String(required=True, validate=validate.Length(max=64), metadata={"description": "IANA zone"})
     shift = Shift(
         required=True,
@@ -45,15 +50,8 @@ class EditionSchema(Schema):
     )
 
 
-class ChannelSchema(Schema):
+class ChannelSchema(NamedSchema):
     id = fields.Integer(dump_only=True)
-    slug = fields.String(required=True, validate=validate.Regexp(SLUG, error="lowercase letters, digits and -"))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    names = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=2, max=16)),
-        values=fields.String(validate=validate.Length(min=1, max=200)),
-        validate=validate.Length(max=text_rules.ENTRIES),
-    )
     timezone = fields.String(
         required=True, validate=validate.Length(max=64), metadata={"description": "IANA zone, e.g. Europe/Moscow"}
     )
