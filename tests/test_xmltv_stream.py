@@ -150,7 +150,14 @@ def test_bad_items_and_a_channel_map_are_reported_as_one_reader_reports_them(app
     late_comment = '  <!-- ch1 again: channel="ch1.tv" -->\n'  # the scan sees ch1 later than it is
     path = tmp_path / "guide.xml"
     path.write_text(guide_text(extra={33: bad, 45: late_comment}), encoding="utf-8")
-    mapping = {"ch4.tv": xi.MapEntry(None), "ch2.tv": xi.MapEntry("second", "Второй", "Europe/Moscow", ("ru",))}
+    second = xi.MapEntry("second", "Второй", "Europe/Moscow", ("ru",))
+    # ch4 left out; ch1 and ch3 into one service channel, whose programmes overlap.
+    mapping = {
+        "ch4.tv": xi.MapEntry(None),
+        "ch2.tv": second,
+        "ch1.tv": xi.MapEntry("odd"),
+        "ch3.tv": xi.MapEntry("odd"),
+    }
 
     for skip_bad in (False, True):
         emptied(app, session)
@@ -158,6 +165,8 @@ def test_bad_items_and_a_channel_map_are_reported_as_one_reader_reports_them(app
         assert got == expected
         report, _ = got
         assert any("ch3.tv" in b for b in report[4]) and any("left out by the channel map" in w for w in report[5])
+        assert [c[0] for c in report[3]] == ["ch0-tv", "odd", "second"]
+        assert any("overlaps the programme at line" in b for b in report[4])  # ch1's and ch3's, one channel
 
 
 def test_a_file_refused_at_its_end_leaves_the_data_as_it_was(app, session, tmp_path):
