@@ -60,14 +60,21 @@ def _postgresql_in_utc(dialect, _record, _args, params):
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: SQLite's own default: a commit that leaves the WAL this many pages long copies it into the database.
 WAL_AUTOCHECKPOINT = 1000
-#: The same inside :func:`bulk_writes`: ten times fewer checkpoints, a WAL of some 40 MB at most.
-BULK_WAL_AUTOCHECKPOINT = 10_000
+#: The WAL's length (bytes) past which a commit inside :func:`bulk_writes` checkpoints: ten
+#: times fewer checkpoints than by default with 4 KB pages (see :func:`bulk_wal_autocheckpoint`).
+BULK_WAL_BYTES = 40 * 1024 * 1024
 #: What a checkpointed WAL file is cut back to (bytes), so a bulk write's WAL does not stay on disk.
 WAL_SIZE_LIMIT = 8 * 1024 * 1024
 #: SQLite's page cache of a connection (KiB, given negative as SQLite wants): its own default, and
 #: inside :func:`bulk_writes`, where an import's random index pages (programme keys) would
 #: otherwise go back and forth to the OS page cache.
 CACHE_KIB, BULK_CACHE_KIB = 2000, 64 * 1024
+
+
+#: The page size of a new SQLite file (an existing one keeps its own). Against SQLite's 4 KB, a
+#: first import of a big guide is ~3 % faster and its commits write fewer, fuller pages; a
+#: read of a few rows by an index stays one page a level, of fewer levels.
+PAGE_SIZE = 16 * 1024
 
 
 @event.listens_for(Engine, "connect")
@@ -78,6 +85,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
     # Let BEGIN be issued by SQLAlchemy's begin event below, not by pysqlite's guesswork.
     dbapi_connection.isolation_level = None
     cur = dbapi_connection.cursor()
+    cur.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before WAL: a new file's first write fixes it
     cur.execute("PRAGMA journal_mode=WAL")
     # In WAL mode NORMAL never corrupts and loses nothing when a process dies; only a power cut
     # may take back the last commits. FULL would sync on every commit (an import commits per channel).
@@ -126,10 +134,18 @@ def bulk_writes() -> Iterator[None]:
         _BULK_WRITES.reset(token)
 
 
+def bulk_wal_autocheckpoint(page_size: int) -> int:
+    """The WAL pages of :data:`BULK_WAL_BYTES` with pages of ``page_size`` bytes."""
+    return max(WAL_AUTOCHECKPOINT, BULK_WAL_BYTES // page_size)
+
+
 def _align_bulk_settings(conn) -> None:
     bulk = _BULK_WRITES.get()
     if conn.info.get("bulk_writes", False) != bulk:
-        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_WAL_AUTOCHECKPOINT if bulk else WAL_AUTOCHECKPOINT}")
+        if "page_size" not in conn.info:
+            conn.info["page_size"] = conn.exec_driver_sql("PRAGMA page_size").scalar()
+        pages = bulk_wal_autocheckpoint(conn.info["page_size"]) if bulk else WAL_AUTOCHECKPOINT
+        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={pages}")
         # Made smaller again, SQLite frees the pages past the new size.
         conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB if bulk else CACHE_KIB}")
         conn.info["bulk_writes"] = bulk

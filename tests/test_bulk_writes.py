@@ -9,10 +9,12 @@ from sqlalchemy.orm import Session
 from schedule_service import bulk, create_app
 from schedule_service.db import (
     BULK_CACHE_KIB,
-    BULK_WAL_AUTOCHECKPOINT,
+    BULK_WAL_BYTES,
     CACHE_KIB,
+    PAGE_SIZE,
     WAL_AUTOCHECKPOINT,
     WAL_SIZE_LIMIT,
+    bulk_wal_autocheckpoint,
     bulk_writes,
     db,
 )
@@ -47,8 +49,8 @@ def test_inside_bulk_writes_a_transaction_checkpoints_less_often_with_a_bigger_c
     assert pragma(sqlite_session, "cache_size") == -CACHE_KIB
 
     with bulk_writes():
-        assert pragma(sqlite_session, "wal_autocheckpoint") == BULK_WAL_AUTOCHECKPOINT
-        assert pragma(sqlite_session, "wal_autocheckpoint") == BULK_WAL_AUTOCHECKPOINT
+        assert pragma(sqlite_session, "wal_autocheckpoint") == BULK_WAL_BYTES // PAGE_SIZE
+        assert pragma(sqlite_session, "wal_autocheckpoint") == BULK_WAL_BYTES // PAGE_SIZE
         assert pragma(sqlite_session, "cache_size") == -BULK_CACHE_KIB
 
     # The pooled connection does not keep them: the next transaction on it is back to the defaults.
@@ -73,7 +75,29 @@ def test_bulk_writes_are_per_thread_other_threads_checkpoint_as_usual(sqlite_ses
         worker.join()
         seen["own"] = pragma(sqlite_session, "wal_autocheckpoint")
 
-    assert seen == {"other": WAL_AUTOCHECKPOINT, "own": BULK_WAL_AUTOCHECKPOINT}
+    assert seen == {"other": WAL_AUTOCHECKPOINT, "own": BULK_WAL_BYTES // PAGE_SIZE}
+
+
+def test_a_new_sqlite_file_has_16_kb_pages_and_an_older_one_keeps_its_own(sqlite_session, tmp_path):
+    import sqlite3
+
+    from sqlalchemy import create_engine
+
+    assert pragma(sqlite_session, "page_size") == PAGE_SIZE == 16384  # the migrated test database
+    older = tmp_path / "older.sqlite"
+    with sqlite3.connect(older) as made_before:  # a file made with SQLite's 4 KB pages
+        made_before.execute("PRAGMA page_size=4096")
+        made_before.execute("PRAGMA journal_mode=WAL")
+        made_before.execute("CREATE TABLE t (x)")
+    engine = create_engine(f"sqlite:///{older}")
+    try:
+        with Session(engine) as other:
+            assert pragma(other, "page_size") == 4096
+            with bulk_writes():
+                # Its WAL is checkpointed at the same length in bytes: 40 MB of 4 KB pages.
+                assert pragma(other, "wal_autocheckpoint") == bulk_wal_autocheckpoint(4096) == 10240
+    finally:
+        engine.dispose()
 
 
 def test_rows_numbered_by_the_database_lie_in_the_span_given_back(session):
