@@ -254,3 +254,25 @@ def test_the_cli_streams_a_big_file_on_sqlite_and_its_memo_holds(session, tmp_pa
     assert [s is not None for s in streams] == ([True] if on_sqlite else [])
     again = runner.invoke(args=["xmltv", "import", str(path)])
     assert again.exit_code == 0 and "nothing to do" in again.output
+
+
+def test_the_collector_is_off_while_the_command_imports_and_back_on_after_even_after_a_fault():
+    import gc
+
+    assert gc.isenabled()
+    with xi.collector_paused():
+        assert not gc.isenabled()
+        with xi.collector_paused():  # nested: the inner one leaves it as it found it
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), xi.collector_paused():
+        raise RuntimeError("a fault")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with xi.collector_paused():
+            pass
+        assert not gc.isenabled()  # off before, off after
+    finally:
+        gc.enable()

@@ -66,20 +66,8 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
         "end_every": 0.0 if dry_run else xi.COMMIT_EVERY,
     }
     try:
-        # SQLite's one writer applies a big file while another process reads it on; PostgreSQL
-        # applies it in two processes once it is read (xmltv_import.apply_stream, apply_guide).
-        on_sqlite = db.session.get_bind().dialect.name != "postgresql"
-        stream = xi.stream_guide(file, sha256) if on_sqlite and not dry_run else None
-        if stream is not None:
-            with stream, click.progressbar(length=stream.programmes, label="importing", file=sys.stderr) as done:
-                report = xi.apply_stream(db.session, stream, progress=done.update, **options)
-        else:
-            with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
-                guide = xi.read_guide_in_parts(file, progress=bar.update)
-            with guide, click.progressbar(length=guide.programmes, label="importing", file=sys.stderr) as done:
-                report = xi.apply_guide(
-                    db.session, guide, dry_run=dry_run, processes=xi.APPLY_PROCESSES, progress=done.update, **options
-                )
+        with xi.collector_paused():
+            report = _read_and_apply(file, size, sha256, dry_run, options)
     except xi.GuideRefused as e:
         db.session.rollback()
         click.echo(f"{name}:{e.line or 0}: refused: {e.message}", err=True)
@@ -96,6 +84,27 @@ def xmltv_import(file, channel_map: str | None, dry_run: bool, skip_bad: bool, t
     _print_report(name, report)
     if not report.ok:
         raise SystemExit(1)
+
+
+def _read_and_apply(file, size: int, sha256: str | None, dry_run: bool, options: dict):
+    """Read FILE and apply it, with progress bars; the import's report."""
+    from schedule_service.interchange import xmltv_import as xi
+
+    # SQLite's one writer applies a big file while another process reads it on; PostgreSQL
+    # applies it in two processes once it is read (xmltv_import.apply_stream, apply_guide).
+    on_sqlite = db.session.get_bind().dialect.name != "postgresql"
+    stream = xi.stream_guide(file, sha256) if on_sqlite and not dry_run else None
+    if stream is not None:
+        with stream, click.progressbar(length=stream.programmes, label="importing", file=sys.stderr) as done:
+            report = xi.apply_stream(db.session, stream, progress=done.update, **options)
+    else:
+        with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
+            guide = xi.read_guide_in_parts(file, progress=bar.update)
+        with guide, click.progressbar(length=guide.programmes, label="importing", file=sys.stderr) as done:
+            report = xi.apply_guide(
+                db.session, guide, dry_run=dry_run, processes=xi.APPLY_PROCESSES, progress=done.update, **options
+            )
+    return report
 
 
 def _own_hosts() -> tuple[str, ...]:
