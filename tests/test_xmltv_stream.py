@@ -145,6 +145,24 @@ def test_a_streamed_import_makes_what_one_reader_makes(app, session, tmp_path):
     assert [langs for _, _, _, _, langs, _ in made["channels"]] == [("ru",)] * CHANNELS
 
 
+def test_the_parts_joined_are_the_guide_one_reader_reads(tmp_path):
+    bad = '  <programme start="20310101000000 +0000" stop="20310101010000 +0000" channel="ch3.tv"></programme>\n'
+    path = tmp_path / "guide.xml"
+    path.write_text(guide_text(extra={7: "\n\n  <!-- lines -->\n", 33: bad}), encoding="utf-8")
+
+    with xi.read_guide(path) as one, xi.stream_guide(path) as stream:
+        while not stream.done:
+            assert stream.next()
+        streamed = stream.guide
+        assert len(stream._spans) >= 4
+        assert [(c.id, c.line, c.programmes, dict(c.title_langs)) for c in streamed.channels.values()] == [
+            (c.id, c.line, c.programmes, dict(c.title_langs)) for c in one.channels.values()
+        ]
+        assert streamed.bad_items == one.bad_items and streamed.bad_items[0].line > 1
+        chans = list(one.channels)
+        assert list(streamed.items(chans)) == list(one.items(chans))  # the same lines and order
+
+
 def test_bad_items_and_a_channel_map_are_reported_as_one_reader_reports_them(app, session, tmp_path):
     bad = '  <programme start="20310101000000 +0000" stop="20310101010000 +0000" channel="ch3.tv"></programme>\n'
     late_comment = '  <!-- ch1 again: channel="ch1.tv" -->\n'  # the scan sees ch1 later than it is

@@ -138,6 +138,8 @@ class _Half:
         self._left = end - start
         self._before, self._after = before, after
         self._done = done
+        #: Line breaks in the file's bytes read so far (not in the prolog or the ending).
+        self.lines = 0
 
     def read(self, size: int = -1) -> bytes:
         size = _CHUNK if size is None or size < 0 else size
@@ -147,6 +149,7 @@ class _Half:
         if self._left > 0:
             data = self._file.read(min(size, self._left))
             self._left -= len(data)
+            self.lines += data.count(b"\n")
             with self._done.get_lock():
                 self._done.value += len(data)
             if data:
@@ -291,8 +294,8 @@ class GuideStream:
         self.programmes = 0
         #: The channel ids programmes name, each with the index of the last part naming it.
         self.last_part: dict[str, int] = {}
-        #: How many lines come before each part.
-        self.lines: list[int] = []
+        #: Line breaks in the parts read so far: the lines before the next one.
+        self._lines = 0
         self._spans, self._prolog = spans, prolog
         self._read = 0
         self._root = tempfile.mkdtemp(prefix="xmltv-stream-")
@@ -328,14 +331,15 @@ class GuideStream:
         answer = _answer_kept(self._answers)
         if answer[0] != "read":
             return False
-        _, directory, channels, bad_items, programmes, seq = answer
+        _, directory, channels, bad_items, programmes, seq, lines = answer
         part = Guide(directory)
         part.channels, part.bad_items, part.programmes, part._seq = channels, bad_items, programmes, seq
         if self.guide is None:
             self.guide = part
             self.guide.name = Path(self.path).name
         else:
-            self.guide.append(part, line_shift=self.lines[self._read] - self._prolog.count(b"\n"))
+            self.guide.append(part, line_shift=self._lines - self._prolog.count(b"\n"))
+        self._lines += lines
         self._read += 1
         return True
 
@@ -380,7 +384,6 @@ def stream_guide(source: str | Path | IO[bytes], sha256: str | None = None) -> G
         if stream.last_part is None:
             stream.close()
             return None
-        stream.lines = list(itertools.accumulate((data[start:end].count(b"\n") for start, end in spans), initial=0))
         if not stream.next():
             stream.close()
             return None
@@ -450,9 +453,14 @@ def _read_parts(path: str, spans: list[tuple[int, int]], prolog: bytes, root: st
             try:
                 before = prolog if index else b""
                 after = b"</tv>" if index < len(spans) - 1 else b""
-                xmltv_read._read_into(guide, _Half(path, start, end, before, after, done))
+                part = _Half(path, start, end, before, after, done)
+                xmltv_read._read_into(guide, part)
+                while part.read():  # the rest of the part (the last one's bytes after </tv>), for its lines
+                    pass
                 guide._finish()
-                answer.send(("read", guide._dir, guide.channels, guide.bad_items, guide.programmes, guide._seq))
+                answer.send(
+                    ("read", guide._dir, guide.channels, guide.bad_items, guide.programmes, guide._seq, part.lines)
+                )
             except BaseException as e:  # noqa: BLE001 -- any fault: the parent reads the file whole instead
                 answer.send(("fault", repr(e)))
                 return
