@@ -31,27 +31,6 @@ def take_ids(session: Session, table: Table, n: int) -> list[int]:
     return list(range(top + 1, top + 1 + n))
 
 
-def insert_numbered(session: Session, table: Table, given: dict[str, list[Any]]) -> tuple[int, int]:
-    """Insert rows without ids (column by column, as :func:`insert_columns`), numbered by the
-    database as it writes them; return a span (lowest, highest) of ids that holds all of them.
-
-    For rows nobody refers to by id (the change log's): on PostgreSQL this spares taking each id
-    from the sequence first, one round of ``nextval`` per row. Ids from a sequence only grow, so
-    every one given after the sequence's last value was read lies above it; other transactions'
-    rows may fall inside the span, ours never outside it. SQLite's one writer numbers them in a row.
-    """
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        sequence = "pg_get_serial_sequence(:t, 'id')"
-        last = text(f"SELECT coalesce(pg_sequence_last_value({sequence}::regclass), 0)")
-        lo = conn.execute(last, {"t": table.name}).scalar() + 1
-        insert_columns(session, table, given)
-        return lo, conn.execute(text(f"SELECT currval({sequence})"), {"t": table.name}).scalar()
-    lo = conn.exec_driver_sql(f'SELECT max(id) FROM "{table.name}"').scalar() or 0
-    count = insert_columns(session, table, given)
-    return lo + 1, lo + count
-
-
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> int:
     """Insert ``rows`` (dicts with the same keys) into ``table``; columns left out get their defaults."""
     if not rows:

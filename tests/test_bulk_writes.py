@@ -3,7 +3,7 @@
 import threading
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from schedule_service import bulk, create_app
@@ -98,16 +98,6 @@ def test_a_new_sqlite_file_has_16_kb_pages_and_an_older_one_keeps_its_own(sqlite
                 assert pragma(other, "wal_autocheckpoint") == bulk_wal_autocheckpoint(4096) == 10240
     finally:
         engine.dispose()
-
-
-def test_rows_numbered_by_the_database_lie_in_the_span_given_back(session):
-    earlier = bulk.insert_numbered(session, Change.__table__, columns([1]))
-    lo, hi = bulk.insert_numbered(session, Change.__table__, columns(range(2, 12)))
-
-    ids = session.scalars(select(Change.id).where(Change.entity_id.between(2, 11))).all()
-    assert len(ids) == 10 and lo <= min(ids) and max(ids) <= hi
-    assert lo > earlier[1]  # after the rows written before, never overlapping them
-    assert session.scalar(select(func.count()).select_from(Change).where(Change.id.between(lo, hi))) == 10
 
 
 def columns(entity_ids) -> dict[str, list]:

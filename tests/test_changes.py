@@ -410,3 +410,38 @@ def test_an_embargoed_programme_shows_as_its_stand_in_and_is_announced_once_when
         news = everything(client, before)
     assert kinds(news) == [("programme", slot.programme_id, "update")]
     assert news[0]["data"]["summary"] == "Secret guest." and news[0]["data"]["title"] == slot.programme.title
+
+
+def test_changes_of_a_savepoint_rolled_back_are_dropped_and_of_one_released_kept_in_order(session, client):
+    """The session keeps a transaction's changes until it commits (models/change.py): a savepoint
+    rolled back takes its own with it, nested ones included; one released keeps them; a commit
+    with a savepoint still open writes them all; a rollback leaves none."""
+    from schedule_service import schedule
+
+    def channel(slug):
+        return schedule.create_channel(session, {"slug": slug, "name": slug, "timezone": "UTC"}, "test")
+
+    channel("first")
+    with session.begin_nested():
+        channel("kept")
+        with pytest.raises(RuntimeError), session.begin_nested():
+            channel("inner-gone")
+            session.flush()
+            raise RuntimeError
+    with pytest.raises(RuntimeError), session.begin_nested():
+        channel("gone")
+        with session.begin_nested():
+            channel("released-then-gone")
+        raise RuntimeError
+    session.begin_nested()
+    channel("open-at-commit")
+    session.commit()
+    channel("rolled-back")
+    session.flush()
+    session.rollback()
+
+    items = everything(client)
+    assert [(i["entity"], i["action"], i["data"]["slug"]) for i in items] == [
+        ("channel", "create", slug) for slug in ("first", "kept", "open-at-commit")
+    ]
+    assert [i["cursor"] for i in items] == sorted(i["cursor"] for i in items)

@@ -1,20 +1,22 @@
 """The change log behind the change feed (SPEC §10): one row per change to a channel, programme or slot.
 
-**Capture.** Rows are written where the data is written, in the same transaction, so a write
-path cannot forget them: an ORM flush records every new, changed or deleted tracked object (its
-columns the API shows, see :data:`TRACKED`), and :func:`bulk.insert_columns` records the rows an
-import inserts with Core. A savepoint rolled back takes its change rows with it; a transaction
-rolled back leaves none.
+**Capture.** Changes are recorded where the data is written, so a write path cannot forget
+them: an ORM flush records every new, changed or deleted tracked object (its columns the API
+shows, see :data:`TRACKED`), and :func:`bulk.insert_columns` records the rows an import inserts
+with Core. The session keeps them, in the order they happened, until its outermost transaction
+commits, and writes them then, in that transaction. A savepoint rolled back drops those recorded
+inside it; a transaction rolled back leaves none.
 
-**Commit order.** A row gets its place in the feed, ``seq`` (the cursor), only at commit: the
+**Commit order.** A row gets its place in the feed, ``seq`` (the cursor), at commit: the
 session's ``before_commit`` takes a transaction-scoped advisory lock on PostgreSQL, reads the
-largest ``seq`` committed so far and numbers its own rows after it; the commit releases the lock.
+largest ``seq`` committed so far and writes its own rows numbered after it (one COPY, or one
+prepared INSERT on SQLite: no row is written twice); the commit releases the lock.
 PostgreSQL makes a transaction visible before it releases its locks, so the next writer to get
 the lock sees every ``seq`` handed out before, and any snapshot that sees a row sees every row
 with a smaller ``seq``: ``seq`` order is commit order, and a reader asking for ``seq > cursor``
 can never later find a row below its cursor. Ids from a sequence cannot do this (they are
 assigned at insert, so a transaction held open commits a smaller id after a larger one was
-read). Rows not yet numbered have ``seq`` NULL and are never shown. (This needs READ COMMITTED,
+read). (This needs READ COMMITTED,
 PostgreSQL's default and the service's: the ``max(seq)`` after the lock must see a fresh snapshot.
 Under REPEATABLE READ it could miss the previous holder's rows, and the unique index on ``seq``
 would refuse the commit rather than let two changes share a place.)
@@ -24,7 +26,7 @@ one row's lock is held to commit too, so today it serialises these commits alrea
 advisory lock keeps the guarantee here, where it is stated, whatever becomes of the generation.
 Both are always taken in that order (generation first), so they cannot deadlock.
 
-What it costs writers: the lock is held only from the numbering UPDATE to the end of COMMIT, so
+What it costs writers: the lock is held only from writing the rows to the end of COMMIT, so
 transactions that change tracked rows commit one after another (no group commit among them);
 their work before commit runs in parallel as before. Transactions that change nothing tracked
 never take it. SQLite already lets one writer at a time in (``BEGIN IMMEDIATE``), so there the
@@ -32,9 +34,9 @@ numbering needs no lock.
 
 **Limits.** An UPDATE or DELETE statement run on a tracked table without the ORM's unit of work
 (``session.execute(update(Slot)…)``, raw SQL) is not seen: none exists today, and one added must
-call :func:`record`. A transaction's rows are numbered when its outermost transaction commits;
-committing it while a savepoint is still open (rather than leaving ``begin_nested()``'s block
-first) would leave them unnumbered, and so never shown.
+call :func:`record`. A transaction's rows are written when its outermost transaction commits
+through the session (also with a savepoint still open: the session releases it first); a commit
+that bypasses the session (its connection's own) writes none.
 
 **Adding an entity kind** (editions): one entry in :data:`TRACKED` here and one in the feed's
 ``SHOWN`` (web/api/changes.py), which serialises ``data`` as the entity's own API does.
@@ -45,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, event, func, insert, inspect, select, text, update
+from sqlalchemy import BigInteger, Index, Integer, String, event, func, inspect, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from schedule_service.clock import now
@@ -62,8 +64,10 @@ from schedule_service.models.slot import CANCELLED, Slot
 CREATE, UPDATE, CANCEL, DELETE = "create", "update", "cancel", "delete"
 #: The transaction-scoped advisory lock that numbers change rows in commit order (PostgreSQL).
 LOCK_KEY = 0x5C4E_D0C4_A6E5
-#: Where the session keeps the ids of the change rows its transaction wrote: [lowest, highest].
-_WRITTEN = "change_rows_written"
+#: Where the session keeps its transaction's changes until it commits: runs of (entity, ids, action).
+_PENDING = "change_rows_pending"
+#: Where it keeps, for each savepoint begun, how many runs came before it.
+_MARKS = "change_rows_marks"
 #: Columns no API shows on any entity.
 _INTERNAL = ("created_at", "updated_at", "import_id", "import_key", "promo_plan")
 
@@ -76,9 +80,9 @@ class Change(Base):
 
     #: Assigned at insert (so not commit order); SQLite needs INTEGER for its row id.
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    #: The place in the feed, in commit order; NULL until the writing transaction commits.
+    #: The place in the feed, in commit order (rows are written at commit, numbered).
     seq: Mapped[int | None] = mapped_column(BigInteger)
-    #: When the change was committed (set with ``seq``).
+    #: When the change was committed.
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int] = mapped_column(BigInteger)
@@ -126,29 +130,25 @@ _BY_TABLE = {model.__table__.name: t for model, t in TRACKED.items() if t.owner 
 
 
 def record(session: Session, changes: Iterable[tuple[str, int, str]]) -> int:
-    """Write change rows (entity, id, action) in the session's transaction; return how many.
+    """Record changes (entity, id, action) in the session's transaction; return how many.
 
     For writes the ORM does not see (and for the embargo's lift, an ``update`` of the programme).
+    They are written, numbered, when the outermost transaction commits.
     """
-    rows = [{"entity": e, "entity_id": int(i), "action": a, "at": now()} for e, i, a in changes]
-    if not rows:
-        return 0
-    conn = session.connection()
-    ids = conn.execute(insert(Change).returning(Change.id), rows).scalars().all()
-    _note_written(session, min(ids), max(ids))
-    return len(rows)
+    runs = session.info.setdefault(_PENDING, [])
+    count = 0
+    for entity, entity_id, action in changes:
+        runs.append((entity, [int(entity_id)], action))
+        count += 1
+    return count
 
 
 def record_bulk(session: Session, entity: str, ids: list[int], action: str = CREATE) -> int:
-    """Write one change row per id at once (COPY on PostgreSQL), for the bulk paths of imports."""
-    from schedule_service import bulk
-
+    """Record one change per id, for the bulk paths of imports (written at commit in one go)."""
     if not ids:
         return 0
-    n = len(ids)
-    columns = {"entity": [entity] * n, "entity_id": list(ids), "action": [action] * n, "at": [now()] * n}
-    _note_written(session, *bulk.insert_numbered(session, Change.__table__, columns))
-    return n
+    session.info.setdefault(_PENDING, []).append((entity, list(ids), action))
+    return len(ids)
 
 
 def note_inserted(session: Session, table_name: str, columns: dict[str, list[Any]]) -> None:
@@ -158,13 +158,24 @@ def note_inserted(session: Session, table_name: str, columns: dict[str, list[Any
         record_bulk(session, tracked.entity, columns["id"])
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[transaction] = len(session.info.get(_PENDING, ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction) -> None:
+    # A savepoint rolled back: what was recorded since it began goes with it. (A released one
+    # keeps its mark until the transaction ends: its changes are its parent's now.)
+    if previous_transaction.nested:
+        mark = session.info.get(_MARKS, {}).pop(previous_transaction, None)
+        if mark is not None:
+            del session.info.get(_PENDING, [])[mark:]
+
+
 #: Session key: change rows numbered by this session's commits (see :func:`numbered_by`).
 _NUMBERED = "change_rows_numbered"
-
-
-def _note_written(session: Session, lo: int, hi: int) -> None:
-    span = session.info.get(_WRITTEN)
-    session.info[_WRITTEN] = [lo, hi] if span is None else [min(span[0], lo), max(span[1], hi)]
 
 
 def _has_shown_change(obj: Any, tracked: Tracked) -> bool:
@@ -219,26 +230,33 @@ def _record_flushed(session: Session, _context) -> None:
 @event.listens_for(Session, "before_commit")
 def _number_in_commit_order(session: Session) -> None:
     if session.in_nested_transaction():
-        return  # a savepoint's rows are numbered with the transaction's, at its commit
-    session.flush()  # commit flushes only after this event; rows of the last flush count too
-    span = session.info.get(_WRITTEN)
-    if span is None:
+        return  # a savepoint's changes are written with the transaction's, at its commit
+    session.flush()  # commit flushes only after this event; changes of the last flush count too
+    runs = session.info.pop(_PENDING, None)
+    session.info.pop(_MARKS, None)
+    if not runs:
         return
+    from schedule_service import bulk
+
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     top = conn.execute(select(func.max(Change.seq))).scalar() or 0
-    lo, hi = span
-    # Ids grow within the transaction, so seq keeps their order; on PostgreSQL other
-    # transactions' ids may fall between, leaving gaps, which a cursor does not mind.
-    numbered = conn.execute(
-        update(Change)
-        .where(Change.id >= lo, Change.id <= hi, Change.seq.is_(None))
-        .values(seq=Change.id + (top + 1 - lo), at=now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.info.pop(_WRITTEN, None)
-    session.info[_NUMBERED] = session.info.get(_NUMBERED, 0) + numbered
+    entities, ids, actions = [], [], []
+    for entity, run_ids, action in runs:
+        entities.extend([entity] * len(run_ids))
+        ids.extend(run_ids)
+        actions.extend([action] * len(run_ids))
+    n = len(ids)
+    columns = {
+        "seq": list(range(top + 1, top + 1 + n)),
+        "at": [now()] * n,
+        "entity": entities,
+        "entity_id": ids,
+        "action": actions,
+    }
+    bulk.insert_columns(session, Change.__table__, columns)
+    session.info[_NUMBERED] = session.info.get(_NUMBERED, 0) + n
 
 
 def count_numbered(session: Session, count: int) -> None:
@@ -264,4 +282,5 @@ def numbered_between(session: Session, after: int, upto: int) -> int:
 @event.listens_for(Session, "after_transaction_end")
 def _forget_at_end(session: Session, transaction) -> None:
     if transaction.parent is None:
-        session.info.pop(_WRITTEN, None)
+        session.info.pop(_PENDING, None)
+        session.info.pop(_MARKS, None)
