@@ -313,10 +313,6 @@ class GuideStream:
         """Whether every part is read."""
         return self._read == len(self._spans)
 
-    @property
-    def bytes_read(self) -> int:
-        return self._done.value
-
     def complete(self, chan: str) -> bool:
         """Whether every programme of ``chan`` is in the parts read so far (by the scan)."""
         return self.last_part.get(chan, -1) < self._read
