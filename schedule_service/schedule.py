@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from schedule_service import audit, bulk, editions
@@ -116,13 +116,16 @@ def _channel_values(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unique_channel(session: Session, values: dict[str, Any], channel: Channel | None = None) -> None:
-    for field in ("slug", "xmltv_id"):
-        value = values.get(field)
-        if value is None:
-            continue
-        other = session.scalar(select(Channel.id).where(getattr(Channel, field) == value))
-        if other is not None and (channel is None or other != channel.id):
-            raise Conflict(f"a channel with {field} {value!r} already exists")
+    wanted = {field: values[field] for field in ("slug", "xmltv_id") if values.get(field) is not None}
+    if wanted:  # one query for both (an import makes hundreds of channels)
+        others = session.execute(
+            select(Channel.id, Channel.slug, Channel.xmltv_id).where(
+                or_(*(getattr(Channel, field) == value for field, value in wanted.items()))
+            )
+        ).all()
+        for field, value in wanted.items():
+            if any(getattr(o, field) == value and (channel is None or o.id != channel.id) for o in others):
+                raise Conflict(f"a channel with {field} {value!r} already exists")
     if values.get("slug") and editions.slug_taken_by_edition(session, values["slug"]):
         raise Conflict(f"an edition with slug {values['slug']!r} already exists")
 

@@ -102,6 +102,18 @@ def test_a_taken_slug_is_409(client, editor):
     assert client.post("/api/v1/channels", json=MIR, headers=editor).status_code == 409
 
 
+def test_a_taken_xmltv_id_is_409_naming_it_and_a_channel_keeps_its_own(client, editor):
+    client.post("/api/v1/channels", json={**MIR, "xmltv_id": "mir.ru"}, headers=editor)
+    other = {**MIR, "slug": "mir-2", "xmltv_id": "mir.ru"}
+    taken = client.post("/api/v1/channels", json=other, headers=editor)
+    assert taken.status_code == 409 and "xmltv_id 'mir.ru'" in taken.json["detail"]
+    both = client.post("/api/v1/channels", json={**other, "slug": "mir"}, headers=editor)
+    assert both.status_code == 409 and "slug 'mir'" in both.json["detail"]  # the slug is named first
+    assert client.post("/api/v1/channels", json={**other, "xmltv_id": "mir2.ru"}, headers=editor).status_code == 201
+    same = client.patch("/api/v1/channels/mir", json={"slug": "mir", "xmltv_id": "mir.ru"}, headers=editor)
+    assert same.status_code == 200
+
+
 def test_patch_changes_only_what_it_names(client, editor):
     client.post("/api/v1/channels", json=MIR, headers=editor)
     resp = client.patch("/api/v1/channels/mir", json={"broadcast_day_start": "06:00"}, headers=editor)
