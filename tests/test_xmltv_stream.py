@@ -30,6 +30,8 @@ def small_parts(request, monkeypatch):
     monkeypatch.setattr(xmltv_parts, "MIN_SIZE", 1000)
     monkeypatch.setattr(xmltv_parts, "STREAM_FIRST", 1500)
     monkeypatch.setattr(xmltv_parts, "STREAM_PART", 1800)
+    monkeypatch.setattr(xmltv_parts, "_SCAN_CHUNK", 997)  # the scan's rounds end inside attributes too
+    monkeypatch.setattr(xmltv_parts, "_SCAN_TAIL", 200)
     if request.param == "applied as read":
         monkeypatch.setattr(xmltv_parts.GuideStream, "has_next", lambda self: False)
 
@@ -161,6 +163,25 @@ def test_the_parts_joined_are_the_guide_one_reader_reads(tmp_path):
         assert streamed.bad_items == one.bad_items and streamed.bad_items[0].line > 1
         chans = list(one.channels)
         assert list(streamed.items(chans)) == list(one.items(chans))  # the same lines and order
+
+
+def test_the_scan_read_in_small_rounds_finds_what_one_read_finds(tmp_path, monkeypatch):
+    path = tmp_path / "guide.xml"
+    path.write_text(guide_text(extra={12: "  <!-- channel='ch4.tv' -->\n"}), encoding="utf-8")
+    with open(path, "rb") as f:
+        cuts = xmltv_parts._stream_cuts(f, path.stat().st_size)
+    assert len(cuts) >= 3
+    rounds = xmltv_parts._scan_channels(path, cuts)
+    monkeypatch.setattr(xmltv_parts, "_SCAN_CHUNK", 1 << 24)
+    whole = xmltv_parts._scan_channels(path, cuts)
+
+    assert rounds == whole
+    last, count = whole
+    assert count == CHANNELS * EACH + 1  # the comment's attribute too: it only delays ch4
+    data = path.read_bytes()
+    for c in range(CHANNELS):  # the part of each channel's last mention: the cuts before it
+        at = max(data.rfind(f'channel="ch{c}.tv"'.encode()), data.rfind(f"channel='ch{c}.tv'".encode()))
+        assert last[f"ch{c}.tv"] == sum(1 for cut in cuts if cut <= at)
 
 
 def test_bad_items_and_a_channel_map_are_reported_as_one_reader_reports_them(app, session, tmp_path):

@@ -19,7 +19,6 @@ the one reader then says what and where, as always. The result equals one reader
 import hashlib
 import io
 import itertools
-import mmap
 import multiprocessing
 import os
 import re
@@ -363,82 +362,86 @@ def stream_guide(source: str | Path | IO[bytes], sha256: str | None = None) -> G
     path = _path_of(source)
     if path is None or os.path.getsize(path) < MIN_SIZE or (os.cpu_count() or 1) < 2:
         return None
+    size = os.path.getsize(path)
     with open(path, "rb") as f:
         prolog = _prolog(f.read(HEAD))
-        if prolog is None:
-            return None
-        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    stream = None
+        cuts = _stream_cuts(f, size) if prolog is not None else []
+    if not cuts:
+        return None
+    spans = list(itertools.pairwise([0, *cuts, size]))
+    stream = GuideStream(str(path), spans, prolog)  # reading the first part while this one scans
     try:
-        cuts = _stream_cuts(data)
-        # Every channel declared in the first part, as the DTD has them, before any programme.
-        if not cuts or data.find(b"<channel", cuts[0]) != -1:
-            return None
-        spans = list(itertools.pairwise([0, *cuts, len(data)]))
-        stream = GuideStream(str(path), spans, prolog)  # reading the first part while this one scans
-        stream.last_part, stream.programmes = _scan_channels(data, cuts)
-        if stream.last_part is None:
+        scanned = _scan_channels(path, cuts)
+        if scanned is None or not stream.next():
             stream.close()
             return None
-        if not stream.next():
-            stream.close()
-            return None
+        stream.last_part, stream.programmes = scanned
         stream.guide.sha256 = sha256 or _hash(path, 0)[0]
     except BaseException:
-        if stream is not None:
-            stream.close()
+        stream.close()
         raise
-    finally:
-        data.close()
     return stream
 
 
-def _stream_cuts(data) -> list[int]:
+def _stream_cuts(f: IO[bytes], size: int) -> list[int]:
     """Where the parts of a streamed guide begin: just before a ``<programme``, past each step."""
     cuts: list[int] = []
     at = STREAM_FIRST
-    while at < len(data) - STREAM_PART // 2:
-        found = _programme_at(data, at)
-        if found is None:
+    while at < size - STREAM_PART // 2:
+        f.seek(at)
+        window = f.read(WINDOW)
+        start = 0
+        while (found := window.find(b"<programme", start)) != -1:
+            after = window[found + len(b"<programme") : found + len(b"<programme") + 1]
+            if after and after in b" \t\r\n>":
+                break
+            start = found + 1
+        if found == -1:
             return []
-        if not cuts or found > cuts[-1]:
-            cuts.append(found)
-        at = found + STREAM_PART
+        cuts.append(at + found)
+        at += found + STREAM_PART
     return cuts
 
 
-def _programme_at(data, at: int) -> int | None:
-    """The first ``<programme`` element start at or past ``at``, within :data:`WINDOW`."""
-    end = min(len(data), at + WINDOW)
-    while (found := data.find(b"<programme", at, end)) != -1:
-        after = data[found + len(b"<programme") : found + len(b"<programme") + 1]
-        if after and after in b" \t\r\n>":
-            return found
-        at = found + 1
-    return None
+#: The scan reads the file this much at a time (not mapped: a mapping would count in the
+#: process's memory), keeping the last :data:`_SCAN_TAIL` bytes for the next round, where an
+#: attribute cut at the end of one is read whole.
+_SCAN_CHUNK = 4 * 1024 * 1024
+_SCAN_TAIL = 64 * 1024
 
 
-def _scan_channels(data, cuts: list[int]) -> tuple[dict[str, int] | None, int]:
+def _scan_channels(path: str | Path, cuts: list[int]) -> tuple[dict[str, int], int] | None:
     """For each channel id named by a ``channel`` attribute, the index of the last part naming
-    it, and how many name one; None when an id is not read by the parser as it is written
-    (an entity or a line break in it), so the scan could not match it to its channel."""
+    it, and how many name one. None when the scan cannot be followed: an id not read by the
+    parser as it is written (an entity or a line break in it), or a ``<channel>`` after the
+    first part (the DTD has them all before the programmes)."""
     last: dict[str, int] = {}
     count = 0
     part = 0
-    at = 0
-    while (at := data.find(b"channel", at)) != -1:
-        m = _CHANNEL_ATTRIBUTE.match(data, at)
-        at += 7
-        if m is None:
-            continue
-        raw = m.group(1) if m.group(1) is not None else m.group(2)
-        if b"&" in raw or b"\n" in raw or b"\r" in raw or b"\t" in raw:
-            return None, 0
-        while part < len(cuts) and at >= cuts[part]:
-            part += 1
-        last[raw.decode("utf-8", "replace").strip()] = part
-        count += 1
-    return last, count
+    with open(path, "rb") as f:
+        buf, offset = b"", 0  # where buf starts in the file
+        while True:
+            chunk = f.read(_SCAN_CHUNK)
+            buf += chunk
+            end = max(len(buf) - _SCAN_TAIL, 0) if chunk else len(buf)  # what this round reads whole
+            if buf.find(b"<channel", max(cuts[0] - offset, 0), end + len(b"<channel")) != -1:
+                return None
+            at = 0
+            while (at := buf.find(b"channel", at, end)) != -1:
+                m = _CHANNEL_ATTRIBUTE.match(buf, at)
+                at += len(b"channel")
+                if m is None:
+                    continue
+                raw = m.group(1) if m.group(1) is not None else m.group(2)
+                if b"&" in raw or b"\n" in raw or b"\r" in raw or b"\t" in raw:
+                    return None
+                while part < len(cuts) and offset + at >= cuts[part]:
+                    part += 1
+                last[raw.decode("utf-8", "replace").strip()] = part
+                count += 1
+            if not chunk:
+                return last, count
+            buf, offset = buf[end:], offset + end
 
 
 def _read_parts(path: str, spans: list[tuple[int, int]], prolog: bytes, root: str, done, answer) -> None:

@@ -210,6 +210,10 @@ class FileChannel:
         return self.line is not None
 
 
+#: The page cache of a guide's spool (KiB).
+SPOOL_CACHE_KIB = 256
+
+
 class Guide:
     """A read guide: its channels, its programmes spooled on disk by channel, and its bad items.
 
@@ -232,6 +236,9 @@ class Guide:
         # A scratch file: nothing to recover after a crash, so no journal and no syncing.
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
+        # Each run is read once, in order: a small page cache, so a guide read in many parts
+        # (one spool each) does not hold SQLite's default 2 MB for every part.
+        self._db.execute(f"PRAGMA cache_size=-{SPOOL_CACHE_KIB}")
         self._db.execute("CREATE TABLE IF NOT EXISTS run (id INTEGER PRIMARY KEY, chan TEXT, items BLOB)")
         self._seq = 0
         #: (seq, line, data) of the programmes not yet on disk, by channel.
