@@ -336,7 +336,7 @@ def apply_stream(
             applied.update({chan: _as_read(stream.guide.channels[chan], bad_by_chan) for chan in target.chans})
             pending.remove(target)
         guide = stream.guide
-        bad_by_chan = _bad_by_chan(guide)
+        whole, bad_by_chan = _file_report(guide, channel_map, [], skip_bad=skip_bad, dry_run=False)
         as_expected = (
             {c.id for c in guide.channels.values() if c.programmes} == named
             and all(_declaration(guide.channels[chan]) == seen for chan, seen in declared.items())
@@ -348,7 +348,6 @@ def apply_stream(
         end_channel()  # what was applied while reading
         for target in pending:
             _settle_languages(target, guide, channel_map)
-        whole, bad_by_chan = _file_report(guide, channel_map, [], skip_bad=skip_bad, dry_run=False)
         run = _Run(guide, bad_by_chan, skip_bad, end_every)
         _apply_targets(session, run, pending, report, end_channel, None, progress)
     report.programmes = guide.programmes

@@ -96,16 +96,21 @@ def _cut(path: str | Path) -> _Cut | None:
     prolog = _prolog(head)
     if prolog is None:
         return None
-    found = -1
+    found = _programme_start(window)
+    if found == -1:
+        return None
+    return _Cut(size, size // 2 + found, prolog)
+
+
+def _programme_start(window: bytes) -> int:
+    """Where the first ``<programme`` start tag in ``window`` begins, or -1."""
     start = 0
     while (found := window.find(b"<programme", start)) != -1:
         after = window[found + len(b"<programme") : found + len(b"<programme") + 1]
         if after and after in b" \t\r\n>":
-            break
+            return found
         start = found + 1
-    if found == -1:
-        return None
-    return _Cut(size, size // 2 + found, prolog)
+    return -1
 
 
 def _prolog(head: bytes) -> bytes | None:
@@ -129,7 +134,8 @@ def _prolog(head: bytes) -> bytes | None:
 
 
 class _Half:
-    """A binary stream of one half: an optional prolog, the file's bytes from ``start`` to ``end``, an ending."""
+    """A binary stream of one half (or part): an optional prolog, the file's bytes from ``start`` to
+    ``end``, an ending. ``done``, when given, counts the file's bytes read (the halves' progress)."""
 
     def __init__(self, path: str | Path, start: int, end: int, before: bytes, after: bytes, done):
         self._file = open(path, "rb")  # noqa: SIM115 -- closed by the process that reads it, at its end
@@ -149,8 +155,9 @@ class _Half:
             data = self._file.read(min(size, self._left))
             self._left -= len(data)
             self.lines += data.count(b"\n")
-            with self._done.get_lock():
-                self._done.value += len(data)
+            if self._done is not None:
+                with self._done.get_lock():
+                    self._done.value += len(data)
             if data:
                 return data
             self._left = 0
@@ -299,11 +306,8 @@ class GuideStream:
         self._read = 0
         self._root = tempfile.mkdtemp(prefix="xmltv-stream-")
         context = _context()
-        self._done = context.Value("q", 0)
         self._answers, send = context.Pipe(duplex=False)
-        self._reader = context.Process(
-            target=_read_parts, args=(path, spans, prolog, self._root, self._done, send), daemon=True
-        )
+        self._reader = context.Process(target=_read_parts, args=(path, spans, prolog, self._root, send), daemon=True)
         self._reader.start()
         send.close()
 
@@ -389,13 +393,7 @@ def _stream_cuts(f: IO[bytes], size: int) -> list[int]:
     at = STREAM_FIRST
     while at < size - STREAM_PART // 2:
         f.seek(at)
-        window = f.read(WINDOW)
-        start = 0
-        while (found := window.find(b"<programme", start)) != -1:
-            after = window[found + len(b"<programme") : found + len(b"<programme") + 1]
-            if after and after in b" \t\r\n>":
-                break
-            start = found + 1
+        found = _programme_start(f.read(WINDOW))
         if found == -1:
             return []
         cuts.append(at + found)
@@ -444,7 +442,7 @@ def _scan_channels(path: str | Path, cuts: list[int]) -> tuple[dict[str, int], i
             buf, offset = buf[end:], offset + end
 
 
-def _read_parts(path: str, spans: list[tuple[int, int]], prolog: bytes, root: str, done, answer) -> None:
+def _read_parts(path: str, spans: list[tuple[int, int]], prolog: bytes, root: str, answer) -> None:
     """In a process of its own: read each part in turn into a guide on disk; send each back as it is read."""
     try:
         for index, (start, end) in enumerate(spans):
@@ -452,7 +450,7 @@ def _read_parts(path: str, spans: list[tuple[int, int]], prolog: bytes, root: st
             try:
                 before = prolog if index else b""
                 after = b"</tv>" if index < len(spans) - 1 else b""
-                part = _Half(path, start, end, before, after, done)
+                part = _Half(path, start, end, before, after, None)
                 xmltv_read._read_into(guide, part)
                 while part.read():  # the rest of the part (the last one's bytes after </tv>), for its lines
                     pass
